@@ -1,0 +1,43 @@
+from importlib import import_module
+
+from django.apps import AppConfig, apps
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import module_has_submodule
+
+
+def discover_tasks() -> None:
+    """Import every installed app's (and plugin's) ``tasks`` module; decorating registers.
+
+    A module that fails to import stops start-up with the app named, rather than
+    leaving a worker that silently defers that app's tasks forever.
+    """
+    from absurd_core.registry import registry
+    from plugins.base import installed_plugins
+
+    for app_config in apps.get_app_configs():
+        if not module_has_submodule(app_config.module, "tasks"):
+            continue
+        try:
+            import_module(f"{app_config.name}.tasks")
+        except Exception as exc:
+            raise ImproperlyConfigured(
+                f"App {app_config.name!r}: importing its tasks module failed: {exc!r}"
+            ) from exc
+    for plugin in installed_plugins():
+        missing = [name for name in plugin.tasks if name not in registry]
+        if missing:
+            raise ImproperlyConfigured(
+                f"Plugin {plugin.plugin_name!r} declares tasks it does not register: "
+                f"{', '.join(missing)}."
+            )
+
+
+class AbsurdCoreConfig(AppConfig):
+    name = "absurd_core"
+    verbose_name = "Absurd engine"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from absurd_core import checks  # noqa: F401  (registers system checks)
+
+        discover_tasks()

@@ -1,0 +1,60 @@
+"""Read-only queries over the engine's per-queue tables, always tenant-scoped.
+
+Table names are built with ``psycopg.sql.Identifier`` from validated queue
+names, never by string formatting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import connections
+from psycopg import sql
+
+from absurd_core.engine import TASK_STATES, list_queues
+from absurd_core.queues import validate_queue_name
+from tenants.scoping import TenantScope
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    name: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def count(self, state: str) -> int:
+        return self.counts.get(state, 0)
+
+
+def _tenant_filter(scope: TenantScope) -> tuple[sql.Composable, list]:
+    if scope.is_all:
+        return sql.SQL("true"), []
+    return sql.SQL("headers->>'tenant' = %s"), [scope.slug]
+
+
+def queue_overview(scope: TenantScope, *, using: str = "default") -> list[QueueSummary]:
+    """Every queue with its task counts by state, for the tenants in ``scope``."""
+    queues = [validate_queue_name(q) for q in list_queues(using=using)]
+    if not queues:
+        return []
+    where, where_params = _tenant_filter(scope)
+    parts, params = [], []
+    for queue in queues:
+        parts.append(
+            sql.SQL(
+                "select %s::text, state, count(*) from absurd.{} where {} group by state"
+            ).format(sql.Identifier(f"t_{queue}"), where)
+        )
+        params.extend([queue, *where_params])
+    query = sql.SQL(" union all ").join(parts)
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(query.as_string(cursor.connection), params)
+        rows = cursor.fetchall()
+    counts: dict[str, dict[str, int]] = {q: dict.fromkeys(TASK_STATES, 0) for q in queues}
+    for queue, state, count in rows:
+        counts[queue][state] = count
+    return [QueueSummary(name=q, counts=counts[q]) for q in queues]

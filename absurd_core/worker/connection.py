@@ -1,0 +1,34 @@
+"""Connections for worker threads.
+
+Each execution thread owns one autocommit connection, so completions are never
+serialised behind a shared connection and no transaction stays open while task
+code runs. ``idle_in_transaction_session_timeout`` ends any transaction that a
+crashed or stuck thread leaves behind.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from django.db import connections
+
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
+
+
+def connect(*, application_name: str, using: str = "default") -> psycopg.Connection:
+    settings = connections[using].settings_dict
+    kwargs = {
+        "dbname": settings["NAME"],
+        "user": settings.get("USER") or None,
+        "password": settings.get("PASSWORD") or None,
+        "host": settings.get("HOST") or None,
+        "port": settings.get("PORT") or None,
+        **{k: v for k, v in (settings.get("OPTIONS") or {}).items() if isinstance(v, str | int)},
+    }
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    conn = psycopg.connect(
+        **kwargs,
+        autocommit=True,
+        application_name=application_name[:63],
+        options=f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+    )
+    return conn

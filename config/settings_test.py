@@ -1,0 +1,17 @@
+"""Settings for the test suite: production settings with a throwaway secret and
+plain-HTTP cookies (the browser tests talk to a live server over http)."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-insecure-key")
+os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
+# The test plugin registers tasks that worker subprocesses need too.
+os.environ.setdefault("PLUGINS", "plugins.demo,tests.testapp")
+
+from config.settings import *  # noqa: F403
+
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

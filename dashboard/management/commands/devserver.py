@@ -1,0 +1,56 @@
+"""``manage.py devserver``: what ``make run`` runs.
+
+Migrates, bootstraps the demo, then runs the web server and one worker as
+child processes until Ctrl-C (or SIGTERM), and stops them cleanly. This
+process holds the embedded database for its children, which attach to it.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+STOP_TIMEOUT = 15
+
+
+class Command(BaseCommand):
+    help = "Development: migrate, create demo data, run the web server and a worker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addrport", default="127.0.0.1:8000")
+        parser.add_argument("--no-worker", action="store_true")
+
+    def handle(self, *args, addrport, no_worker, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("bootstrap_demo", stdout=self.stdout)
+        manage = [sys.executable, "manage.py"]
+        children = [
+            subprocess.Popen([*manage, "runserver", addrport, "--noreload", "--skip-checks"])
+        ]
+        if not no_worker:
+            children.append(subprocess.Popen([*manage, "runworker", "--concurrency", "2"]))
+        self.stdout.write(f"Serving http://{addrport}/ (Ctrl-C stops everything).")
+        self.stdout.flush()
+
+        stop = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        while not stop.is_set():
+            if any(child.poll() is not None for child in children):
+                break
+            stop.wait(0.5)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self.stdout.write("Stopped.")

@@ -1,0 +1,1 @@
+"""The plugin contract and the built-in plugins. See docs/plugins.md."""

@@ -1,0 +1,11 @@
+from plugins.base import PluginConfig
+
+
+class DemoConfig(PluginConfig):
+    name = "plugins.demo"
+    label = "demo"
+    verbose_name = "Demo workflows"
+    plugin_name = "demo"
+    plugin_version = "0.1.0"
+    tasks = ("demo.two_steps", "demo.wait_event", "demo.flaky", "demo.expense_approval")
+    api_router = "plugins.demo.api.router"

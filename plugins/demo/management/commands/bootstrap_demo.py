@@ -1,0 +1,20 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from plugins.demo.bootstrap import bootstrap_demo
+
+
+class Command(BaseCommand):
+    help = "Create the demo tenant, an admin user, the demo queue and a few demo workflows."
+
+    def handle(self, *args, **options):
+        result = bootstrap_demo()
+        self.stdout.write(f"Open {settings.BASE_URL}/")
+        if result.password:
+            self.stdout.write(
+                f"Log in as {result.username} with password {result.password} "
+                "(shown once; change it with `manage.py changepassword admin`)."
+            )
+        else:
+            self.stdout.write(f"Log in as {result.username} (password was shown on the first run).")
+        self.stdout.write(f"Spawned {result.spawned} new demo workflow(s) on queue 'demo'.")

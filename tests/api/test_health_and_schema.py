@@ -1,0 +1,49 @@
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_health_reports_database_and_schema(client):
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "absurd_schema": "0.5.1",
+        "absurd_pinned": "0.5.1",
+    }
+
+
+def test_health_is_503_on_a_schema_mismatch(client, django_db_blocker):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "create or replace function absurd.get_schema_version() returns text"
+            " language sql as $$ select '0.4.0'::text $$"
+        )
+    response = client.get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.json()["absurd_schema"] == "0.4.0"
+    # the test transaction rolls the function back
+
+
+def test_openapi_schema_documents_health_and_plugin_routes(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["info"]["title"] == "Absurd Control API"
+    assert "/api/v1/health" in schema["paths"]
+    assert "/api/v1/plugins/demo/tasks" in schema["paths"]
+    assert schema["paths"]["/api/v1/health"]["get"]["summary"] == "Service health"
+
+
+def test_docs_page_is_served(client):
+    assert client.get("/api/v1/docs").status_code == 200
+
+
+def test_plugin_router_is_mounted(client):
+    response = client.get("/api/v1/plugins/demo/tasks")
+    assert response.status_code == 200
+    names = {item["name"] for item in response.json()}
+    assert {"demo.two_steps", "demo.wait_event", "demo.flaky", "demo.expense_approval"} <= names

@@ -1,0 +1,101 @@
+"""Shared test helpers: subprocesses of manage.py against the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url(dbname: str | None = None) -> str:
+    """A DATABASE_URL for the test database (or another on the same server)."""
+    s = connection.settings_dict
+    host = s.get("HOST") or "localhost"
+    host = quote(host, safe="") if host.startswith("/") else host
+    user = quote(s.get("USER") or "postgres")
+    password = s.get("PASSWORD") or ""
+    auth = f"{user}:{quote(password)}@" if password else f"{user}@"
+    port = f":{s['PORT']}" if s.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{dbname or s['NAME']}"
+
+
+def subprocess_env(dbname: str | None = None, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings_test",
+        DATABASE_URL=database_url(dbname),
+        PYTHONUNBUFFERED="1",
+        ABSURD_CONTROL_QUIET_DB="1",
+    )
+    env.update(extra)
+    return env
+
+
+def manage(*args: str, dbname: str | None = None, env: dict | None = None, timeout: float = 120):
+    """Run ``manage.py`` to completion; returns the CompletedProcess (never raises)."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env or subprocess_env(dbname),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float = 30, interval: float = 0.05):
+    """Poll ``condition`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {condition}")
+        time.sleep(interval)
+
+
+class WorkerProcess:
+    """``manage.py runworker`` as a child process, stopped with SIGTERM on exit."""
+
+    def __init__(self, *args: str, env: dict | None = None):
+        self.args = args
+        self.env = env or subprocess_env()
+        self.proc: subprocess.Popen | None = None
+        self.output = ""
+
+    def __enter__(self) -> WorkerProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "runworker", *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self.output += out or ""
+        return self.proc.returncode
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.stop()

@@ -1,0 +1,11 @@
+from plugins.base import PluginConfig
+
+
+class TestAppConfig(PluginConfig):
+    """Tasks the test suite needs in worker subprocesses (loaded via PLUGINS)."""
+
+    name = "tests.testapp"
+    label = "testapp"
+    plugin_name = "testapp"
+    plugin_version = "0"
+    tasks = ("test.count_steps", "test.sleep_then_finish")
