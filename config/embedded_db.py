@@ -12,10 +12,13 @@ keep the server alive forever, so dead pids are pruned before attaching.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +66,14 @@ def _prune_dead_handles(pgdata: Path, lock) -> None:
             handles.write_text(json.dumps(alive))
 
 
+def _exit_cleanly_on_sigterm() -> None:
+    """Turn a default SIGTERM into SystemExit, so exit handlers (detaching) still run."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -97,6 +108,10 @@ def attach(base_dir: Path, *, announce: bool = True) -> EmbeddedServer:
     if pgdata.exists():
         _prune_dead_handles(pgdata, PostgresServer._lock)
     server = get_server(pgdata, cleanup_mode="stop")
+    # atexit runs handlers last-registered-first, so this runs before the
+    # library's own handler decides whether this process is the last one out.
+    atexit.register(_prune_dead_handles, pgdata, PostgresServer._lock)
+    _exit_cleanly_on_sigterm()
     info = server.get_postmaster_info()
     _ensure_database(server, DATABASE_NAME)
     result = EmbeddedServer(

@@ -109,12 +109,16 @@ class Command(BaseCommand):
             engine.create_queue(queue)
 
     def _install_signal_handlers(self, worker: Worker) -> None:
+        received = []
+
         def handle(signum, frame):
-            if worker.stopping.is_set():
+            # Record first: a second signal can arrive while this handler still runs.
+            received.append(signum)
+            if len(received) > 1:
                 logger.warning("worker.exit second signal: exiting now")
                 os._exit(1)
-            logger.info("worker.stopping signal=%s grace=%ss", signum, worker.config.grace)
             worker.request_stop()
+            logger.info("worker.stopping signal=%s grace=%ss", signum, worker.config.grace)
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)

@@ -26,14 +26,23 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true")
 
     def handle(self, *args, addrport, no_worker, **options):
-        call_command("migrate", interactive=False, verbosity=0)
+        call_command("migrate", interactive=False, verbosity=0, skip_checks=True)
         call_command("bootstrap_demo", stdout=self.stdout)
         manage = [sys.executable, "manage.py"]
+        # Children get their own sessions: a terminal Ctrl-C reaches only this
+        # process, which then stops each child with exactly one SIGTERM.
         children = [
-            subprocess.Popen([*manage, "runserver", addrport, "--noreload", "--skip-checks"])
+            subprocess.Popen(
+                [*manage, "runserver", addrport, "--noreload", "--skip-checks"],
+                start_new_session=True,
+            )
         ]
         if not no_worker:
-            children.append(subprocess.Popen([*manage, "runworker", "--concurrency", "2"]))
+            children.append(
+                subprocess.Popen(
+                    [*manage, "runworker", "--concurrency", "2"], start_new_session=True
+                )
+            )
         self.stdout.write(f"Serving http://{addrport}/ (Ctrl-C stops everything).")
         self.stdout.flush()
 
