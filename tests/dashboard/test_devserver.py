@@ -1,0 +1,90 @@
+"""What `make run` runs: devserver migrates, bootstraps, serves and stops cleanly."""
+
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from absurd_core import engine
+from plugins.demo.bootstrap import bootstrap_demo
+from tests.helpers import ROOT, manage, subprocess_env, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_bootstrap_is_idempotent():
+    first = bootstrap_demo()
+    second = bootstrap_demo()
+    assert first.password and second.password is None
+    assert get_user_model().objects.filter(username="admin").count() == 1
+    assert first.spawned == 5 and second.spawned == 0
+    assert "demo" in engine.list_queues()
+    user = get_user_model().objects.get(username="admin")
+    assert user.check_password(first.password)
+    assert user.memberships.get().tenant.slug == "demo"
+
+
+def test_bootstrap_command_prints_the_password_once():
+    first = manage("bootstrap_demo")
+    second = manage("bootstrap_demo")
+    assert first.returncode == second.returncode == 0
+    assert "Log in as admin with password " in first.stdout
+    assert "password was shown on the first run" in second.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except OSError:
+        return None
+
+
+def test_devserver_serves_login_runs_the_worker_and_stops_on_ctrl_c():
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "devserver", "--addrport", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=subprocess_env(DEBUG="true"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: _get(f"http://127.0.0.1:{port}/login/") == 200, timeout=60)
+        # The worker drains the demo workflows it was given.
+        wait_for(_first_demo_task_completed, timeout=30)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert "Log in as admin" in output
+    assert "worker.stop" in output
+    assert "Stopped." in output
+    assert _get(f"http://127.0.0.1:{port}/login/") is None
+
+
+def _first_demo_task_completed():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("select to_regclass('absurd.t_demo') is not null")
+        if not cursor.fetchone()[0]:
+            return False
+        cursor.execute(
+            "select state from absurd.t_demo where idempotency_key = 'bootstrap:two_steps:1'"
+        )
+        row = cursor.fetchone()
+    return row is not None and row[0] == "completed"
