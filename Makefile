@@ -5,18 +5,29 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HASH := $(shell cksum pyproject.toml | cut -d' ' -f1)
+RUN_STAMP := $(VENV)/.installed-run-$(HASH)
+DEV_STAMP := $(VENV)/.installed-dev-$(HASH)
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: run test lint format bench browser-deps clean-db
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
-	@rm -f $(VENV)/.installed-*
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+
+# `make run` needs only the runtime dependencies; `make test` adds the dev extra.
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e .
+	@rm -f $(VENV)/.installed-run-*
 	@touch $@
 
-run: $(STAMP)
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e ".[dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@ $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	DEBUG=true $(PY) manage.py devserver
 
 browser-deps:
@@ -29,20 +40,20 @@ browser-deps:
 		echo "Browser tests need Debian's chromium: run 'sudo apt-get install chromium'."; \
 	fi
 
-test: $(STAMP) browser-deps
+test: $(DEV_STAMP) browser-deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(PY) bench/run_all.py
 
 clean-db:
