@@ -119,6 +119,16 @@ def create_queue(
     if storage_mode not in ("unpartitioned", "partitioned"):
         raise InvalidArgument(f"Unsupported storage mode {storage_mode!r}.")
     _fetch_all("select absurd.create_queue(%s, %s)", (name, storage_mode), using)
+    # The event trigger already did this when our role may own one; this covers the rest.
+    _fetch_all("select absurd_control.install_queue(%s)", (name,), using)
+
+
+def install_queue_sql(name: str | None = None, *, using: str = "default") -> int:
+    """Install Absurd Control's per-queue SQL on one queue, or on all; returns how many changed."""
+    if name is None:
+        return _fetch_all("select absurd_control.install_all_queues()", (), using)[0][0]
+    validate_queue_name(name)
+    return int(_fetch_all("select absurd_control.install_queue(%s)", (name,), using)[0][0])
 
 
 def drop_queue(name: str, *, using: str = "default") -> None:

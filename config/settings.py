@@ -176,10 +176,6 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "absurd-control@localhost")
 
-# Absurd Control
-ABSURD_WORKER_POLL_INTERVAL = 1.0
-ABSURD_WORKER_CLAIM_TIMEOUT = 60
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -46,14 +47,35 @@ def _sqlstate(err: BaseException) -> str | None:
     return getattr(err, "sqlstate", None)
 
 
+class UnknownTaskLog:
+    """Logs each unknown task name once per worker process, whichever thread sees it."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def first_time(self, name: str) -> bool:
+        with self._lock:
+            if name in self._seen:
+                return False
+            self._seen.add(name)
+            return True
+
+
 class Executor:
     """Executes claimed tasks on one connection (one per execution thread)."""
 
-    def __init__(self, conn: psycopg.Connection, registry: TaskRegistry, claim_timeout: int):
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        registry: TaskRegistry,
+        claim_timeout: int,
+        unknown: UnknownTaskLog | None = None,
+    ):
         self.conn = conn
         self.registry = registry
         self.claim_timeout = claim_timeout
-        self._warned_unknown: set[str] = set()
+        self.unknown = unknown or UnknownTaskLog()
 
     def run(self, queue: str, claimed: dict[str, Any]) -> Outcome:
         started = time.monotonic()
@@ -122,8 +144,7 @@ class Executor:
 
     def _defer_unknown(self, queue: str, claimed: dict[str, Any]) -> None:
         name = claimed["task_name"]
-        if name not in self._warned_unknown:
-            self._warned_unknown.add(name)
+        if self.unknown.first_time(name):
             logger.warning(
                 "task.unknown name=%s queue=%s: no such task registered here; deferring",
                 name,

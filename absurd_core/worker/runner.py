@@ -1,9 +1,13 @@
-"""The worker: one claim loop, N execution threads, each with its own connection.
+"""The worker: one claim loop and N execution threads, each with its own connection.
 
-The claim loop claims in batches sized to free capacity, round-robin over the
-queues, and hands claimed runs to the execution threads through an in-memory
-queue. It sleeps on a ``threading.Event`` between polls, so a finished task or
-a shutdown signal wakes it at once.
+- The claim loop (the main thread) claims in batches sized to free capacity,
+  round-robin over the queues, and hands runs to the execution threads through
+  an in-memory queue.
+- Between claims it sleeps on one ``threading.Event``, set by a finished task,
+  by a NOTIFY from the listener, by a shutdown signal, or by the timer for the
+  next known wake-up time; polling is only the fallback.
+- Helper threads: the listener (LISTEN/NOTIFY), the lease keeper (extends
+  claims of long tasks) and housekeeping (registry row, queue equipment).
 
 Threads, not asyncio: task code is ordinary blocking Python, and the
 predecessor system learnt that asyncio workers could look healthy while every
@@ -22,17 +26,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from absurd_core.registry import TaskRegistry
 from absurd_core.worker.connection import connect
-from absurd_core.worker.executor import Executor
+from absurd_core.worker.executor import Executor, UnknownTaskLog
+from absurd_core.worker.housekeeping import Housekeeping
+from absurd_core.worker.leases import InFlight, LeaseKeeper
+from absurd_core.worker.listener import Listener
 
 logger = logging.getLogger("absurd_core.worker")
 
 CLAIM_SQL = (
     "select run_id, task_id, attempt, task_name, params, retry_strategy, max_attempts,"
     " headers, wake_event, event_payload from absurd.claim_task(%s, %s, %s, %s)"
+)
+# Only a run this worker still owns: never one another worker has since reclaimed.
+RELEASE_SQL = sql.SQL(
+    "select absurd.schedule_run(%s, r.run_id, absurd.current_time())"
+    " from absurd.{} r where r.run_id = %s and r.state = 'running' and r.claimed_by = %s"
 )
 RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
@@ -63,10 +76,29 @@ class Stats:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, status: str) -> None:
+        if status == "deferred":
+            return
         with self.lock:
             self.processed += 1
             if status == "failed":
                 self.failed += 1
+
+
+def _next_wakeup_sql(queues: list[str]) -> sql.Composed:
+    """Seconds until the earliest finite wake-up among live runs of these queues.
+
+    Served by the partial live-runs index (absurd_control.install_runs_table).
+    """
+    parts = [
+        sql.SQL(
+            "select min(available_at) as at from absurd.{}"
+            " where state in ('pending', 'sleeping') and available_at < 'infinity'"
+        ).format(sql.Identifier(f"r_{queue}"))
+        for queue in queues
+    ]
+    return sql.SQL(
+        "select extract(epoch from min(at) - absurd.current_time()) from ({}) as w"
+    ).format(sql.SQL(" union all ").join(parts))
 
 
 class Worker:
@@ -75,13 +107,27 @@ class Worker:
         self.registry = registry
         self.stats = Stats()
         self.stopping = threading.Event()
+        self.done = threading.Event()
         self.wake = threading.Event()
+        self.unknown_tasks = UnknownTaskLog()
         self._work: queue_mod.Queue[tuple[str, dict[str, Any]]] = queue_mod.Queue()
-        self._inflight: dict[int, tuple[str, Any]] = {}
-        self._inflight_lock = threading.Lock()
-        self._pending = 0  # claimed and not yet finished
+        self._inflight: dict[int, InFlight] = {}
+        self._lock = threading.Lock()
+        self._pending = 0  # claimed and not yet settled
         self._threads: list[threading.Thread] = []
         self._claim_conn: psycopg.Connection | None = None
+        self._next_wakeup_sql = _next_wakeup_sql(config.queues)
+        self.listener = Listener(config.queues, self.wake.set, self.stopping, config.worker_id)
+        self.leases = LeaseKeeper(
+            self._inflight_snapshot, config.claim_timeout, self.done, config.worker_id
+        )
+        self.housekeeping = Housekeeping(
+            worker_id=config.worker_id,
+            queues=config.queues,
+            concurrency=config.concurrency,
+            counters=self._counters,
+            stopping=self.stopping,
+        )
 
     # -- public -------------------------------------------------------------
 
@@ -93,12 +139,16 @@ class Worker:
     def run(self) -> None:
         cfg = self.config
         logger.info(
-            "worker.start worker_id=%s queues=%s concurrency=%d batch=%d",
+            "worker.start worker_id=%s queues=%s concurrency=%d batch=%d claim_timeout=%d",
             cfg.worker_id,
             ",".join(cfg.queues),
             cfg.concurrency,
             cfg.batch_size,
+            cfg.claim_timeout,
         )
+        self.housekeeping.beat()
+        for helper in (self.listener, self.leases, self.housekeeping):
+            helper.start()
         for index in range(cfg.concurrency):
             thread = threading.Thread(
                 target=self._execution_loop, name=f"absurd-exec-{index}", daemon=True
@@ -118,47 +168,63 @@ class Worker:
         while not self.stopping.is_set():
             self.wake.clear()
             try:
-                claimed = self._claim_round(rotation)
+                requested, claimed = self._claim_round(rotation)
+                timeout = self.config.poll_interval
+                if claimed < requested or requested == 0:
+                    timeout = self._until_next_wakeup(timeout)
                 failures = 0
             except psycopg.OperationalError as exc:
                 self._drop_claim_conn()
                 delay = RECONNECT_BACKOFF[min(failures, len(RECONNECT_BACKOFF) - 1)]
                 failures += 1
-                logger.warning("worker.db_error %s; reconnecting in %.2fs", _one_line(exc), delay)
+                if failures == 1:
+                    logger.warning("worker.db_error %s; reconnecting", _one_line(exc))
                 self.stopping.wait(delay)
                 continue
             rotation += 1
-            if claimed == 0 or self._free() == 0:
-                self.wake.wait(self.config.poll_interval)
+            if claimed == 0 or claimed < requested or self._free() == 0:
+                self.wake.wait(timeout)
 
     def _free(self) -> int:
-        with self._inflight_lock:
+        with self._lock:
             return self.config.concurrency - self._pending
 
-    def _claim_round(self, rotation: int) -> int:
+    def _claim_round(self, rotation: int) -> tuple[int, int]:
         queues = self.config.queues
-        total = 0
+        requested = claimed = 0
         for offset in range(len(queues)):
             free = self._free()
             if free <= 0 or self.stopping.is_set():
                 break
             queue = queues[(rotation + offset) % len(queues)]
-            rows = self._claim(queue, min(self.config.batch_size, free))
-            with self._inflight_lock:
+            qty = min(self.config.batch_size, free)
+            rows = self._claim(queue, qty)
+            requested += qty
+            with self._lock:
                 self._pending += len(rows)
             for row in rows:
                 self._work.put((queue, row))
-            total += len(rows)
-        return total
+            claimed += len(rows)
+        return requested, claimed
 
     def _claim(self, queue: str, qty: int) -> list[dict[str, Any]]:
-        if self._claim_conn is None or self._claim_conn.closed:
-            self._claim_conn = connect(application_name=f"absurd-claim {self.config.worker_id}")
-        with self._claim_conn.cursor(row_factory=dict_row) as cursor:
+        with self._claim_connection().cursor(row_factory=dict_row) as cursor:
             cursor.execute(
                 CLAIM_SQL, (queue, self.config.worker_id, self.config.claim_timeout, qty)
             )
             return cursor.fetchall()
+
+    def _until_next_wakeup(self, poll: float) -> float:
+        """Sleep no longer than until the next known wake-up time (timed sleeps)."""
+        seconds = self._claim_connection().execute(self._next_wakeup_sql).fetchone()[0]
+        if seconds is None:
+            return poll
+        return max(0.0, min(poll, float(seconds)))
+
+    def _claim_connection(self) -> psycopg.Connection:
+        if self._claim_conn is None or self._claim_conn.closed:
+            self._claim_conn = connect(application_name=f"absurd-claim {self.config.worker_id}")
+        return self._claim_conn
 
     def _drop_claim_conn(self) -> None:
         if self._claim_conn is not None:
@@ -180,16 +246,15 @@ class Worker:
                 if self.stopping.is_set():
                     break
                 continue
-            with self._inflight_lock:
-                self._inflight[ident] = (queue, claimed["run_id"])
+            with self._lock:
+                self._inflight[ident] = InFlight(queue, claimed["run_id"], claimed["task_id"])
             try:
                 if executor is None or executor.conn.closed:
-                    conn = connect(application_name=f"absurd-exec {self.config.worker_id}")
-                    executor = Executor(conn, self.registry, self.config.claim_timeout)
+                    executor = self._new_executor()
                 outcome = executor.run(queue, claimed)
                 self.stats.record(outcome.status)
             except psycopg.OperationalError as exc:
-                # The lease expires and another claim picks the run up again.
+                # The run keeps its claim until the lease expires; then any worker retries it.
                 logger.warning("worker.db_error during task %s: %s", claimed["task_id"], exc)
                 if executor is not None:
                     executor.conn.close()
@@ -197,12 +262,25 @@ class Worker:
             except BaseException:
                 logger.exception("worker.crash in task %s", claimed["task_id"])
             finally:
-                with self._inflight_lock:
+                with self._lock:
                     self._inflight.pop(ident, None)
                     self._pending -= 1
                 self.wake.set()
         if executor is not None:
             executor.conn.close()
+
+    def _new_executor(self) -> Executor:
+        conn = connect(application_name=f"absurd-exec {self.config.worker_id}")
+        return Executor(conn, self.registry, self.config.claim_timeout, self.unknown_tasks)
+
+    def _inflight_snapshot(self) -> list[InFlight]:
+        with self._lock:
+            return list(self._inflight.values())
+
+    def _counters(self) -> tuple[int, int, int]:
+        with self._lock:
+            in_flight = self._pending
+        return in_flight, self.stats.processed, self.stats.failed
 
     # -- shutdown -----------------------------------------------------------
 
@@ -211,21 +289,22 @@ class Worker:
         deadline = time.monotonic() + self.config.grace
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        unfinished = self._release_unfinished()
+        released = self._release_unfinished()
+        self.done.set()
         self._drop_claim_conn()
+        self.housekeeping.beat(stopped=True)
+        self.housekeeping.close()
         logger.info(
             "worker.stop worker_id=%s processed=%d failed=%d released=%d",
             self.config.worker_id,
             self.stats.processed,
             self.stats.failed,
-            unfinished,
+            released,
         )
 
     def _release_unfinished(self) -> int:
-        """Give runs still executing after the grace period back to the queue now."""
-        leftovers: list[tuple[str, Any]] = []
-        with self._inflight_lock:
-            leftovers.extend(self._inflight.values())
+        """Give runs still executing after the grace period back to the queue, claimable now."""
+        leftovers = [(run.queue, run.run_id) for run in self._inflight_snapshot()]
         while True:
             try:
                 queue, claimed = self._work.get_nowait()
@@ -234,19 +313,22 @@ class Worker:
             leftovers.append((queue, claimed["run_id"]))
         if not leftovers:
             return 0
+        released = 0
         try:
             with connect(application_name=f"absurd-release {self.config.worker_id}") as conn:
                 for queue, run_id in leftovers:
                     try:
                         conn.execute(
-                            "select absurd.schedule_run(%s, %s, absurd.current_time())",
-                            (queue, run_id),
+                            RELEASE_SQL.format(sql.Identifier(f"r_{queue}")),
+                            (queue, run_id, self.config.worker_id),
                         )
+                        released += 1
+                        logger.info("worker.released run_id=%s queue=%s", run_id, queue)
                     except psycopg.Error as exc:
                         logger.warning("worker.release_failed run_id=%s: %s", run_id, exc)
         except psycopg.Error as exc:
             logger.warning("worker.release_failed: %s", _one_line(exc))
-        return len(leftovers)
+        return released
 
 
 def _one_line(exc: BaseException) -> str:

@@ -48,8 +48,9 @@ def expense_approval(params: dict[str, Any], ctx) -> dict[str, Any]:
     amount = params["amount"]
     requester = params["requester"]
     recorded = ctx.step("record", lambda: {"amount": amount, "requester": requester})
-    decision = ctx.await_event(f"expense:{ctx.task_id}") or {}
-    approved = bool(decision.get("approved"))
+    decision = ctx.await_event(f"expense:{ctx.task_id}")
+    # {"approved": true} is the documented payload; a bare true/false is accepted too.
+    approved = bool(decision.get("approved") if isinstance(decision, dict) else decision)
     return ctx.step(
         "settle",
         lambda: {**recorded, "approved": approved, "status": "paid" if approved else "rejected"},

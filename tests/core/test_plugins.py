@@ -1,19 +1,63 @@
 """The plugin contract: discovery, declarations, and broken plugins stopping start-up."""
 
+import subprocess
+import sys
+
 from plugins.base import installed_plugins
 from plugins.discovery import discover_plugin_apps
-from tests.helpers import manage, subprocess_env
+from tests.helpers import ROOT, manage, subprocess_env
 
 
-def test_configured_and_entry_point_plugins_are_merged_without_duplicates():
-    # plugins.demo is both configured and registered as an entry point (pyproject).
+class FakeEntryPoint:
+    def __init__(self, value):
+        self.value = value
+
+
+def _entry_points(*values):
+    def entry_points(group):
+        assert group == "absurd_control.plugins"
+        return [FakeEntryPoint(v) for v in values]
+
+    return entry_points
+
+
+def test_configured_and_entry_point_plugins_are_merged_without_duplicates(monkeypatch):
+    monkeypatch.setattr(
+        "plugins.discovery.entry_points", _entry_points("acme_plugin", "plugins.demo")
+    )
     apps = discover_plugin_apps(["plugins.demo", "tests.testapp"])
-    assert apps.count("plugins.demo") == 1
-    assert apps[:2] == ["plugins.demo", "tests.testapp"]
+    assert apps == ["plugins.demo", "tests.testapp", "acme_plugin"]
 
 
-def test_entry_point_plugins_are_found_when_not_configured():
-    assert "plugins.demo" in discover_plugin_apps([])
+def test_entry_point_plugins_are_found_when_not_configured(monkeypatch):
+    monkeypatch.setattr("plugins.discovery.entry_points", _entry_points("acme_plugin"))
+    assert discover_plugin_apps([]) == ["acme_plugin"]
+
+
+def test_an_installed_package_entry_point_is_really_read(tmp_path):
+    """A distribution on sys.path with the entry point is found by the real lookup."""
+    dist = tmp_path / "acme_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[absurd_control.plugins]\nacme = acme_plugin\n")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from plugins.discovery import discover_plugin_apps;"
+        "print(discover_plugin_apps([]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert "'acme_plugin'" in out.stdout, out.stderr
+
+
+def test_plugins_command_lists_plugins_and_contributions():
+    result = manage("plugins")
+    assert result.returncode == 0, result.stderr
+    assert "demo 0.1.0 (plugins.demo)" in result.stdout
+    tasks = "tasks: demo.expense_approval, demo.flaky, demo.two_steps, demo.wait_event"
+    assert tasks in result.stdout
+    assert "api: /api/v1/plugins/demo/" in result.stdout
 
 
 def test_installed_plugins_declare_name_version_and_contributions():

@@ -1,0 +1,100 @@
+"""Every few seconds: report this worker in the registry and equip new queues.
+
+The registry row (absurd_core.models.Worker) is what ``manage.py workers`` and
+the dashboard read. Equipping queues (absurd_control.install_all_queues) is the
+fallback for databases where our role cannot own the event trigger that does it
+at queue creation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+
+import psycopg
+
+from absurd_core.models import WORKER_HEARTBEAT_SECONDS
+from absurd_core.worker.connection import connect
+
+logger = logging.getLogger("absurd_core.worker")
+
+UPSERT = """
+insert into absurd_control_worker
+  (worker_id, host, pid, queues, concurrency, started_at, last_seen, stopped_at,
+   in_flight, processed, failed)
+values (%(worker_id)s, %(host)s, %(pid)s, %(queues)s::jsonb, %(concurrency)s, now(), now(), null,
+        %(in_flight)s, %(processed)s, %(failed)s)
+on conflict (worker_id) do update
+   set host = excluded.host, pid = excluded.pid, queues = excluded.queues,
+       concurrency = excluded.concurrency, last_seen = now(), stopped_at = null,
+       in_flight = excluded.in_flight, processed = excluded.processed, failed = excluded.failed,
+       started_at = case when absurd_control_worker.pid = excluded.pid
+                         then absurd_control_worker.started_at else now() end
+"""
+
+
+class Housekeeping(threading.Thread):
+    def __init__(
+        self,
+        *,
+        worker_id: str,
+        queues: list[str],
+        concurrency: int,
+        counters: Callable[[], tuple[int, int, int]],
+        stopping: threading.Event,
+        interval: float = WORKER_HEARTBEAT_SECONDS,
+    ):
+        super().__init__(name="absurd-housekeeping", daemon=True)
+        self.worker_id = worker_id
+        self.queues = queues
+        self.concurrency = concurrency
+        self.counters = counters
+        self.stopping = stopping
+        self.interval = interval
+        self._conn: psycopg.Connection | None = None
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            self.beat()
+
+    def beat(self, *, stopped: bool = False) -> None:
+        in_flight, processed, failed = self.counters()
+        try:
+            conn = self._connection()
+            conn.execute(
+                UPSERT,
+                {
+                    "worker_id": self.worker_id,
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "queues": json.dumps(self.queues),
+                    "concurrency": self.concurrency,
+                    "in_flight": in_flight,
+                    "processed": processed,
+                    "failed": failed,
+                },
+            )
+            if stopped:
+                conn.execute(
+                    "update absurd_control_worker set stopped_at = now() where worker_id = %s",
+                    (self.worker_id,),
+                )
+            else:
+                conn.execute("select absurd_control.install_all_queues()")
+        except psycopg.OperationalError as exc:
+            logger.warning("worker.heartbeat_failed: %s", str(exc).strip().splitlines()[0])
+            self.close()
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(application_name=f"absurd-housekeeping {self.worker_id}")
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None

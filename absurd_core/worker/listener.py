@@ -1,0 +1,61 @@
+"""LISTEN for wake-ups on a dedicated connection and wake the claim loop.
+
+The per-queue trigger ``absurd_control_wake`` (absurd_core/sql/0002_queue_setup.sql)
+sends the queue name on channel ``absurd_control_wake`` whenever a run becomes
+claimable or gets a new wake-up time. A notification lost while disconnected
+costs at most one poll interval: after reconnecting, the listener wakes the
+claim loop once, which re-reads the queues.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import psycopg
+
+from absurd_core.worker.connection import connect
+
+logger = logging.getLogger("absurd_core.worker")
+
+CHANNEL = "absurd_control_wake"
+BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+
+
+class Listener(threading.Thread):
+    def __init__(
+        self, queues: list[str], wake: Callable[[], None], stopping: threading.Event, name: str
+    ):
+        super().__init__(name="absurd-listener", daemon=True)
+        self.queues = set(queues)
+        self.wake = wake
+        self.stopping = stopping
+        self.application_name = f"absurd-listen {name}"
+        self.connected = threading.Event()
+
+    def run(self) -> None:
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                with connect(application_name=self.application_name) as conn:
+                    conn.execute(f"listen {CHANNEL}")
+                    self.connected.set()
+                    if failures:
+                        logger.info("worker.listener reconnected")
+                        self.wake()  # anything missed while away is picked up now
+                    failures = 0
+                    self._listen(conn)
+            except psycopg.OperationalError as exc:
+                self.connected.clear()
+                delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
+                failures += 1
+                if failures == 1:
+                    logger.warning("worker.listener lost connection: %s", str(exc).strip())
+                self.stopping.wait(delay)
+
+    def _listen(self, conn: psycopg.Connection) -> None:
+        while not self.stopping.is_set():
+            for note in conn.notifies(timeout=0.5):
+                if note.payload in self.queues:
+                    self.wake()
