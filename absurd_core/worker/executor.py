@@ -47,6 +47,10 @@ def _sqlstate(err: BaseException) -> str | None:
     return getattr(err, "sqlstate", None)
 
 
+class ConnectionLostBeforeStart(Exception):
+    """The execution connection failed before any task code ran: safe to retry the run."""
+
+
 class UnknownTaskLog:
     """Logs each unknown task name once per worker process, whichever thread sees it."""
 
@@ -85,8 +89,11 @@ class Executor:
             return Outcome("deferred", time.monotonic() - started)
 
         fields = _log_fields(queue, claimed)
+        try:
+            ctx = build_context(self.conn, queue, claimed, self.claim_timeout)
+        except psycopg.OperationalError as exc:
+            raise ConnectionLostBeforeStart(str(exc)) from exc
         logger.info("task.start %s", fields)
-        ctx = build_context(self.conn, queue, claimed, self.claim_timeout)
         token = absurd_sdk._current_task_context.set(ctx)
         try:
             result = spec.handler(claimed["params"], ctx)

@@ -86,7 +86,7 @@ class Housekeeping(threading.Thread):
             else:
                 conn.execute("select absurd_control.install_all_queues()")
         except psycopg.OperationalError as exc:
-            logger.warning("worker.heartbeat_failed: %s", str(exc).strip().splitlines()[0])
+            logger.debug("worker.heartbeat_failed: %s", str(exc).strip().splitlines()[0])
             self.close()
 
     def _connection(self) -> psycopg.Connection:

@@ -65,7 +65,7 @@ class LeaseKeeper(threading.Thread):
             try:
                 self._extend(run)
             except psycopg.OperationalError as exc:
-                logger.warning("worker.lease_extend_failed run_id=%s: %s", run.run_id, exc)
+                logger.debug("worker.lease_extend_failed run_id=%s: %s", run.run_id, exc)
                 self._close()
                 return
 

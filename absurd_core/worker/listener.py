@@ -41,17 +41,16 @@ class Listener(threading.Thread):
                 with connect(application_name=self.application_name) as conn:
                     conn.execute(f"listen {CHANNEL}")
                     self.connected.set()
-                    if failures:
-                        logger.info("worker.listener reconnected")
-                        self.wake()  # anything missed while away is picked up now
+                    # Claim once now: a run that became available before LISTEN took
+                    # effect (at start, or while reconnecting) sent its NOTIFY to nobody.
+                    self.wake()
                     failures = 0
                     self._listen(conn)
             except psycopg.OperationalError as exc:
                 self.connected.clear()
                 delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
                 failures += 1
-                if failures == 1:
-                    logger.warning("worker.listener lost connection: %s", str(exc).strip())
+                logger.debug("worker.listener lost connection: %s", str(exc).strip())
                 self.stopping.wait(delay)
 
     def _listen(self, conn: psycopg.Connection) -> None:

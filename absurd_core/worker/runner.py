@@ -31,7 +31,7 @@ from psycopg.rows import dict_row
 
 from absurd_core.registry import TaskRegistry
 from absurd_core.worker.connection import connect
-from absurd_core.worker.executor import Executor, UnknownTaskLog
+from absurd_core.worker.executor import ConnectionLostBeforeStart, Executor, UnknownTaskLog
 from absurd_core.worker.housekeeping import Housekeeping
 from absurd_core.worker.leases import InFlight, LeaseKeeper
 from absurd_core.worker.listener import Listener
@@ -85,17 +85,27 @@ class Stats:
 
 
 def _next_wakeup_sql(queues: list[str]) -> sql.Composed:
-    """Seconds until the earliest finite wake-up among live runs of these queues.
+    """Seconds until the next moment a claim would find work in these queues.
 
-    Served by the partial live-runs index (absurd_control.install_runs_table).
+    That is the earliest finite wake-up of a live run (served by the live-runs
+    index) or the earliest lease expiry (upstream's r_<queue>_cei index), since
+    claim_task is what fails an expired lease and schedules its retry.
     """
-    parts = [
-        sql.SQL(
-            "select min(available_at) as at from absurd.{}"
-            " where state in ('pending', 'sleeping') and available_at < 'infinity'"
-        ).format(sql.Identifier(f"r_{queue}"))
-        for queue in queues
-    ]
+    parts = []
+    for queue in queues:
+        runs = sql.Identifier(f"r_{queue}")
+        parts.append(
+            sql.SQL(
+                "select min(available_at) as at from absurd.{}"
+                " where state in ('pending', 'sleeping') and available_at < 'infinity'"
+            ).format(runs)
+        )
+        parts.append(
+            sql.SQL(
+                "select min(claim_expires_at) from absurd.{}"
+                " where state = 'running' and claim_expires_at is not null"
+            ).format(runs)
+        )
     return sql.SQL(
         "select extract(epoch from min(at) - absurd.current_time()) from ({}) as w"
     ).format(sql.SQL(" union all ").join(parts))
@@ -172,13 +182,15 @@ class Worker:
                 timeout = self.config.poll_interval
                 if claimed < requested or requested == 0:
                     timeout = self._until_next_wakeup(timeout)
+                if failures:
+                    logger.info("worker.db_reconnected after %d attempt(s)", failures)
                 failures = 0
             except psycopg.OperationalError as exc:
                 self._drop_claim_conn()
                 delay = RECONNECT_BACKOFF[min(failures, len(RECONNECT_BACKOFF) - 1)]
                 failures += 1
                 if failures == 1:
-                    logger.warning("worker.db_error %s; reconnecting", _one_line(exc))
+                    logger.warning("worker.db_error %s; reconnecting with backoff", _one_line(exc))
                 self.stopping.wait(delay)
                 continue
             rotation += 1
@@ -251,7 +263,14 @@ class Worker:
             try:
                 if executor is None or executor.conn.closed:
                     executor = self._new_executor()
-                outcome = executor.run(queue, claimed)
+                try:
+                    outcome = executor.run(queue, claimed)
+                except ConnectionLostBeforeStart:
+                    # An idle connection died (e.g. a database restart); no task code
+                    # ran, so run it again on a fresh connection.
+                    executor.conn.close()
+                    executor = self._new_executor()
+                    outcome = executor.run(queue, claimed)
                 self.stats.record(outcome.status)
             except psycopg.OperationalError as exc:
                 # The run keeps its claim until the lease expires; then any worker retries it.

@@ -8,4 +8,11 @@ class TestAppConfig(PluginConfig):
     label = "testapp"
     plugin_name = "testapp"
     plugin_version = "0"
-    tasks = ("test.count_steps", "test.sleep_then_finish")
+    tasks = (
+        "test.count_steps",
+        "test.sleep_then_finish",
+        "test.pause_between_steps",
+        "test.sleep_for",
+        "test.raise_system_exit",
+        "test.heartbeat_loop",
+    )

@@ -35,3 +35,42 @@ def count_steps(params, ctx):
 def sleep_then_finish(params, ctx):
     time.sleep(float(params.get("seconds", 1)))
     return {"slept": params.get("seconds", 1)}
+
+
+@task("test.pause_between_steps", queue="testq", max_attempts=3)
+def pause_between_steps(params, ctx):
+    """Step one, then block for a long time, then step two.
+
+    Only the claim that actually ran step one blocks: a later claim (a retry
+    after a crash, or the same run released at shutdown) finds the checkpoint
+    and goes straight on.
+    """
+    handle = ctx.begin_step("one")
+    if not handle.done:
+        record(ctx, "one")
+        ctx.complete_step(handle, "done")
+        time.sleep(float(params.get("seconds", 60)))
+    ctx.step("two", lambda: record(ctx, "two") or "done")
+    return {"attempt": ctx.attempt}
+
+
+@task("test.sleep_for", queue="testq")
+def sleep_for(params, ctx):
+    """Sleep (durably) for the given seconds, then finish."""
+    ctx.sleep_for("nap", float(params["seconds"]))
+    return {"woke": True}
+
+
+@task("test.raise_system_exit", queue="testq", max_attempts=1)
+def raise_system_exit(params, ctx):
+    raise SystemExit(3)
+
+
+@task("test.heartbeat_loop", queue="testq", max_attempts=1)
+def heartbeat_loop(params, ctx):
+    """Heartbeat until the lease is gone (cancelled), up to a limit."""
+    deadline = time.monotonic() + float(params.get("seconds", 30))
+    while time.monotonic() < deadline:
+        ctx.heartbeat()
+        time.sleep(0.05)
+    return {"finished": True}
