@@ -1,0 +1,111 @@
+"""Claim cost does not depend on history: the candidate scan never visits completed runs."""
+
+import json
+
+import psycopg
+import pytest
+from django.db import connection
+
+from absurd_core import engine
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HISTORY = 20_000
+LIVE = 3
+
+# The candidate part of absurd.claim_task (0.5.1), used when auto_explain cannot be
+# loaded (a non-superuser DATABASE_URL): same filter, order and limit.
+CANDIDATE = """
+select r.run_id from absurd.r_hist r join absurd.t_hist t on t.task_id = r.task_id
+ where r.state in ('pending', 'sleeping') and t.state in ('pending', 'sleeping', 'running')
+   and r.available_at <= absurd.current_time()
+ order by r.available_at, r.run_id limit 4 for update skip locked
+"""
+
+
+def _connect():
+    s = connection.settings_dict
+    return psycopg.connect(
+        dbname=s["NAME"],
+        user=s["USER"],
+        password=s.get("PASSWORD") or None,
+        host=s["HOST"] or None,
+        port=s["PORT"] or None,
+        autocommit=True,
+    )
+
+
+def _nodes(plan):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def _candidate_scan(plans):
+    for plan in plans:
+        for node in _nodes(plan["Plan"]):
+            if node.get("Relation Name") == "r_hist" and node.get("Subplan Name") is None:
+                if "available_at" in json.dumps(node.get("Index Cond", "")) + json.dumps(
+                    node.get("Filter", "")
+                ):
+                    return node
+    raise AssertionError("no scan of r_hist by available_at in the claim plan")
+
+
+@pytest.fixture
+def history_queue():
+    engine.create_queue("hist")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "insert into absurd.t_hist (task_id, task_name, params, state, attempts)"
+            " select absurd.portable_uuidv7(), 'demo.two_steps', '{}'::jsonb, 'completed', 1"
+            " from generate_series(1, %s)",
+            [HISTORY],
+        )
+        cursor.execute(
+            "insert into absurd.r_hist (run_id, task_id, attempt, state, available_at,"
+            " completed_at) select absurd.portable_uuidv7(), task_id, 1, 'completed',"
+            " now() - interval '1 hour', now() from absurd.t_hist"
+        )
+        for i in range(LIVE):
+            cursor.execute(
+                "select absurd.spawn_task('hist', 'demo.two_steps', %s::jsonb)",
+                [json.dumps({"i": i})],
+            )
+        cursor.execute("analyze absurd.t_hist")
+        cursor.execute("analyze absurd.r_hist")
+    yield "hist"
+    engine.drop_queue("hist")
+
+
+def test_claim_candidate_scan_uses_the_live_index_and_skips_history(history_queue):
+    plans = []
+    with _connect() as conn:
+        conn.add_notice_handler(lambda diag: plans.append(diag.message_primary))
+        try:
+            conn.execute("load 'auto_explain'")
+        except psycopg.errors.InsufficientPrivilege:
+            explained = conn.execute("explain (analyze, format json) " + CANDIDATE).fetchone()[0]
+            found = explained
+        else:
+            for setting in (
+                "auto_explain.log_min_duration = 0",
+                "auto_explain.log_nested_statements = on",
+                "auto_explain.log_analyze = on",
+                "auto_explain.log_format = 'json'",
+                "client_min_messages = log",
+            ):
+                conn.execute(f"set {setting}")
+            rows = conn.execute("select * from absurd.claim_task('hist', 'w', 30, 4)").fetchall()
+            assert len(rows) == LIVE
+            found = [
+                json.loads(message.split("\n", 1)[1])
+                for message in plans
+                if "with candidate" in message
+            ]
+    scan = _candidate_scan(found)
+    assert scan["Node Type"] == "Index Scan", scan
+    assert scan["Index Name"].startswith("ac_live_"), scan
+    # Only live rows were read: nothing from the completed history was filtered away.
+    assert scan.get("Rows Removed by Filter", 0) == 0
+    assert scan["Actual Rows"] <= LIVE
