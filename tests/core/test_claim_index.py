@@ -44,11 +44,9 @@ def _nodes(plan):
 def _candidate_scan(plans):
     for plan in plans:
         for node in _nodes(plan["Plan"]):
-            if node.get("Relation Name") == "r_hist" and node.get("Subplan Name") is None:
-                if "available_at" in json.dumps(node.get("Index Cond", "")) + json.dumps(
-                    node.get("Filter", "")
-                ):
-                    return node
+            conditions = json.dumps([node.get("Index Cond"), node.get("Filter")])
+            if node.get("Relation Name") == "r_hist" and "available_at" in conditions:
+                return node
     raise AssertionError("no scan of r_hist by available_at in the claim plan")
 
 
