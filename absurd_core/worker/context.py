@@ -40,13 +40,19 @@ class ControlTaskContext(TaskContext):
 def build_context(
     conn: psycopg.Connection, queue: str, claimed: dict[str, Any], claim_timeout: int
 ) -> ControlTaskContext:
-    """Load the run's checkpoints and build its context (as absurd-sdk does)."""
-    with conn.cursor(row_factory=dict_row) as cursor:
-        cursor.execute(
-            "select checkpoint_name, state from absurd.get_task_checkpoint_states(%s, %s, %s)",
-            (queue, claimed["task_id"], claimed["run_id"]),
-        )
-        cache = {row["checkpoint_name"]: row["state"] for row in cursor.fetchall()}
+    """Build the run's context (as absurd-sdk does) with its checkpoints.
+
+    The claim usually brought the checkpoints along (``claimed["checkpoints"]``);
+    otherwise they are loaded here.
+    """
+    cache = claimed.pop("checkpoints", None)
+    if cache is None:
+        with conn.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(
+                "select checkpoint_name, state from absurd.get_task_checkpoint_states(%s, %s, %s)",
+                (queue, claimed["task_id"], claimed["run_id"]),
+            )
+            cache = {row["checkpoint_name"]: row["state"] for row in cursor.fetchall()}
     ctx = object.__new__(ControlTaskContext)
     ctx.task_id = claimed["task_id"]
     ctx._conn = conn

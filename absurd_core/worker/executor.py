@@ -22,6 +22,8 @@ logger = logging.getLogger("absurd_core.worker")
 #: Unknown task names are deferred as absurd-sdk does: 15 s plus up to 15 s of jitter.
 UNKNOWN_TASK_DEFER_SECONDS = 15
 UNKNOWN_TASK_DEFER_JITTER = 15
+#: Check a connection that has been idle this long before running task code on it.
+IDLE_CHECK_SECONDS = 1.0
 
 Status = Literal["completed", "failed", "suspended", "cancelled", "lost", "deferred"]
 
@@ -80,6 +82,7 @@ class Executor:
         self.registry = registry
         self.claim_timeout = claim_timeout
         self.unknown = unknown or UnknownTaskLog()
+        self.last_used = time.monotonic()
 
     def run(self, queue: str, claimed: dict[str, Any]) -> Outcome:
         started = time.monotonic()
@@ -90,9 +93,15 @@ class Executor:
 
         fields = _log_fields(queue, claimed)
         try:
+            if started - self.last_used > IDLE_CHECK_SECONDS:
+                # A connection idle for a while may have died with a database restart;
+                # find out now, while retrying the run on a new connection is still safe.
+                self.conn.execute("select 1")
             ctx = build_context(self.conn, queue, claimed, self.claim_timeout)
         except psycopg.OperationalError as exc:
             raise ConnectionLostBeforeStart(str(exc)) from exc
+        finally:
+            self.last_used = time.monotonic()
         logger.info("task.start %s", fields)
         token = absurd_sdk._current_task_context.set(ctx)
         try:

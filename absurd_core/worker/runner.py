@@ -38,9 +38,14 @@ from absurd_core.worker.listener import Listener
 
 logger = logging.getLogger("absurd_core.worker")
 
+# The claim also loads each run's checkpoints (through the engine's own function),
+# saving every task a round trip before its code starts.
 CLAIM_SQL = (
-    "select run_id, task_id, attempt, task_name, params, retry_strategy, max_attempts,"
-    " headers, wake_event, event_payload from absurd.claim_task(%s, %s, %s, %s)"
+    "select c.run_id, c.task_id, c.attempt, c.task_name, c.params, c.retry_strategy,"
+    " c.max_attempts, c.headers, c.wake_event, c.event_payload,"
+    " (select coalesce(jsonb_object_agg(s.checkpoint_name, s.state), '{}'::jsonb)"
+    "    from absurd.get_task_checkpoint_states(%(queue)s, c.task_id, c.run_id) s) as checkpoints"
+    " from absurd.claim_task(%(queue)s, %(worker)s, %(timeout)s, %(qty)s) c"
 )
 # Only a run this worker still owns: never one another worker has since reclaimed.
 RELEASE_SQL = sql.SQL(
@@ -180,7 +185,8 @@ class Worker:
             try:
                 requested, claimed = self._claim_round(rotation)
                 timeout = self.config.poll_interval
-                if claimed < requested or requested == 0:
+                if claimed < requested:
+                    # The queues ran dry: sleep until the next known wake-up at most.
                     timeout = self._until_next_wakeup(timeout)
                 if failures:
                     logger.info("worker.db_reconnected after %d attempt(s)", failures)
@@ -194,12 +200,18 @@ class Worker:
                 self.stopping.wait(delay)
                 continue
             rotation += 1
-            if claimed == 0 or claimed < requested or self._free() == 0:
+            if claimed < requested or self._free() == 0:
+                # Woken by a finished task, a NOTIFY, a signal or the timer.
                 self.wake.wait(timeout)
 
     def _free(self) -> int:
+        """Runs the worker may claim now: threads free plus a local buffer of one per thread.
+
+        The buffer keeps a claimed run ready for each thread as it finishes, so
+        threads never wait on a claim round trip, and lets claims come in batches.
+        """
         with self._lock:
-            return self.config.concurrency - self._pending
+            return 2 * self.config.concurrency - self._pending
 
     def _claim_round(self, rotation: int) -> tuple[int, int]:
         queues = self.config.queues
@@ -222,7 +234,13 @@ class Worker:
     def _claim(self, queue: str, qty: int) -> list[dict[str, Any]]:
         with self._claim_connection().cursor(row_factory=dict_row) as cursor:
             cursor.execute(
-                CLAIM_SQL, (queue, self.config.worker_id, self.config.claim_timeout, qty)
+                CLAIM_SQL,
+                {
+                    "queue": queue,
+                    "worker": self.config.worker_id,
+                    "timeout": self.config.claim_timeout,
+                    "qty": qty,
+                },
             )
             return cursor.fetchall()
 

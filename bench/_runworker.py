@@ -1,0 +1,31 @@
+"""``manage.py runworker`` for benchmarks: prints worker.ready once claiming, no per-task lines."""
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+
+class Ready(logging.Filter):
+    def filter(self, record):
+        message = record.getMessage()
+        if message.startswith("worker.start"):
+            print("worker.ready", flush=True)
+        return not message.startswith("task.")
+
+
+def main() -> None:
+    import django
+
+    django.setup()
+    logging.getLogger("absurd_core.worker").addFilter(Ready())
+    from django.core.management import call_command
+
+    call_command("runworker", *sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""Shared set-up for benchmarks: a fresh database on the same server, workers as processes.
+
+Benchmarks are not tests: each prints its figures and ratios against baselines
+measured in the same run, on the same database, and returns them for
+bench/run_all.py, which writes docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+BENCH_DB = "absurd_bench"
+
+
+def server_params() -> dict:
+    """Connection parameters of the server in use (DATABASE_URL or the embedded one)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DEBUG", "true")
+    os.environ.setdefault("ABSURD_CONTROL_QUIET_DB", "1")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    db = settings.DATABASES["default"]
+    return {
+        "user": db["USER"],
+        "password": db.get("PASSWORD") or None,
+        "host": db["HOST"] or None,
+        "port": db["PORT"] or None,
+    }
+
+
+def dsn(dbname: str = BENCH_DB) -> str:
+    p = server_params()
+    host = p["host"] or "localhost"
+    host = quote(host, safe="") if host.startswith("/") else host
+    auth = quote(p["user"]) + (f":{quote(p['password'])}" if p["password"] else "")
+    port = f":{p['port']}" if p["port"] else ""
+    return f"postgres://{auth}@{host}{port}/{dbname}"
+
+
+def connect(dbname: str = BENCH_DB) -> psycopg.Connection:
+    return psycopg.connect(dsn(dbname), autocommit=True)
+
+
+def fresh_database() -> str:
+    """(Re)create the bench database and migrate it; returns its DATABASE_URL."""
+    with connect("postgres") as conn:
+        conn.execute(f"drop database if exists {BENCH_DB} with (force)")
+        conn.execute(f"create database {BENCH_DB}")
+    url = dsn()
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0", "--skip-checks"],
+        cwd=ROOT,
+        env=worker_env(url),
+        check=True,
+    )
+    return url
+
+
+def worker_env(url: str) -> dict:
+    env = dict(os.environ)
+    env.update(DATABASE_URL=url, DEBUG="true", LOG_LEVEL="WARNING", ABSURD_CONTROL_QUIET_DB="1")
+    return env
+
+
+def reset_queue(conn: psycopg.Connection, queue: str = "demo") -> None:
+    conn.execute("select absurd.drop_queue(%s)", (queue,))
+    conn.execute("select absurd.create_queue(%s)", (queue,))
+    conn.execute("select absurd_control.install_queue(%s)", (queue,))
+
+
+def spawn_two_steps(conn: psycopg.Connection, count: int, queue: str = "demo") -> None:
+    """Spawn ``count`` demo.two_steps tasks in one transaction (one commit)."""
+    conn.execute(
+        "select count(*) from generate_series(1, %s) g, lateral absurd.spawn_task(%s,"
+        " 'demo.two_steps', jsonb_build_object('i', g),"
+        ' \'{"headers": {"tenant": "bench"}}\'::jsonb)',
+        (count, queue),
+    )
+
+
+def add_history(conn: psycopg.Connection, count: int, queue: str = "demo") -> None:
+    """Insert ``count`` completed tasks and runs, as a long-lived queue would have."""
+    tasks, runs = sql.Identifier(f"t_{queue}"), sql.Identifier(f"r_{queue}")
+    conn.execute(
+        sql.SQL(
+            "insert into absurd.{} (task_id, task_name, params, state, attempts)"
+            " select absurd.portable_uuidv7(), 'demo.two_steps', '{{}}'::jsonb, 'completed', 1"
+            " from generate_series(1, %s)"
+        ).format(tasks),
+        (count,),
+    )
+    conn.execute(
+        sql.SQL(
+            "insert into absurd.{} (run_id, task_id, attempt, state, available_at, completed_at,"
+            " result) select absurd.portable_uuidv7(), task_id, 1, 'completed',"
+            " now() - interval '1 hour', now(), '{{}}'::jsonb from absurd.{}"
+        ).format(runs, tasks)
+    )
+    conn.execute(sql.SQL("vacuum analyze absurd.{}").format(tasks))
+    conn.execute(sql.SQL("vacuum analyze absurd.{}").format(runs))
+
+
+def count_state(conn: psycopg.Connection, state: str, queue: str = "demo") -> int:
+    query = sql.SQL("select count(*) from absurd.{} where state = %s").format(
+        sql.Identifier(f"t_{queue}")
+    )
+    return conn.execute(query, (state,)).fetchone()[0]
+
+
+def wait_until(condition, timeout: float, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"benchmark condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+@contextmanager
+def process(args: list[str], env: dict, ready_line: str | None = None):
+    """A worker process; waits for ``ready_line`` on stdout, terminates on exit."""
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        if ready_line:
+            while True:
+                line = proc.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"{args} exited before it was ready")
+                if ready_line in line:
+                    break
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def runworker(url: str, concurrency: int = 4, *extra: str):
+    env = worker_env(url)
+    env["LOG_LEVEL"] = "INFO"  # worker.start is the ready line; _runworker.py drops task lines
+    return process(
+        [sys.executable, "bench/_runworker.py", "--concurrency", str(concurrency), *extra],
+        env,
+        ready_line="worker.ready",
+    )
+
+
+def sdk_worker(url: str, concurrency: int = 4):
+    return process(
+        [sys.executable, "bench/_sdk_worker.py", url, str(concurrency)],
+        worker_env(url),
+        ready_line="sdk.ready",
+    )
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("inf")

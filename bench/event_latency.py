@@ -1,0 +1,87 @@
+"""Emit -> completed latency for tasks sleeping on an event: runworker vs absurd-sdk.
+
+200 demo.wait_event tasks are put to sleep, then their events are emitted one
+at a time; latency is measured by the database's own clocks: the event's
+emitted_at to the run's completed_at. Target for runworker: p50 <= 15 ms, p99 <= 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+from bench.common import connect, count_state, fresh_database, reset_queue, runworker, sdk_worker
+from bench.common import wait_until as wait
+
+LATENCY_SQL = """
+select extract(epoch from r.completed_at - e.emitted_at) * 1000
+  from absurd.t_demo t
+  join absurd.r_demo r on r.run_id = t.last_attempt_run
+  join absurd.e_demo e on e.event_name = t.params->>'event'
+ where t.task_id = %s
+"""
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def measure(worker_cm, url: str, tasks: int) -> list[float]:
+    with connect() as conn:
+        reset_queue(conn)
+        with worker_cm(url):
+            ids = [
+                conn.execute(
+                    "select task_id from absurd.spawn_task('demo', 'demo.wait_event', %s::jsonb,"
+                    ' \'{"headers": {"tenant": "bench"}}\'::jsonb)',
+                    (json.dumps({"event": f"ev-{i}"}),),
+                ).fetchone()[0]
+                for i in range(tasks)
+            ]
+            wait(lambda: count_state(conn, "sleeping") == tasks, timeout=120)
+            latencies = []
+            for i, task_id in enumerate(ids):
+                conn.execute(
+                    "select absurd.emit_event('demo', %s, '{\"ok\": true}'::jsonb)", (f"ev-{i}",)
+                )
+                wait(
+                    lambda task_id=task_id: conn.execute(
+                        "select state = 'completed' from absurd.t_demo where task_id = %s",
+                        (task_id,),
+                    ).fetchone()[0],
+                    timeout=30,
+                    interval=0.001,
+                )
+                latencies.append(float(conn.execute(LATENCY_SQL, (task_id,)).fetchone()[0]))
+    return latencies
+
+
+def run(tasks: int = 200) -> dict:
+    url = fresh_database()
+    ours = measure(runworker, url, tasks)
+    sdk = measure(sdk_worker, url, tasks)
+    results = {
+        "tasks": tasks,
+        "runworker_p50_ms": statistics.median(ours),
+        "runworker_p99_ms": percentile(ours, 99),
+        "sdk_p50_ms": statistics.median(sdk),
+        "sdk_p99_ms": percentile(sdk, 99),
+    }
+    results["p50_sdk_over_runworker"] = results["sdk_p50_ms"] / results["runworker_p50_ms"]
+    print(f"event_latency: {tasks} sleeping demo.wait_event tasks, events emitted one at a time")
+    print(
+        f"  runworker  p50 {results['runworker_p50_ms']:7.1f} ms  "
+        f"p99 {results['runworker_p99_ms']:7.1f} ms  (targets 15 / 50)"
+    )
+    print(f"  absurd-sdk p50 {results['sdk_p50_ms']:7.1f} ms  p99 {results['sdk_p99_ms']:7.1f} ms")
+    print(f"  sdk p50 / runworker p50 = {results['p50_sdk_over_runworker']:.1f}")
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=200)
+    run(parser.parse_args().tasks)

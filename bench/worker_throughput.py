@@ -1,0 +1,118 @@
+"""Drain N demo.two_steps tasks: absurd-sdk worker vs runworker vs the raw SQL ceiling.
+
+(a) absurd-sdk ``Absurd.start_worker(concurrency=4)``;
+(b) ``manage.py runworker --concurrency 4``;
+(c) the engine's ceiling: batched claim_task + complete_run, no steps, two connections.
+Then the same drains with 100,000 completed tasks already in the queue.
+Targets: b/a >= 5, b/c >= 0.4, and runworker keeps >= 80% with history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+
+from bench.common import (
+    add_history,
+    connect,
+    count_state,
+    fresh_database,
+    ratio,
+    reset_queue,
+    runworker,
+    sdk_worker,
+    spawn_two_steps,
+    wait_until,
+)
+
+
+def drain_with(worker_cm, url: str, tasks: int, history: int) -> float:
+    """Tasks per second from the spawn commit until every task is completed."""
+    with connect() as conn:
+        reset_queue(conn)
+        if history:
+            add_history(conn, history)
+        baseline = count_state(conn, "completed")
+        with worker_cm(url):
+            started = time.monotonic()
+            spawn_two_steps(conn, tasks)
+            wait_until(lambda: count_state(conn, "completed") - baseline >= tasks, timeout=600)
+            elapsed = time.monotonic() - started
+    return tasks / elapsed
+
+
+def raw_ceiling(tasks: int, history: int, connections: int = 2, batch: int = 8) -> float:
+    with connect() as conn:
+        reset_queue(conn)
+        if history:
+            add_history(conn, history)
+        spawn_two_steps(conn, tasks)
+    done = threading.Event()
+
+    def loop(index: int) -> None:
+        with connect() as conn:
+            while not done.is_set():
+                rows = conn.execute(
+                    "select run_id from absurd.claim_task('demo', %s, 60, %s)",
+                    (f"raw-{index}", batch),
+                ).fetchall()
+                if not rows:
+                    return
+                for (run_id,) in rows:
+                    conn.execute("select absurd.complete_run('demo', %s, '{}'::jsonb)", (run_id,))
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(connections)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    done.set()
+    return tasks / elapsed
+
+
+def run(tasks: int = 5000, history: int = 100_000) -> dict:
+    url = fresh_database()
+    sdk = drain_with(sdk_worker, url, tasks, 0)
+    ours = drain_with(runworker, url, tasks, 0)
+    ceiling = raw_ceiling(tasks, 0)
+    sdk_h = drain_with(sdk_worker, url, tasks, history)
+    ours_h = drain_with(runworker, url, tasks, history)
+    ceiling_h = raw_ceiling(tasks, history)
+    results = {
+        "tasks": tasks,
+        "history": history,
+        "sdk_tps": sdk,
+        "runworker_tps": ours,
+        "ceiling_tps": ceiling,
+        "runworker_vs_sdk": ratio(ours, sdk),
+        "runworker_vs_ceiling": ratio(ours, ceiling),
+        "sdk_history_tps": sdk_h,
+        "runworker_history_tps": ours_h,
+        "ceiling_history_tps": ceiling_h,
+        "runworker_history_kept": ratio(ours_h, ours),
+        "sdk_history_kept": ratio(sdk_h, sdk),
+    }
+    print(f"worker_throughput: {tasks} demo.two_steps tasks, concurrency 4")
+    print(f"  (a) absurd-sdk start_worker   {sdk:8.0f} tasks/s")
+    print(f"  (b) runworker                 {ours:8.0f} tasks/s")
+    print(f"  (c) raw SQL ceiling           {ceiling:8.0f} tasks/s")
+    print(f"  b/a = {results['runworker_vs_sdk']:.2f}  (target >= 5)")
+    print(f"  b/c = {results['runworker_vs_ceiling']:.2f}  (target >= 0.4)")
+    print(f"  with {history} completed tasks in the queue:")
+    print(f"  (a) {sdk_h:8.0f}  (b) {ours_h:8.0f}  (c) {ceiling_h:8.0f} tasks/s")
+    print(
+        f"  runworker keeps {results['runworker_history_kept']:.0%} (target >= 80%),"
+        f" absurd-sdk keeps {results['sdk_history_kept']:.0%}"
+    )
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=5000)
+    parser.add_argument("--history", type=int, default=100_000)
+    args = parser.parse_args()
+    run(args.tasks, args.history)
