@@ -77,6 +77,7 @@ create or replace function absurd_control.install_runs_table(p_queue_name text)
 as $$
 declare
   v_runs regclass := absurd_control.queue_table('r_', p_queue_name);
+  v_live_index text := 'ac_live_' || left(md5(p_queue_name), 20);
   v_changed boolean := false;
 begin
   if v_runs is null then
@@ -93,11 +94,15 @@ begin
     v_changed := true;
   end if;
 
-  execute format(
-    'create index if not exists %I on %s (available_at, run_id)
-       where state in (''pending'', ''sleeping'')',
-    'ac_live_' || left(md5(p_queue_name), 20), v_runs
-  );
+  -- Checked first: even "create index if not exists" locks the table.
+  if to_regclass(format('absurd.%I', v_live_index)) is null then
+    execute format(
+      'create index if not exists %I on %s (available_at, run_id)
+         where state in (''pending'', ''sleeping'')',
+      v_live_index, v_runs
+    );
+    v_changed := true;
+  end if;
   return v_changed;
 end;
 $$;

@@ -86,6 +86,14 @@ class Executor:
 
     def run(self, queue: str, claimed: dict[str, Any]) -> Outcome:
         started = time.monotonic()
+        if started - self.last_used > IDLE_CHECK_SECONDS:
+            # A connection idle for a while may have died with a database restart;
+            # find out now, while retrying the run on a new connection is still safe.
+            try:
+                self.conn.execute("select 1")
+            except psycopg.OperationalError as exc:
+                raise ConnectionLostBeforeStart(str(exc)) from exc
+        self.last_used = started
         spec = self.registry.get(claimed["task_name"])
         if spec is None or spec.queue != queue:
             self._defer_unknown(queue, claimed)
@@ -93,15 +101,9 @@ class Executor:
 
         fields = _log_fields(queue, claimed)
         try:
-            if started - self.last_used > IDLE_CHECK_SECONDS:
-                # A connection idle for a while may have died with a database restart;
-                # find out now, while retrying the run on a new connection is still safe.
-                self.conn.execute("select 1")
             ctx = build_context(self.conn, queue, claimed, self.claim_timeout)
         except psycopg.OperationalError as exc:
             raise ConnectionLostBeforeStart(str(exc)) from exc
-        finally:
-            self.last_used = time.monotonic()
         logger.info("task.start %s", fields)
         token = absurd_sdk._current_task_context.set(ctx)
         try:
@@ -122,6 +124,7 @@ class Executor:
             raise
         finally:
             absurd_sdk._current_task_context.reset(token)
+            self.last_used = time.monotonic()
 
         try:
             self.conn.execute(

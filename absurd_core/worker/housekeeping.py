@@ -45,7 +45,7 @@ class Housekeeping(threading.Thread):
         queues: list[str],
         concurrency: int,
         counters: Callable[[], tuple[int, int, int]],
-        stopping: threading.Event,
+        done: threading.Event,
         interval: float = WORKER_HEARTBEAT_SECONDS,
     ):
         super().__init__(name="absurd-housekeeping", daemon=True)
@@ -53,12 +53,15 @@ class Housekeeping(threading.Thread):
         self.queues = queues
         self.concurrency = concurrency
         self.counters = counters
-        self.stopping = stopping
+        # Beats go on through the shutdown grace period, so a stopping worker with
+        # tasks still finishing is not shown as dead.
+        self.done = done
         self.interval = interval
         self._conn: psycopg.Connection | None = None
+        self._last_error: str | None = None
 
     def run(self) -> None:
-        while not self.stopping.wait(self.interval):
+        while not self.done.wait(self.interval):
             self.beat()
 
     def beat(self, *, stopped: bool = False) -> None:
@@ -85,8 +88,14 @@ class Housekeeping(threading.Thread):
                 )
             else:
                 conn.execute("select absurd_control.install_all_queues()")
-        except psycopg.OperationalError as exc:
-            logger.debug("worker.heartbeat_failed: %s", str(exc).strip().splitlines()[0])
+            self._last_error = None
+        except psycopg.Error as exc:
+            # Connection trouble is the claim loop's to report; anything else (say, a
+            # role that does not own a queue's tables) is logged once until it changes.
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            if not isinstance(exc, psycopg.OperationalError) and message != self._last_error:
+                logger.warning("worker.housekeeping_failed: %s", message)
+            self._last_error = message
             self.close()
 
     def _connection(self) -> psycopg.Connection:

@@ -1,8 +1,10 @@
 """Keep the leases of long-running tasks alive.
 
 Task code runs on the execution threads and may not reach a step for a long
-time, so the lease keeper extends, from its own connection, every claim that
-has run for a third of the claim timeout since it was taken or last extended.
+time, and a claimed run may wait in the local buffer before a thread is free,
+so the lease keeper extends, from its own connection, every claim this worker
+holds once a third of the claim timeout has passed since it was taken or last
+extended.
 When the engine refuses (the task was cancelled, or the run already failed
 because its lease was lost), the run is left alone: the task stops at its next
 step or heartbeat, where absurd-sdk raises CancelledTask or FailedTask.
@@ -31,6 +33,7 @@ class InFlight:
     task_id: Any
     claimed_at: float = field(default_factory=time.monotonic)
     extended_at: float = field(default_factory=time.monotonic)
+    started: bool = False
     lease_lost: bool = False
 
 

@@ -46,7 +46,7 @@ class Listener(threading.Thread):
                     self.wake()
                     failures = 0
                     self._listen(conn)
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
                 self.connected.clear()
                 delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
                 failures += 1

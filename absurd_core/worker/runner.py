@@ -126,22 +126,23 @@ class Worker:
         self.wake = threading.Event()
         self.unknown_tasks = UnknownTaskLog()
         self._work: queue_mod.Queue[tuple[str, dict[str, Any]]] = queue_mod.Queue()
-        self._inflight: dict[int, InFlight] = {}
+        # Every run this worker holds a claim on, buffered or executing, by run id.
+        self._claimed: dict[Any, InFlight] = {}
         self._lock = threading.Lock()
-        self._pending = 0  # claimed and not yet settled
         self._threads: list[threading.Thread] = []
         self._claim_conn: psycopg.Connection | None = None
+        self._queue_errors: dict[str, str] = {}
         self._next_wakeup_sql = _next_wakeup_sql(config.queues)
         self.listener = Listener(config.queues, self.wake.set, self.stopping, config.worker_id)
         self.leases = LeaseKeeper(
-            self._inflight_snapshot, config.claim_timeout, self.done, config.worker_id
+            self._claimed_snapshot, config.claim_timeout, self.done, config.worker_id
         )
         self.housekeeping = Housekeeping(
             worker_id=config.worker_id,
             queues=config.queues,
             concurrency=config.concurrency,
             counters=self._counters,
-            stopping=self.stopping,
+            done=self.done,
         )
 
     # -- public -------------------------------------------------------------
@@ -211,7 +212,7 @@ class Worker:
         threads never wait on a claim round trip, and lets claims come in batches.
         """
         with self._lock:
-            return 2 * self.config.concurrency - self._pending
+            return 2 * self.config.concurrency - len(self._claimed)
 
     def _claim_round(self, rotation: int) -> tuple[int, int]:
         queues = self.config.queues
@@ -222,14 +223,28 @@ class Worker:
                 break
             queue = queues[(rotation + offset) % len(queues)]
             qty = min(self.config.batch_size, free)
-            rows = self._claim(queue, qty)
+            try:
+                rows = self._claim(queue, qty)
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                # One broken queue (dropped while we serve it, say) must not stop the others.
+                self._queue_error(queue, exc)
+                continue
             requested += qty
             with self._lock:
-                self._pending += len(rows)
+                for row in rows:
+                    self._claimed[row["run_id"]] = InFlight(queue, row["run_id"], row["task_id"])
             for row in rows:
                 self._work.put((queue, row))
             claimed += len(rows)
         return requested, claimed
+
+    def _queue_error(self, queue: str, exc: psycopg.Error) -> None:
+        message = _one_line(exc)
+        if self._queue_errors.get(queue) != message:
+            logger.warning("worker.queue_error queue=%s %s", queue, message)
+        self._queue_errors[queue] = message
 
     def _claim(self, queue: str, qty: int) -> list[dict[str, Any]]:
         with self._claim_connection().cursor(row_factory=dict_row) as cursor:
@@ -246,7 +261,12 @@ class Worker:
 
     def _until_next_wakeup(self, poll: float) -> float:
         """Sleep no longer than until the next known wake-up time (timed sleeps)."""
-        seconds = self._claim_connection().execute(self._next_wakeup_sql).fetchone()[0]
+        try:
+            seconds = self._claim_connection().execute(self._next_wakeup_sql).fetchone()[0]
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error:
+            return poll  # a broken queue was reported by the claim; poll meanwhile
         if seconds is None:
             return poll
         return max(0.0, min(poll, float(seconds)))
@@ -268,16 +288,17 @@ class Worker:
 
     def _execution_loop(self) -> None:
         executor: Executor | None = None
-        ident = threading.get_ident()
-        while True:
+        while not self.stopping.is_set():
             try:
                 queue, claimed = self._work.get(timeout=0.2)
             except queue_mod.Empty:
-                if self.stopping.is_set():
-                    break
                 continue
+            if self.stopping.is_set():
+                # Stopping: buffered runs are released, not started.
+                self._work.put((queue, claimed))
+                break
             with self._lock:
-                self._inflight[ident] = InFlight(queue, claimed["run_id"], claimed["task_id"])
+                self._claimed[claimed["run_id"]].started = True
             try:
                 if executor is None or executor.conn.closed:
                     executor = self._new_executor()
@@ -297,11 +318,13 @@ class Worker:
                     executor.conn.close()
                 executor = None
             except BaseException:
+                # Task code raised SystemExit/KeyboardInterrupt; the executor settled the
+                # run as failed before re-raising. The thread carries on.
+                self.stats.record("failed")
                 logger.exception("worker.crash in task %s", claimed["task_id"])
             finally:
                 with self._lock:
-                    self._inflight.pop(ident, None)
-                    self._pending -= 1
+                    self._claimed.pop(claimed["run_id"], None)
                 self.wake.set()
         if executor is not None:
             executor.conn.close()
@@ -310,23 +333,26 @@ class Worker:
         conn = connect(application_name=f"absurd-exec {self.config.worker_id}")
         return Executor(conn, self.registry, self.config.claim_timeout, self.unknown_tasks)
 
-    def _inflight_snapshot(self) -> list[InFlight]:
+    def _claimed_snapshot(self) -> list[InFlight]:
         with self._lock:
-            return list(self._inflight.values())
+            return list(self._claimed.values())
 
     def _counters(self) -> tuple[int, int, int]:
         with self._lock:
-            in_flight = self._pending
+            in_flight = sum(1 for run in self._claimed.values() if run.started)
         return in_flight, self.stats.processed, self.stats.failed
 
     # -- shutdown -----------------------------------------------------------
 
     def _shutdown(self) -> None:
         self.stopping.set()
+        # Runs claimed but not started go back to the queue at once.
+        released = self._release(self._drain_buffer())
         deadline = time.monotonic() + self.config.grace
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        released = self._release_unfinished()
+        # Whatever is still executing after the grace period is released too.
+        released += self._release(self._claimed_snapshot())
         self.done.set()
         self._drop_claim_conn()
         self.housekeeping.beat(stopped=True)
@@ -339,30 +365,37 @@ class Worker:
             released,
         )
 
-    def _release_unfinished(self) -> int:
-        """Give runs still executing after the grace period back to the queue, claimable now."""
-        leftovers = [(run.queue, run.run_id) for run in self._inflight_snapshot()]
+    def _drain_buffer(self) -> list[InFlight]:
+        runs = []
         while True:
             try:
-                queue, claimed = self._work.get_nowait()
+                _, claimed = self._work.get_nowait()
             except queue_mod.Empty:
-                break
-            leftovers.append((queue, claimed["run_id"]))
-        if not leftovers:
+                return runs
+            with self._lock:
+                run = self._claimed.pop(claimed["run_id"], None)
+            if run is not None:
+                runs.append(run)
+
+    def _release(self, runs: list[InFlight]) -> int:
+        """Give runs this worker still owns back to the queue, claimable now."""
+        if not runs:
             return 0
         released = 0
         try:
             with connect(application_name=f"absurd-release {self.config.worker_id}") as conn:
-                for queue, run_id in leftovers:
+                for run in runs:
                     try:
-                        conn.execute(
-                            RELEASE_SQL.format(sql.Identifier(f"r_{queue}")),
-                            (queue, run_id, self.config.worker_id),
+                        cursor = conn.execute(
+                            RELEASE_SQL.format(sql.Identifier(f"r_{run.queue}")),
+                            (run.queue, run.run_id, self.config.worker_id),
                         )
-                        released += 1
-                        logger.info("worker.released run_id=%s queue=%s", run_id, queue)
                     except psycopg.Error as exc:
-                        logger.warning("worker.release_failed run_id=%s: %s", run_id, exc)
+                        logger.warning("worker.release_failed run_id=%s: %s", run.run_id, exc)
+                        continue
+                    if cursor.rowcount:
+                        released += 1
+                        logger.info("worker.released run_id=%s queue=%s", run.run_id, run.queue)
         except psycopg.Error as exc:
             logger.warning("worker.release_failed: %s", _one_line(exc))
         return released

@@ -304,3 +304,51 @@ def test_runworker_defaults_to_every_queue_with_registered_tasks():
         wait_for(lambda: Worker.objects.filter(worker_id="w-default").exists())
         w.stop()
     assert Worker.objects.get(worker_id="w-default").queues == ["demo", "testq"]
+
+
+def test_buffered_run_keeps_its_lease_while_waiting_for_a_thread():
+    long = spawn("test.sleep_then_finish", {"seconds": 4}, tenant="t1")
+    waiting = spawn("test.sleep_then_finish", {"seconds": 0}, tenant="t1")
+    args = (
+        "--queue",
+        "testq",
+        "--concurrency",
+        "1",
+        "--claim-timeout",
+        "2",
+        "--poll-interval",
+        "0.1",
+    )
+    with WorkerProcess(*args):
+        wait_for(lambda: _terminal("testq", long.task_id), timeout=60)
+        done = wait_for(lambda: _terminal("testq", waiting.task_id), timeout=60)
+    assert done.state == "completed"
+    # Claimed into the local buffer for ~4 s with a 2 s lease, yet never expired.
+    assert [r["attempt"] for r in _run_rows("testq", waiting.task_id)] == [1]
+
+
+def test_buffered_runs_are_released_at_once_on_sigterm(side_effects):
+    long = spawn("test.pause_between_steps", {"seconds": 120}, tenant="t1")
+    buffered = spawn("test.count_steps", {"succeed_on_attempt": 1}, tenant="t1")
+    first = WorkerProcess("--queue", "testq", "--concurrency", "1", "--grace", "0.5")
+    with first:
+        wait_for(lambda: side_effects(long.task_id, "one") == 1)
+        wait_for(lambda: _result("testq", buffered.task_id).state == "running")
+        assert side_effects(buffered.task_id) == 0  # claimed, not started
+        assert first.stop(signal.SIGTERM) == 0
+    assert first.output.count("worker.released") == 2
+    with WorkerProcess("--queue", "testq", "--poll-interval", "0.1"):
+        for task in (long, buffered):
+            assert wait_for(lambda t=task: _terminal("testq", t.task_id)).state == "completed"
+    assert [r["attempt"] for r in _run_rows("testq", buffered.task_id)] == [1]
+
+
+def test_a_queue_dropped_under_the_worker_does_not_stop_the_others():
+    engine.create_queue("doomed")
+    with WorkerProcess("--queue", "doomed", "--queue", "demo", "--poll-interval", "0.1") as w:
+        wait_for(lambda: Worker.objects.filter(stopped_at__isnull=True).exists())
+        engine.drop_queue("doomed")
+        spawned = spawn("demo.two_steps", {"i": 5}, tenant="t1")
+        assert wait_for(lambda: _terminal("demo", spawned.task_id)).state == "completed"
+        assert w.stop() == 0
+    assert w.output.count("worker.queue_error queue=doomed") == 1
