@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone
 
 #: runworker refreshes its row this often; three missed refreshes mean dead.
@@ -45,3 +46,99 @@ class Worker(models.Model):
             return "stopped"
         cutoff = timezone.now() - timedelta(seconds=3 * WORKER_HEARTBEAT_SECONDS)
         return "alive" if self.last_seen >= cutoff else "dead"
+
+
+class TaskEvent(models.Model):
+    """One task or run state transition, or one event emitted on a queue.
+
+    Written only by triggers on the engine's per-queue tables
+    (absurd_core/sql/0005_lifecycle.sql), so every path that changes state,
+    ours or not, leaves the same trail. Read it, never write it.
+    """
+
+    class Kind(models.TextChoices):
+        SPAWNED = "spawned"
+        CLAIMED = "claimed"
+        SLEEPING = "sleeping"
+        WOKEN = "woken"
+        COMPLETED = "completed"
+        RETRY_SCHEDULED = "retry_scheduled"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+        RETRIED = "retried"
+        EVENT_EMITTED = "event_emitted"
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.TextField(null=True, blank=True)
+    queue = models.TextField()
+    task_id = models.UUIDField(null=True, blank=True)
+    run_id = models.UUIDField(null=True, blank=True)
+    attempt = models.IntegerField(null=True, blank=True)
+    kind = models.TextField(choices=Kind.choices)
+    from_state = models.TextField(null=True, blank=True)
+    to_state = models.TextField(null=True, blank=True)
+    event_name = models.TextField(null=True, blank=True)
+    #: "ErrorName: message" (truncated) for failures; the wait for sleeps.
+    reason = models.TextField(null=True, blank=True)
+    detail = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "absurd_control_task_event"
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["queue", "task_id", "id"], name="task_event_history"),
+            models.Index(fields=["tenant", "-id"], name="task_event_tenant_recent"),
+            models.Index(fields=["queue", "event_name"], name="task_event_event_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue}/{self.task_id} {self.kind}"
+
+
+class DeadLetter(models.Model):
+    """A task that failed terminally, until an operator retries or discards it.
+
+    Created by the terminal-failure trigger; resolved through
+    absurd_core.dead_letters, whose conditional updates make each action take
+    effect once under concurrent duplicates.
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        RETRIED = "retried"
+        DISCARDED = "discarded"
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.TextField(null=True, blank=True)
+    queue = models.TextField()
+    task_id = models.UUIDField()
+    task_name = models.TextField()
+    error_name = models.TextField(null=True, blank=True)
+    error_message = models.TextField(null=True, blank=True)
+    attempts = models.IntegerField()
+    failed_at = models.DateTimeField(db_default=Now())
+    state = models.TextField(choices=State.choices, db_default="open")
+    resolved_by = models.TextField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(null=True, blank=True)
+    #: Set when queue cleanup removed the task; the dead letter itself is kept.
+    task_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "absurd_control_dead_letter"
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["tenant", "state", "-id"], name="dead_letter_tenant_state"),
+            models.Index(fields=["queue", "task_id"], name="dead_letter_task"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["queue", "task_id"],
+                condition=models.Q(state="open"),
+                name="dead_letter_one_open_per_task",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue}/{self.task_id} ({self.state})"

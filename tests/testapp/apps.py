@@ -15,4 +15,8 @@ class TestAppConfig(PluginConfig):
         "test.sleep_for",
         "test.raise_system_exit",
         "test.heartbeat_loop",
+        "test.always_fail",
+        "test.complete",
+        "test.sleep_long",
+        "test.wait_event",
     )

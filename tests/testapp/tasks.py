@@ -74,3 +74,23 @@ def heartbeat_loop(params, ctx):
         ctx.heartbeat()
         time.sleep(0.05)
     return {"finished": True}
+
+
+@task("test.always_fail", queue="testq", max_attempts=2)
+def always_fail(params, ctx):
+    raise ValueError(params.get("message", "boom"))
+
+
+@task("test.complete", queue="testq")
+def complete(params, ctx):
+    return {"ok": True}
+
+
+@task("test.sleep_long", queue="testq")
+def sleep_long(params, ctx):
+    ctx.sleep_for("nap", 3600)
+
+
+@task("test.wait_event", queue="testq")
+def wait_event(params, ctx):
+    return ctx.await_event(params["event"])

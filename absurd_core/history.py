@@ -1,0 +1,26 @@
+"""Event-log reads, always tenant-scoped: a task's history and recent transitions."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.db.models import QuerySet
+
+from absurd_core.models import TaskEvent
+from tenants.scoping import TenantScope
+
+
+def events(scope: TenantScope) -> QuerySet[TaskEvent]:
+    queryset = TaskEvent.objects.all()
+    if not scope.is_all:
+        queryset = queryset.filter(tenant=scope.slug)
+    return queryset
+
+
+def task_history(scope: TenantScope, queue: str, task_id: UUID | str) -> list[TaskEvent]:
+    """Every transition of one task, oldest first (the full set, never a page)."""
+    return list(events(scope).filter(queue=queue, task_id=task_id).order_by("id"))
+
+
+def recent_transitions(scope: TenantScope, *, limit: int = 50) -> list[TaskEvent]:
+    return list(events(scope).exclude(task_id=None).order_by("-id")[:limit])

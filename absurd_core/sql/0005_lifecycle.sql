@@ -1,0 +1,369 @@
+-- Lifecycle integrity: the event log, dead letters, the terminal-state hook and
+-- the dashboard change channel, all driven by triggers on the engine's
+-- per-queue tables. Every absurd.* function that changes a task or an event
+-- (whoever calls it: our worker, absurdctl, psql, claim_task sweeping an
+-- expired lease) fires these triggers, so the trail is the same on every path.
+-- docs/lifecycle.md has the audit: each state-changing function, the rows it
+-- changes, and what follows here.
+--
+-- Trigger functions take the queue name as their first argument (TG_ARGV[0]),
+-- given at installation, so they never parse table names.
+
+-- A short "Name: message" from a failure_reason object ({"name", "message", ...}).
+create or replace function absurd_control.reason_excerpt(p_reason jsonb)
+  returns text
+  language sql
+  immutable
+as $$
+  select left(
+    concat_ws(': ', nullif(p_reason->>'name', ''), nullif(p_reason->>'message', '')),
+    500
+  );
+$$;
+
+-- The dashboard change channel: the payload is the queue name. Coalesced per
+-- connection: at most one notification per queue every 250 ms from one
+-- session, so a burst of transitions is not a burst of notifications. The
+-- throttle is leading-edge; listeners also refresh on a timer (see
+-- docs/lifecycle.md). PostgreSQL also folds identical notifications within a
+-- transaction.
+create or replace function absurd_control.notify_changed(p_queue_name text)
+  returns void
+  language plpgsql
+as $$
+declare
+  v_key text := 'absurd_control.changed_' || left(md5(p_queue_name), 16);
+  v_now_ms bigint := floor(extract(epoch from clock_timestamp()) * 1000);
+  v_last text := current_setting(v_key, true);
+begin
+  if v_last is null or v_last = '' or v_now_ms - v_last::bigint >= 250 then
+    perform set_config(v_key, v_now_ms::text, false);
+    perform pg_notify('absurd_control_changed', p_queue_name);
+  end if;
+end;
+$$;
+
+-- The terminal-state hook. Other apps register a function here; it is called
+-- as fn(queue text, task_id uuid, state text, tenant text) in the transaction
+-- that moves the task to completed, failed or cancelled, by any path. A hook
+-- that raises aborts that transition, so hooks must not fail on bad data.
+create table if not exists absurd_control.terminal_hook (
+  name text primary key,
+  function_name regproc not null,
+  created_at timestamptz not null default now()
+);
+
+create or replace function absurd_control.run_terminal_hooks(
+  p_queue_name text, p_task_id uuid, p_state text, p_tenant text
+)
+  returns void
+  language plpgsql
+as $$
+declare
+  v_hook record;
+begin
+  for v_hook in select name, function_name from absurd_control.terminal_hook order by name loop
+    execute format('select %s($1, $2, $3, $4)', v_hook.function_name)
+      using p_queue_name, p_task_id, p_state, p_tenant;
+  end loop;
+end;
+$$;
+
+create or replace function absurd_control.log_event(
+  p_queue_name text, p_tenant text, p_task_id uuid, p_run_id uuid, p_attempt integer,
+  p_kind text, p_from text, p_to text, p_event_name text, p_reason text, p_detail jsonb
+)
+  returns void
+  language sql
+as $$
+  insert into public.absurd_control_task_event
+    (tenant, queue, task_id, run_id, attempt, kind, from_state, to_state, event_name,
+     reason, detail, created_at)
+  values
+    (p_tenant, p_queue_name, p_task_id, p_run_id, p_attempt, p_kind, p_from, p_to,
+     p_event_name, p_reason, p_detail, absurd.current_time());
+$$;
+
+-- t_<queue> AFTER INSERT: a task was spawned (spawn_task, or retry_task with
+-- spawn_new, which spawns a copy).
+create or replace function absurd_control.on_task_insert()
+  returns trigger
+  language plpgsql
+as $$
+begin
+  perform absurd_control.log_event(
+    tg_argv[0], new.headers->>'tenant', new.task_id, new.last_attempt_run, new.attempts,
+    'spawned', null, new.state, null, null,
+    jsonb_build_object('task_name', new.task_name)
+  );
+  perform absurd_control.notify_changed(tg_argv[0]);
+  return null;
+end;
+$$;
+
+-- t_<queue> AFTER UPDATE OF state: one row per task transition, with the run
+-- that caused it. The engine updates the run before the task in every
+-- function, so the run row read here already shows the new run state.
+create or replace function absurd_control.on_task_update()
+  returns trigger
+  language plpgsql
+as $$
+declare
+  v_queue text := tg_argv[0];
+  v_tenant text := new.headers->>'tenant';
+  v_run record;
+  v_failed record;
+  v_kind text;
+  v_reason text;
+  v_detail jsonb;
+  v_run_id uuid := new.last_attempt_run;
+  v_attempt integer := new.attempts;
+begin
+  execute format(
+    'select run_id, attempt, state, wake_event, available_at, failure_reason
+       from absurd.%I where run_id = $1',
+    'r_' || v_queue
+  ) into v_run using new.last_attempt_run;
+
+  if new.state = 'running' then
+    v_kind := 'claimed';
+  elsif new.state in ('pending', 'sleeping')
+        and old.state = 'running'
+        and new.last_attempt_run is distinct from old.last_attempt_run then
+    -- fail_run scheduled the next attempt as a new run: log the failed one.
+    execute format(
+      'select run_id, attempt, failure_reason from absurd.%I where run_id = $1',
+      'r_' || v_queue
+    ) into v_failed using old.last_attempt_run;
+    v_kind := 'retry_scheduled';
+    v_run_id := v_failed.run_id;
+    v_attempt := v_failed.attempt;
+    v_reason := absurd_control.reason_excerpt(v_failed.failure_reason);
+    v_detail := jsonb_build_object(
+      'next_run_id', new.last_attempt_run, 'next_attempt', v_run.attempt,
+      'available_at', v_run.available_at
+    );
+  elsif new.state = 'sleeping' then
+    v_kind := 'sleeping';
+    if v_run.wake_event is not null then
+      v_reason := 'waiting for event ' || v_run.wake_event;
+      v_detail := jsonb_build_object('event', v_run.wake_event);
+      if v_run.available_at < 'infinity'::timestamptz then
+        v_detail := v_detail || jsonb_build_object('timeout_at', v_run.available_at);
+      end if;
+    else
+      v_reason := 'until ' || v_run.available_at::text;
+      v_detail := jsonb_build_object('until', v_run.available_at);
+    end if;
+  elsif new.state = 'pending' and old.state in ('failed', 'cancelled') then
+    v_kind := 'retried';
+  elsif new.state = 'pending' then
+    -- Only emit_event moves a sleeping task to pending (a timed-out wait goes
+    -- straight to running through claim_task). emit_event has already cleared
+    -- the run's wake_event, so the event comes from the logged wait.
+    v_kind := 'woken';
+    select 'event ' || (e.detail->>'event') into v_reason
+      from public.absurd_control_task_event e
+     where e.queue = v_queue and e.task_id = new.task_id and e.kind = 'sleeping'
+     order by e.id desc
+     limit 1;
+  elsif new.state = 'completed' then
+    v_kind := 'completed';
+  elsif new.state = 'failed' then
+    v_kind := 'failed';
+    v_reason := absurd_control.reason_excerpt(v_run.failure_reason);
+    v_run_id := v_run.run_id;
+    v_attempt := v_run.attempt;
+  elsif new.state = 'cancelled' then
+    v_kind := 'cancelled';
+  end if;
+
+  perform absurd_control.log_event(
+    v_queue, v_tenant, new.task_id, v_run_id, v_attempt, v_kind, old.state, new.state,
+    null, v_reason, v_detail
+  );
+
+  if new.state = 'failed' then
+    -- One open dead letter per task; a task failing again after a retry gets a new one.
+    insert into public.absurd_control_dead_letter
+      (tenant, queue, task_id, task_name, error_name, error_message, attempts, failed_at, state)
+    values
+      (v_tenant, v_queue, new.task_id, new.task_name, v_run.failure_reason->>'name',
+       left(v_run.failure_reason->>'message', 2000), new.attempts, absurd.current_time(), 'open')
+    on conflict (queue, task_id) where state = 'open' do nothing;
+  end if;
+
+  if new.state in ('completed', 'failed', 'cancelled') then
+    perform absurd_control.run_terminal_hooks(v_queue, new.task_id, new.state, v_tenant);
+  end if;
+
+  perform absurd_control.notify_changed(v_queue);
+  return null;
+end;
+$$;
+
+-- t_<queue> AFTER DELETE (absurd.cleanup_tasks): the task's history goes with
+-- it. Its open dead letter is kept and marked, never deleted silently.
+create or replace function absurd_control.on_task_delete()
+  returns trigger
+  language plpgsql
+as $$
+begin
+  delete from public.absurd_control_task_event
+   where queue = tg_argv[0] and task_id = old.task_id;
+  update public.absurd_control_dead_letter
+     set task_deleted_at = absurd.current_time()
+   where queue = tg_argv[0] and task_id = old.task_id and state = 'open';
+  return null;
+end;
+$$;
+
+-- e_<queue> AFTER INSERT OR UPDATE: an event was emitted (emit_event, from
+-- Python, absurdctl or SQL). First emit wins: an emit the engine ignores
+-- changes no row and logs nothing. await_event pre-creates the row with a SQL
+-- NULL payload as a "not emitted yet" sentinel; that is not an emit either.
+create or replace function absurd_control.on_event_emitted()
+  returns trigger
+  language plpgsql
+as $$
+begin
+  if new.payload is null or (tg_op = 'UPDATE' and old.payload is not null) then
+    return null;
+  end if;
+  perform absurd_control.log_event(
+    tg_argv[0], null, null, null, null, 'event_emitted', null, null, new.event_name, null,
+    jsonb_build_object('payload_bytes', octet_length(coalesce(new.payload::text, '')))
+  );
+  return null;
+end;
+$$;
+
+-- e_<queue> AFTER DELETE (absurd.cleanup_events): drop the matching log rows.
+create or replace function absurd_control.on_event_delete()
+  returns trigger
+  language plpgsql
+as $$
+begin
+  delete from public.absurd_control_task_event
+   where queue = tg_argv[0] and kind = 'event_emitted' and event_name = old.event_name;
+  return null;
+end;
+$$;
+
+-- absurd.queues AFTER DELETE (absurd.drop_queue): a dropped queue leaves nothing of ours.
+create or replace function absurd_control.on_queue_dropped()
+  returns trigger
+  language plpgsql
+as $$
+begin
+  delete from public.absurd_control_task_event where queue = old.queue_name;
+  delete from public.absurd_control_dead_letter where queue = old.queue_name;
+  return null;
+end;
+$$;
+
+drop trigger if exists absurd_control_queue_dropped on absurd.queues;
+create trigger absurd_control_queue_dropped
+  after delete on absurd.queues
+  for each row execute function absurd_control.on_queue_dropped();
+
+-- Create a trigger unless one of that name exists (CREATE TRIGGER locks the table).
+create or replace function absurd_control.ensure_trigger(
+  p_table regclass, p_name text, p_definition text
+)
+  returns boolean
+  language plpgsql
+as $$
+begin
+  if p_table is null or absurd_control.has_trigger(p_table, p_name) then
+    return false;
+  end if;
+  execute format('create trigger %I %s', p_name, format(p_definition, p_table));
+  return true;
+end;
+$$;
+
+create or replace function absurd_control.install_tasks_table(p_queue_name text)
+  returns boolean
+  language plpgsql
+as $$
+declare
+  v_tasks regclass := absurd_control.queue_table('t_', p_queue_name);
+  v_changed boolean := false;
+begin
+  v_changed := absurd_control.ensure_trigger(v_tasks, 'absurd_control_task_insert', format(
+    'after insert on %%s for each row execute function absurd_control.on_task_insert(%L)',
+    p_queue_name)) or v_changed;
+  v_changed := absurd_control.ensure_trigger(v_tasks, 'absurd_control_task_update', format(
+    'after update of state on %%s for each row when (old.state is distinct from new.state)'
+    ' execute function absurd_control.on_task_update(%L)', p_queue_name)) or v_changed;
+  v_changed := absurd_control.ensure_trigger(v_tasks, 'absurd_control_task_delete', format(
+    'after delete on %%s for each row execute function absurd_control.on_task_delete(%L)',
+    p_queue_name)) or v_changed;
+  return v_changed;
+end;
+$$;
+
+create or replace function absurd_control.install_events_table(p_queue_name text)
+  returns boolean
+  language plpgsql
+as $$
+declare
+  v_events regclass := absurd_control.queue_table('e_', p_queue_name);
+  v_changed boolean := false;
+begin
+  v_changed := absurd_control.ensure_trigger(v_events, 'absurd_control_event_emitted', format(
+    'after insert or update on %%s for each row'
+    ' execute function absurd_control.on_event_emitted(%L)', p_queue_name)) or v_changed;
+  v_changed := absurd_control.ensure_trigger(v_events, 'absurd_control_event_delete', format(
+    'after delete on %%s for each row execute function absurd_control.on_event_delete(%L)',
+    p_queue_name)) or v_changed;
+  return v_changed;
+end;
+$$;
+
+-- Every table of one queue (replaces the runs-only version of 0002).
+create or replace function absurd_control.install_queue(p_queue_name text)
+  returns boolean
+  language plpgsql
+as $$
+declare
+  v_runs boolean := absurd_control.install_runs_table(p_queue_name);
+  v_tasks boolean := absurd_control.install_tasks_table(p_queue_name);
+  v_events boolean := absurd_control.install_events_table(p_queue_name);
+begin
+  return v_runs or v_tasks or v_events;
+end;
+$$;
+
+-- The event trigger now equips t_, r_ and e_ tables as they are created.
+create or replace function absurd_control.on_create_table()
+  returns event_trigger
+  language plpgsql
+as $$
+declare
+  v_cmd record;
+  v_relname text;
+  v_queue text;
+begin
+  for v_cmd in
+    select objid from pg_event_trigger_ddl_commands()
+     where command_tag = 'CREATE TABLE' and schema_name = 'absurd'
+  loop
+    select relname into v_relname from pg_class where oid = v_cmd.objid;
+    select queue_name into v_queue
+      from absurd.queues where substr(v_relname, 3) = queue_name;
+    if v_queue is null then
+      continue;  -- a partition or an unrelated table
+    end if;
+    case left(v_relname, 2)
+      when 'r_' then perform absurd_control.install_runs_table(v_queue);
+      when 't_' then perform absurd_control.install_tasks_table(v_queue);
+      when 'e_' then perform absurd_control.install_events_table(v_queue);
+      else null;
+    end case;
+  end loop;
+end;
+$$;
+
+select absurd_control.install_all_queues();

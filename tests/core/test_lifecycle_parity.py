@@ -1,0 +1,271 @@
+"""Parity: every state-changing absurd.* function leaves the same trail whether our
+Python code or raw SQL calls it (docs/lifecycle.md has the audit table)."""
+
+import re
+import uuid
+
+import pytest
+from psycopg import sql
+
+from absurd_core import engine
+from absurd_core.models import DeadLetter, TaskEvent
+from tests.core.lifecycle_paths import QUEUE, PythonPath, SqlPath, raw_connection
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def queue():
+    engine.create_queue(QUEUE)
+    yield
+    engine.drop_queue(QUEUE)
+
+
+@pytest.fixture(params=["sql", "python"])
+def path(request):
+    driver = SqlPath() if request.param == "sql" else PythonPath()
+    yield driver
+    driver.close()
+
+
+def trail(task_id):
+    rows = TaskEvent.objects.filter(queue=QUEUE, task_id=task_id).order_by("id")
+    return [
+        (
+            e.kind,
+            e.from_state,
+            e.to_state,
+            e.attempt,
+            re.sub(r"^until .*", "until", e.reason or ""),
+            e.tenant,
+        )
+        for e in rows
+    ]
+
+
+def act(path, run, sql_action, *args):
+    """The run-level step: raw SQL does it explicitly; Python runs the task's code."""
+    if isinstance(path, SqlPath):
+        getattr(path, sql_action)(run, *args)
+    else:
+        path.execute(run)
+
+
+def test_spawn_claim_complete(path):
+    task_id = path.spawn("test.complete", {})
+    act(path, path.claim(), "complete")
+    assert trail(task_id) == [
+        ("spawned", None, "pending", 1, "", "acme"),
+        ("claimed", "pending", "running", 1, "", "acme"),
+        ("completed", "running", "completed", 1, "", "acme"),
+    ]
+    assert not DeadLetter.objects.filter(task_id=task_id).exists()
+
+
+def test_fail_with_retry_then_terminal_failure_and_dead_letter(path):
+    task_id = path.spawn("test.always_fail", {}, max_attempts=2)
+    act(path, path.claim(), "fail")
+    act(path, path.claim(), "fail")
+    assert trail(task_id) == [
+        ("spawned", None, "pending", 1, "", "acme"),
+        ("claimed", "pending", "running", 1, "", "acme"),
+        ("retry_scheduled", "running", "pending", 1, "ValueError: boom", "acme"),
+        ("claimed", "pending", "running", 2, "", "acme"),
+        ("failed", "running", "failed", 2, "ValueError: boom", "acme"),
+    ]
+    dead = DeadLetter.objects.get(task_id=task_id)
+    assert (dead.state, dead.tenant, dead.task_name) == ("open", "acme", "test.always_fail")
+    assert (dead.error_name, dead.error_message, dead.attempts) == ("ValueError", "boom", 2)
+
+
+def test_sleep_until_a_time(path):
+    task_id = path.spawn("test.sleep_long", {})
+    act(path, path.claim(), "sleep")
+    assert trail(task_id)[-1] == ("sleeping", "running", "sleeping", 1, "until", "acme")
+    detail = TaskEvent.objects.filter(task_id=task_id).last().detail
+    assert "until" in detail
+
+
+def test_await_event_then_emit_wakes_and_completes(path):
+    event = f"go-{uuid.uuid4().hex[:6]}"
+    task_id = path.spawn("test.wait_event", {"event": event})
+    act(path, path.claim(), "await_event", event)
+    path.emit(event, {"n": 1})
+    act(path, path.claim(), "complete")
+    assert trail(task_id) == [
+        ("spawned", None, "pending", 1, "", "acme"),
+        ("claimed", "pending", "running", 1, "", "acme"),
+        ("sleeping", "running", "sleeping", 1, f"waiting for event {event}", "acme"),
+        ("woken", "sleeping", "pending", 1, f"event {event}", "acme"),
+        ("claimed", "pending", "running", 1, "", "acme"),
+        ("completed", "running", "completed", 1, "", "acme"),
+    ]
+    emitted = TaskEvent.objects.filter(queue=QUEUE, kind="event_emitted", event_name=event)
+    assert emitted.count() == 1
+    # First emit wins: a second emit changes nothing and logs nothing.
+    path.emit(event, {"n": 2})
+    assert emitted.count() == 1
+
+
+def test_cancel_pending_and_running(path):
+    pending = path.spawn("test.complete", {})
+    path.cancel(pending)
+    assert trail(pending)[-1] == ("cancelled", "pending", "cancelled", 1, "", "acme")
+    running = path.spawn("test.complete", {})
+    path.claim()
+    path.cancel(running)
+    assert trail(running)[-1] == ("cancelled", "running", "cancelled", 1, "", "acme")
+    assert not DeadLetter.objects.filter(task_id__in=[pending, running]).exists()
+
+
+def test_retry_task_after_terminal_failure(path):
+    task_id = path.spawn("test.always_fail", {}, max_attempts=1)
+    act(path, path.claim(), "fail")
+    path.retry(task_id)
+    assert trail(task_id)[-2:] == [
+        ("failed", "running", "failed", 1, "ValueError: boom", "acme"),
+        ("retried", "failed", "pending", 2, "", "acme"),
+    ]
+
+
+def test_extend_claim_and_checkpoints_log_nothing():
+    driver = SqlPath()
+    try:
+        task_id = driver.spawn("test.complete", {})
+        run = driver.claim()
+        before = TaskEvent.objects.count()
+        driver.q("select absurd.extend_claim(%s, %s, 30)", QUEUE, run["run_id"])
+        driver.q(
+            "select absurd.set_task_checkpoint_state(%s, %s, 'a', '1'::jsonb, %s, 30)",
+            QUEUE,
+            task_id,
+            run["run_id"],
+        )
+        assert TaskEvent.objects.count() == before
+    finally:
+        driver.close()
+
+
+def _fake_now(driver, seconds):
+    driver.q(
+        "select set_config('absurd.fake_now', (now() + make_interval(secs => %s))::text, false)",
+        seconds,
+    )
+
+
+def test_claim_task_failing_an_expired_lease_logs_and_dead_letters():
+    driver = SqlPath()
+    try:
+        task_id = driver.spawn("test.complete", {}, max_attempts=2)
+        _fake_now(driver, 0)
+        driver.q("select * from absurd.claim_task(%s, 'crashed-worker', 5, 1)", QUEUE)
+        _fake_now(driver, 10)  # the lease ran out; the next claim sweeps it
+        driver.q("select * from absurd.claim_task(%s, 'other', 5, 1)", QUEUE)
+        _fake_now(driver, 20)
+        driver.q("select * from absurd.claim_task(%s, 'other', 5, 1)", QUEUE)
+        kinds = [row[0] for row in trail(task_id)]
+        assert kinds == ["spawned", "claimed", "retry_scheduled", "claimed", "failed"]
+        failure = TaskEvent.objects.filter(task_id=task_id, kind="failed").get()
+        assert failure.reason.startswith("$ClaimTimeout: worker did not finish task")
+        assert DeadLetter.objects.get(task_id=task_id).error_name == "$ClaimTimeout"
+    finally:
+        driver.close()
+
+
+def test_claim_task_cancellation_policy_path_logs_cancelled():
+    driver = SqlPath()
+    try:
+        task_id = driver.spawn("test.complete", {}, cancellation={"max_delay": 1})
+        _fake_now(driver, 30)
+        assert driver.q("select * from absurd.claim_task(%s, 'w', 5, 1)", QUEUE) == []
+        assert trail(task_id)[-1][:3] == ("cancelled", "pending", "cancelled")
+    finally:
+        driver.close()
+
+
+def test_cleanup_removes_history_and_keeps_open_dead_letters():
+    driver = SqlPath()
+    try:
+        done = driver.spawn("test.complete", {})
+        driver.complete(driver.claim())
+        failed = driver.spawn("test.always_fail", {}, max_attempts=1)
+        driver.fail(driver.claim())
+        driver.emit("old-event", {})
+        _fake_now(driver, 90 * 86400)
+        driver.q("select * from absurd.cleanup_tasks(%s, 86400, 100)", QUEUE)
+        driver.q("select * from absurd.cleanup_events(%s, 86400, 100)", QUEUE)
+        assert not TaskEvent.objects.filter(task_id__in=[done, failed]).exists()
+        assert not TaskEvent.objects.filter(queue=QUEUE, event_name="old-event").exists()
+        dead = DeadLetter.objects.get(task_id=failed)
+        assert dead.state == "open" and dead.task_deleted_at is not None
+    finally:
+        driver.close()
+
+
+def test_drop_queue_cleans_up_after_it():
+    driver = SqlPath()
+    try:
+        failed = driver.spawn("test.always_fail", {}, max_attempts=1)
+        driver.fail(driver.claim())
+        assert DeadLetter.objects.filter(queue=QUEUE).exists()
+        driver.q("select absurd.drop_queue(%s)", QUEUE)
+        assert not TaskEvent.objects.filter(queue=QUEUE).exists()
+        assert not DeadLetter.objects.filter(task_id=failed).exists()
+    finally:
+        driver.close()
+        engine.create_queue(QUEUE)
+
+
+def test_queue_created_with_raw_sql_gets_its_triggers_and_logs_its_first_spawn():
+    with raw_connection() as conn:
+        conn.execute("select absurd.create_queue('raw_lc')")
+        task_id = conn.execute(
+            "select task_id from absurd.spawn_task('raw_lc', 'x', '{}'::jsonb,"
+            ' \'{"headers": {"tenant": "acme"}}\'::jsonb)'
+        ).fetchone()[0]
+    try:
+        assert TaskEvent.objects.get(queue="raw_lc", task_id=task_id).kind == "spawned"
+    finally:
+        engine.drop_queue("raw_lc")
+
+
+def test_same_transaction_create_and_spawn_is_logged():
+    with raw_connection() as conn, conn.transaction():
+        conn.execute("select absurd.create_queue('raw_tx')")
+        task_id = conn.execute(
+            "select task_id from absurd.spawn_task('raw_tx', 'x', '{}'::jsonb)"
+        ).fetchone()[0]
+    try:
+        assert TaskEvent.objects.filter(queue="raw_tx", task_id=task_id, kind="spawned").exists()
+    finally:
+        engine.drop_queue("raw_tx")
+
+
+def _listen(conn, channel):
+    conn.execute(sql.SQL("listen {}").format(sql.Identifier(channel)))
+
+
+def _drain(conn):
+    return [(n.channel, n.payload) for n in conn.notifies(timeout=0.3)]
+
+
+def test_notifications_are_the_same_from_sql_and_python(path):
+    with raw_connection() as listener:
+        _listen(listener, "absurd_control_wake")
+        _listen(listener, "absurd_control_changed")
+        path.spawn("test.complete", {})
+        got = _drain(listener)
+    assert ("absurd_control_wake", QUEUE) in got
+    assert ("absurd_control_changed", QUEUE) in got
+    assert all(payload == QUEUE for _, payload in got)  # small payloads: the queue only
+
+
+def test_change_notifications_are_coalesced_in_a_burst():
+    with raw_connection() as listener, raw_connection() as writer:
+        _listen(listener, "absurd_control_changed")
+        for i in range(50):  # 50 transactions from one connection, in well under 250 ms
+            writer.execute(
+                "select absurd.spawn_task(%s, 'test.complete', %s::jsonb)", (QUEUE, f'{{"i":{i}}}')
+            )
+        got = _drain(listener)
+    assert 1 <= len(got) < 10
