@@ -83,6 +83,29 @@ def reset_queue(conn: psycopg.Connection, queue: str = "demo") -> None:
     conn.execute("select absurd_control.install_queue(%s)", (queue,))
 
 
+LIFECYCLE_TRIGGERS = (
+    ("t_", "absurd_control_task_insert"),
+    ("t_", "absurd_control_task_update"),
+    ("t_", "absurd_control_task_delete"),
+    ("e_", "absurd_control_event_emitted"),
+    ("e_", "absurd_control_event_delete"),
+)
+
+
+def set_lifecycle_triggers(conn: psycopg.Connection, enabled: bool, queue: str = "demo") -> None:
+    """Enable or disable the event-log/dead-letter triggers (the worker wake-up stays on).
+
+    Disabled, not dropped: the worker's housekeeping would re-create dropped ones.
+    """
+    action = sql.SQL("enable" if enabled else "disable")
+    for prefix, name in LIFECYCLE_TRIGGERS:
+        conn.execute(
+            sql.SQL("alter table absurd.{} {} trigger {}").format(
+                sql.Identifier(f"{prefix}{queue}"), action, sql.Identifier(name)
+            )
+        )
+
+
 def spawn_two_steps(conn: psycopg.Connection, count: int, queue: str = "demo") -> None:
     """Spawn ``count`` demo.two_steps tasks in one transaction (one commit)."""
     conn.execute(

@@ -50,6 +50,12 @@ transaction, drained with concurrency 4.
 
 - b/a = **{t["runworker_vs_sdk"]:.2f}** (target >= 5)
 - b/c = **{t["runworker_vs_ceiling"]:.2f}** (target >= 0.4)
+- b/d = {t["runworker_vs_steps_ceiling"]:.2f}: runworker's share of what the engine's own SQL
+  allows for this task shape. (d) is an upper bound for any worker that keeps absurd-sdk's
+  semantics (a durable commit per checkpoint), so b/a >= 5 would need more than this machine's
+  engine ceiling; see the note in docs/worker.md.
+- lifecycle triggers (event log, dead letters, change channel) cost
+  **{t["lifecycle_trigger_cost"]:.0%}** of runworker throughput (b vs b0; target <= 25%)
 - with history, runworker keeps **{t["runworker_history_kept"]:.0%}** of its empty-queue
   throughput (target >= 80%); absurd-sdk keeps {t["sdk_history_kept"]:.0%}
 

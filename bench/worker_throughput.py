@@ -22,15 +22,19 @@ from bench.common import (
     reset_queue,
     runworker,
     sdk_worker,
+    set_lifecycle_triggers,
     spawn_two_steps,
     wait_until,
 )
 
 
-def drain_with(worker_cm, url: str, tasks: int, history: int) -> float:
+def drain_with(
+    worker_cm, url: str, tasks: int, history: int, lifecycle_triggers: bool = True
+) -> float:
     """Tasks per second from the spawn commit until every task is completed."""
     with connect() as conn:
         reset_queue(conn)
+        set_lifecycle_triggers(conn, lifecycle_triggers)
         if history:
             add_history(conn, history)
         baseline = count_state(conn, "completed")
@@ -47,6 +51,8 @@ def raw_ceiling(
 ) -> float:
     with connect() as conn:
         reset_queue(conn)
+        # The engine's own ceiling: without our event-log triggers.
+        set_lifecycle_triggers(conn, False)
         if history:
             add_history(conn, history)
         spawn_two_steps(conn, tasks)
@@ -86,6 +92,7 @@ def run(tasks: int = 5000, history: int = 100_000) -> dict:
     url = fresh_database()
     sdk = drain_with(sdk_worker, url, tasks, 0)
     ours = drain_with(runworker, url, tasks, 0)
+    ours_bare = drain_with(runworker, url, tasks, 0, lifecycle_triggers=False)
     ceiling = raw_ceiling(tasks, 0)
     steps_ceiling = raw_ceiling(tasks, 0, connections=4, steps=True)
     sdk_h = drain_with(sdk_worker, url, tasks, history)
@@ -96,6 +103,8 @@ def run(tasks: int = 5000, history: int = 100_000) -> dict:
         "history": history,
         "sdk_tps": sdk,
         "runworker_tps": ours,
+        "runworker_no_lifecycle_tps": ours_bare,
+        "lifecycle_trigger_cost": 1 - ratio(ours, ours_bare),
         "ceiling_tps": ceiling,
         "steps_ceiling_tps": steps_ceiling,
         "runworker_vs_steps_ceiling": ratio(ours, steps_ceiling),
@@ -110,6 +119,8 @@ def run(tasks: int = 5000, history: int = 100_000) -> dict:
     print(f"worker_throughput: {tasks} demo.two_steps tasks, concurrency 4")
     print(f"  (a) absurd-sdk start_worker   {sdk:8.0f} tasks/s")
     print(f"  (b) runworker                 {ours:8.0f} tasks/s")
+    print(f"  (b0) runworker, lifecycle triggers disabled {ours_bare:8.0f} tasks/s")
+    print(f"  lifecycle trigger cost: {results['lifecycle_trigger_cost']:.0%} (target <= 25%)")
     print(f"  (c) raw SQL ceiling           {ceiling:8.0f} tasks/s")
     print(f"  (d) raw SQL with 2 checkpoints, 4 connections {steps_ceiling:8.0f} tasks/s")
     print(f"  b/a = {results['runworker_vs_sdk']:.2f}  (target >= 5)")

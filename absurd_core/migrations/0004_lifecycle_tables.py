@@ -5,58 +5,104 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('absurd_core', '0003_worker_registry'),
+        ("absurd_core", "0003_worker_registry"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DeadLetter',
+            name="DeadLetter",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('tenant', models.TextField(blank=True, null=True)),
-                ('queue', models.TextField()),
-                ('task_id', models.UUIDField()),
-                ('task_name', models.TextField()),
-                ('error_name', models.TextField(blank=True, null=True)),
-                ('error_message', models.TextField(blank=True, null=True)),
-                ('attempts', models.IntegerField()),
-                ('failed_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
-                ('state', models.TextField(choices=[('open', 'Open'), ('retried', 'Retried'), ('discarded', 'Discarded')], db_default='open')),
-                ('resolved_by', models.TextField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('note', models.TextField(blank=True, null=True)),
-                ('task_deleted_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("tenant", models.TextField(blank=True, null=True)),
+                ("queue", models.TextField()),
+                ("task_id", models.UUIDField()),
+                ("task_name", models.TextField()),
+                ("error_name", models.TextField(blank=True, null=True)),
+                ("error_message", models.TextField(blank=True, null=True)),
+                ("attempts", models.IntegerField()),
+                (
+                    "failed_at",
+                    models.DateTimeField(db_default=django.db.models.functions.datetime.Now()),
+                ),
+                (
+                    "state",
+                    models.TextField(
+                        choices=[
+                            ("open", "Open"),
+                            ("retried", "Retried"),
+                            ("discarded", "Discarded"),
+                        ],
+                        db_default="open",
+                    ),
+                ),
+                ("resolved_by", models.TextField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("note", models.TextField(blank=True, null=True)),
+                ("task_deleted_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'db_table': 'absurd_control_dead_letter',
-                'ordering': ['-id'],
-                'indexes': [models.Index(fields=['tenant', 'state', '-id'], name='dead_letter_tenant_state'), models.Index(fields=['queue', 'task_id'], name='dead_letter_task')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('state', 'open')), fields=('queue', 'task_id'), name='dead_letter_one_open_per_task')],
+                "db_table": "absurd_control_dead_letter",
+                "ordering": ["-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["tenant", "state", "-id"], name="dead_letter_tenant_state"
+                    ),
+                    models.Index(fields=["queue", "task_id"], name="dead_letter_task"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("state", "open")),
+                        fields=("queue", "task_id"),
+                        name="dead_letter_one_open_per_task",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TaskEvent',
+            name="TaskEvent",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('tenant', models.TextField(blank=True, null=True)),
-                ('queue', models.TextField()),
-                ('task_id', models.UUIDField(blank=True, null=True)),
-                ('run_id', models.UUIDField(blank=True, null=True)),
-                ('attempt', models.IntegerField(blank=True, null=True)),
-                ('kind', models.TextField(choices=[('spawned', 'Spawned'), ('claimed', 'Claimed'), ('sleeping', 'Sleeping'), ('woken', 'Woken'), ('completed', 'Completed'), ('retry_scheduled', 'Retry Scheduled'), ('failed', 'Failed'), ('cancelled', 'Cancelled'), ('retried', 'Retried'), ('event_emitted', 'Event Emitted')])),
-                ('from_state', models.TextField(blank=True, null=True)),
-                ('to_state', models.TextField(blank=True, null=True)),
-                ('event_name', models.TextField(blank=True, null=True)),
-                ('reason', models.TextField(blank=True, null=True)),
-                ('detail', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("tenant", models.TextField(blank=True, null=True)),
+                ("queue", models.TextField()),
+                ("task_id", models.UUIDField(blank=True, null=True)),
+                ("run_id", models.UUIDField(blank=True, null=True)),
+                ("attempt", models.IntegerField(blank=True, null=True)),
+                (
+                    "kind",
+                    models.TextField(
+                        choices=[
+                            ("spawned", "Spawned"),
+                            ("claimed", "Claimed"),
+                            ("sleeping", "Sleeping"),
+                            ("woken", "Woken"),
+                            ("completed", "Completed"),
+                            ("retry_scheduled", "Retry Scheduled"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                            ("retried", "Retried"),
+                            ("event_emitted", "Event Emitted"),
+                        ]
+                    ),
+                ),
+                ("from_state", models.TextField(blank=True, null=True)),
+                ("to_state", models.TextField(blank=True, null=True)),
+                ("event_name", models.TextField(blank=True, null=True)),
+                ("reason", models.TextField(blank=True, null=True)),
+                ("detail", models.JSONField(blank=True, null=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(db_default=django.db.models.functions.datetime.Now()),
+                ),
             ],
             options={
-                'db_table': 'absurd_control_task_event',
-                'ordering': ['id'],
-                'indexes': [models.Index(fields=['queue', 'task_id', 'id'], name='task_event_history'), models.Index(fields=['tenant', '-id'], name='task_event_tenant_recent'), models.Index(fields=['queue', 'event_name'], name='task_event_event_name')],
+                "db_table": "absurd_control_task_event",
+                "ordering": ["id"],
+                "indexes": [
+                    models.Index(fields=["queue", "task_id", "id"], name="task_event_history"),
+                    models.Index(fields=["tenant", "-id"], name="task_event_tenant_recent"),
+                    models.Index(fields=["queue", "event_name"], name="task_event_event_name"),
+                ],
             },
         ),
     ]

@@ -269,3 +269,47 @@ def test_change_notifications_are_coalesced_in_a_burst():
             )
         got = _drain(listener)
     assert 1 <= len(got) < 10
+
+
+@pytest.fixture
+def hook_calls():
+    with raw_connection() as conn:
+        conn.execute(
+            "create table if not exists test_hook_calls"
+            " (queue text, task_id uuid, state text, tenant text)"
+        )
+        conn.execute("truncate test_hook_calls")
+        conn.execute(
+            "create or replace function public.test_terminal_hook("
+            " p_queue text, p_task uuid, p_state text, p_tenant text) returns void"
+            " language sql as $$ insert into test_hook_calls values"
+            " (p_queue, p_task, p_state, p_tenant) $$"
+        )
+        conn.execute(
+            "insert into absurd_control.terminal_hook (name, function_name)"
+            " values ('test', 'public.test_terminal_hook') on conflict do nothing"
+        )
+    yield (
+        lambda: (
+            raw_connection()
+            .execute("select state, tenant from test_hook_calls order by state")
+            .fetchall()
+        )
+    )
+    with raw_connection() as conn:
+        conn.execute("delete from absurd_control.terminal_hook where name = 'test'")
+
+
+def test_terminal_state_hook_runs_for_every_terminal_path(hook_calls):
+    driver = SqlPath()
+    try:
+        done = driver.spawn("test.complete", {})
+        driver.complete(driver.claim())
+        failed = driver.spawn("test.always_fail", {}, max_attempts=1)
+        driver.fail(driver.claim())
+        cancelled = driver.spawn("test.complete", {})
+        driver.cancel(cancelled)  # a raw absurd.cancel_task
+        assert done and failed
+        assert hook_calls() == [("cancelled", "acme"), ("completed", "acme"), ("failed", "acme")]
+    finally:
+        driver.close()
