@@ -265,7 +265,11 @@ def retry_task(
     spawn_new: bool = False,
     using: str = "default",
 ) -> RetryResult:
-    """Retry a failed or cancelled task in place, or as a new task with ``spawn_new``."""
+    """Retry a failed task in place, or as a new task with ``spawn_new``.
+
+    The engine refuses any other state. The task's open dead letter is resolved
+    by the lifecycle trigger, whoever calls retry_task.
+    """
     validate_queue_name(queue)
     options: dict[str, Any] = {}
     if max_attempts is not None:

@@ -43,13 +43,15 @@ begin
 end;
 $$;
 
--- The terminal-state hook. Other apps register a function here; it is called
--- as fn(queue text, task_id uuid, state text, tenant text) in the transaction
--- that moves the task to completed, failed or cancelled, by any path. A hook
--- that raises aborts that transition, so hooks must not fail on bad data.
+-- The terminal-state hook. Other apps register a function here, by its
+-- schema-qualified name; it is called as fn(queue text, task_id uuid,
+-- state text, tenant text) in the transaction that moves the task to
+-- completed, failed or cancelled, by any path. A hook that raises is reported
+-- with a WARNING and skipped: one broken hook must not stop every transition
+-- of a queue (claim_task itself fails expired leases and cancels tasks).
 create table if not exists absurd_control.terminal_hook (
   name text primary key,
-  function_name regproc not null,
+  function_name text not null check (to_regproc(function_name) is not null),
   created_at timestamptz not null default now()
 );
 
@@ -63,8 +65,13 @@ declare
   v_hook record;
 begin
   for v_hook in select name, function_name from absurd_control.terminal_hook order by name loop
-    execute format('select %s($1, $2, $3, $4)', v_hook.function_name)
-      using p_queue_name, p_task_id, p_state, p_tenant;
+    begin
+      execute format('select %s($1, $2, $3, $4)', v_hook.function_name::regproc)
+        using p_queue_name, p_task_id, p_state, p_tenant;
+    exception when others then
+      raise warning 'absurd_control terminal hook % failed for task % in queue %: %',
+        v_hook.name, p_task_id, p_queue_name, sqlerrm;
+    end;
   end loop;
 end;
 $$;
@@ -102,8 +109,9 @@ end;
 $$;
 
 -- t_<queue> AFTER UPDATE OF state: one row per task transition, with the run
--- that caused it. The engine updates the run before the task in every
--- function, so the run row read here already shows the new run state.
+-- that caused it. Every engine function but cancel_task updates the run before
+-- the task, so the run row read here shows the new run state; cancel_task
+-- updates the task first, and its log row needs nothing from the run.
 create or replace function absurd_control.on_task_update()
   returns trigger
   language plpgsql
@@ -128,7 +136,7 @@ begin
   if new.state = 'running' then
     v_kind := 'claimed';
   elsif new.state in ('pending', 'sleeping')
-        and old.state = 'running'
+        and old.state in ('running', 'sleeping')
         and new.last_attempt_run is distinct from old.last_attempt_run then
     -- fail_run scheduled the next attempt as a new run: log the failed one.
     execute format(
@@ -176,6 +184,10 @@ begin
     v_attempt := v_run.attempt;
   elsif new.state = 'cancelled' then
     v_kind := 'cancelled';
+    -- fail_run cancels a task past its max_duration: keep the failure as the reason.
+    if v_run.run_id = old.last_attempt_run and v_run.state = 'failed' then
+      v_reason := absurd_control.reason_excerpt(v_run.failure_reason);
+    end if;
   end if;
 
   perform absurd_control.log_event(
@@ -191,6 +203,15 @@ begin
       (v_tenant, v_queue, new.task_id, new.task_name, v_run.failure_reason->>'name',
        left(v_run.failure_reason->>'message', 2000), new.attempts, absurd.current_time(), 'open')
     on conflict (queue, task_id) where state = 'open' do nothing;
+  end if;
+
+  if v_kind = 'retried' then
+    -- Retried by any path (absurdctl, SQL, our API): the open dead letter is
+    -- resolved. absurd_core.dead_letters resolves it first, with the operator.
+    update public.absurd_control_dead_letter
+       set state = 'retried', resolved_by = coalesce(resolved_by, 'absurd.retry_task'),
+           resolved_at = absurd.current_time()
+     where queue = v_queue and task_id = new.task_id and state = 'open';
   end if;
 
   if new.state in ('completed', 'failed', 'cancelled') then
@@ -267,7 +288,9 @@ create trigger absurd_control_queue_dropped
   after delete on absurd.queues
   for each row execute function absurd_control.on_queue_dropped();
 
--- Create a trigger unless one of that name exists (CREATE TRIGGER locks the table).
+-- Create a trigger unless one of that name exists (CREATE TRIGGER locks the
+-- table). p_definition is complete (table and arguments already formatted in
+-- by the caller), so nothing in a queue name is ever interpreted twice.
 create or replace function absurd_control.ensure_trigger(
   p_table regclass, p_name text, p_definition text
 )
@@ -278,7 +301,7 @@ begin
   if p_table is null or absurd_control.has_trigger(p_table, p_name) then
     return false;
   end if;
-  execute format('create trigger %I %s', p_name, format(p_definition, p_table));
+  execute format('create trigger %I %s', p_name, p_definition);
   return true;
 end;
 $$;
@@ -292,14 +315,17 @@ declare
   v_changed boolean := false;
 begin
   v_changed := absurd_control.ensure_trigger(v_tasks, 'absurd_control_task_insert', format(
-    'after insert on %%s for each row execute function absurd_control.on_task_insert(%L)',
-    p_queue_name)) or v_changed;
+    'after insert on %s for each row execute function absurd_control.on_task_insert(%L)',
+    v_tasks, p_queue_name)) or v_changed;
+  -- A new run without a state change (fail_run retrying a sleeping run into
+  -- sleeping) is a transition too.
   v_changed := absurd_control.ensure_trigger(v_tasks, 'absurd_control_task_update', format(
-    'after update of state on %%s for each row when (old.state is distinct from new.state)'
-    ' execute function absurd_control.on_task_update(%L)', p_queue_name)) or v_changed;
+    'after update of state on %s for each row when (old.state is distinct from new.state'
+    ' or old.last_attempt_run is distinct from new.last_attempt_run)'
+    ' execute function absurd_control.on_task_update(%L)', v_tasks, p_queue_name)) or v_changed;
   v_changed := absurd_control.ensure_trigger(v_tasks, 'absurd_control_task_delete', format(
-    'after delete on %%s for each row execute function absurd_control.on_task_delete(%L)',
-    p_queue_name)) or v_changed;
+    'after delete on %s for each row execute function absurd_control.on_task_delete(%L)',
+    v_tasks, p_queue_name)) or v_changed;
   return v_changed;
 end;
 $$;
@@ -313,11 +339,11 @@ declare
   v_changed boolean := false;
 begin
   v_changed := absurd_control.ensure_trigger(v_events, 'absurd_control_event_emitted', format(
-    'after insert or update on %%s for each row'
-    ' execute function absurd_control.on_event_emitted(%L)', p_queue_name)) or v_changed;
+    'after insert or update on %s for each row'
+    ' execute function absurd_control.on_event_emitted(%L)', v_events, p_queue_name)) or v_changed;
   v_changed := absurd_control.ensure_trigger(v_events, 'absurd_control_event_delete', format(
-    'after delete on %%s for each row execute function absurd_control.on_event_delete(%L)',
-    p_queue_name)) or v_changed;
+    'after delete on %s for each row execute function absurd_control.on_event_delete(%L)',
+    v_events, p_queue_name)) or v_changed;
   return v_changed;
 end;
 $$;

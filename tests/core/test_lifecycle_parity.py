@@ -313,3 +313,80 @@ def test_terminal_state_hook_runs_for_every_terminal_path(hook_calls):
         assert hook_calls() == [("cancelled", "acme"), ("completed", "acme"), ("failed", "acme")]
     finally:
         driver.close()
+
+
+def test_retry_by_any_path_resolves_the_open_dead_letter(path):
+    task_id = path.spawn("test.always_fail", {}, max_attempts=1)
+    act(path, path.claim(), "fail")
+    assert DeadLetter.objects.get(task_id=task_id).state == "open"
+    path.retry(task_id)  # absurd.retry_task directly, or engine.retry_task
+    dead = DeadLetter.objects.get(task_id=task_id)
+    assert (dead.state, dead.resolved_by) == ("retried", "absurd.retry_task")
+
+
+def test_fail_run_on_a_sleeping_run_logs_the_retry():
+    driver = SqlPath()
+    try:
+        task_id = driver.spawn("test.complete", {}, max_attempts=3)
+        run = driver.claim()
+        driver.sleep(run)
+        driver.fail(run, message="failed while asleep")
+        last = trail(task_id)[-1]
+        assert last[:3] == ("retry_scheduled", "sleeping", "pending")
+        assert last[4] == "ValueError: failed while asleep"
+    finally:
+        driver.close()
+
+
+def test_max_duration_cancellation_in_fail_run_keeps_the_failure_reason():
+    driver = SqlPath()
+    try:
+        task_id = driver.spawn("test.complete", {}, cancellation={"max_duration": 5})
+        _fake_now(driver, 0)
+        run = driver.claim()
+        _fake_now(driver, 60)
+        driver.fail(run, message="too slow")
+        last = trail(task_id)[-1]
+        assert last[:3] == ("cancelled", "running", "cancelled")
+        assert last[4] == "ValueError: too slow"
+    finally:
+        driver.close()
+
+
+def test_queue_names_with_percent_signs_are_equipped():
+    with raw_connection() as conn:
+        conn.execute("select absurd.create_queue('odd%name')")
+        conn.execute("select absurd.spawn_task('odd%name', 'x', '{}'::jsonb)")
+        installed = conn.execute("select absurd_control.install_all_queues()").fetchone()[0]
+    try:
+        assert installed == 0  # already complete, and no error for any queue
+        assert TaskEvent.objects.filter(queue="odd%name", kind="spawned").count() == 1
+    finally:
+        with raw_connection() as conn:
+            conn.execute("select absurd.drop_queue('odd%name')")
+
+
+def test_a_failing_hook_is_reported_and_does_not_block_the_transition(hook_calls):
+    with raw_connection() as conn:
+        conn.execute(
+            "create or replace function public.test_broken_hook("
+            " p_queue text, p_task uuid, p_state text, p_tenant text) returns void"
+            " language plpgsql as $$ begin raise exception 'hook is broken'; end $$"
+        )
+        conn.execute(
+            "insert into absurd_control.terminal_hook (name, function_name)"
+            " values ('0-broken', 'public.test_broken_hook')"
+        )
+    driver = SqlPath()
+    warnings = []
+    driver.conn.add_notice_handler(lambda diag: warnings.append(diag.message_primary))
+    try:
+        task_id = driver.spawn("test.complete", {})
+        driver.complete(driver.claim())
+        assert engine.get_task_result(QUEUE, task_id).state == "completed"
+        assert hook_calls() == [("completed", "acme")]  # the next hook still ran
+        assert any("terminal hook 0-broken failed" in w for w in warnings)
+    finally:
+        driver.close()
+        with raw_connection() as conn:
+            conn.execute("delete from absurd_control.terminal_hook where name = '0-broken'")
