@@ -28,6 +28,22 @@ def database_url(dbname: str | None = None) -> str:
     return f"postgres://{auth}{host}{port}/{dbname or s['NAME']}"
 
 
+def raw_connection(dbname: str | None = None):
+    """A psycopg autocommit connection to the test database (or another on its server),
+    outside Django: what absurdctl or a psql session would use."""
+    import psycopg
+
+    s = connection.settings_dict
+    return psycopg.connect(
+        dbname=dbname or s["NAME"],
+        user=s["USER"],
+        password=s.get("PASSWORD") or None,
+        host=s["HOST"] or None,
+        port=s["PORT"] or None,
+        autocommit=True,
+    )
+
+
 def subprocess_env(dbname: str | None = None, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(

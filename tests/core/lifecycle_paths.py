@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import psycopg
-from django.db import connection
 from psycopg.rows import dict_row
 
 from absurd_core import engine
@@ -18,21 +16,10 @@ from absurd_core.registry import registry
 from absurd_core.worker.connection import connect
 from absurd_core.worker.executor import Executor
 from absurd_core.worker.runner import CLAIM_SQL
+from tests.helpers import raw_connection
 
 QUEUE = "testq"
 HEADERS = {"tenant": "acme"}
-
-
-def raw_connection() -> psycopg.Connection:
-    s = connection.settings_dict
-    return psycopg.connect(
-        dbname=s["NAME"],
-        user=s["USER"],
-        password=s.get("PASSWORD") or None,
-        host=s["HOST"] or None,
-        port=s["PORT"] or None,
-        autocommit=True,
-    )
 
 
 class SqlPath:

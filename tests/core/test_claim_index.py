@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 
 from absurd_core import engine
+from tests.helpers import raw_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,18 +22,6 @@ select r.run_id from absurd.r_hist r join absurd.t_hist t on t.task_id = r.task_
    and r.available_at <= absurd.current_time()
  order by r.available_at, r.run_id limit 4 for update skip locked
 """
-
-
-def _connect():
-    s = connection.settings_dict
-    return psycopg.connect(
-        dbname=s["NAME"],
-        user=s["USER"],
-        password=s.get("PASSWORD") or None,
-        host=s["HOST"] or None,
-        port=s["PORT"] or None,
-        autocommit=True,
-    )
 
 
 def _nodes(plan):
@@ -78,7 +67,7 @@ def history_queue():
 
 def test_claim_candidate_scan_uses_the_live_index_and_skips_history(history_queue):
     plans = []
-    with _connect() as conn:
+    with raw_connection() as conn:
         conn.add_notice_handler(lambda diag: plans.append(diag.message_primary))
         try:
             conn.execute("load 'auto_explain'")

@@ -3,25 +3,15 @@
 import uuid
 
 import absurdctl
-import psycopg
 import pytest
-from django.db import connection
 from psycopg import sql
 
 from absurd_core.schema import PINNED_VERSION
-from tests.helpers import manage
+from tests.helpers import manage, raw_connection
 
 
 def _server_conn(dbname="postgres"):
-    s = connection.settings_dict
-    return psycopg.connect(
-        dbname=dbname,
-        user=s["USER"],
-        password=s.get("PASSWORD") or None,
-        host=s["HOST"] or None,
-        port=s["PORT"] or None,
-        autocommit=True,
-    )
+    return raw_connection(dbname)
 
 
 @pytest.fixture
