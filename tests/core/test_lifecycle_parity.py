@@ -28,6 +28,24 @@ def path(request):
     driver.close()
 
 
+@pytest.fixture
+def heard():
+    """The (channel, payload) notifications received since the last call."""
+    conn = raw_connection()
+    for channel in ("absurd_control_wake", "absurd_control_changed"):
+        conn.execute(sql.SQL("listen {}").format(sql.Identifier(channel)))
+
+    def drain():
+        return {(n.channel, n.payload) for n in conn.notifies(timeout=0.2)}
+
+    yield drain
+    conn.close()
+
+
+WAKE = ("absurd_control_wake", QUEUE)
+CHANGED = ("absurd_control_changed", QUEUE)
+
+
 def trail(task_id):
     rows = TaskEvent.objects.filter(queue=QUEUE, task_id=task_id).order_by("id")
     return [
@@ -51,9 +69,11 @@ def act(path, run, sql_action, *args):
         path.execute(run)
 
 
-def test_spawn_claim_complete(path):
+def test_spawn_claim_complete(path, heard):
     task_id = path.spawn("test.complete", {})
+    assert heard() == {WAKE, CHANGED}
     act(path, path.claim(), "complete")
+    assert heard() <= {CHANGED}  # no wake-up: nothing became claimable
     assert trail(task_id) == [
         ("spawned", None, "pending", 1, "", "acme"),
         ("claimed", "pending", "running", 1, "", "acme"),
@@ -78,19 +98,26 @@ def test_fail_with_retry_then_terminal_failure_and_dead_letter(path):
     assert (dead.error_name, dead.error_message, dead.attempts) == ("ValueError", "boom", 2)
 
 
-def test_sleep_until_a_time(path):
+def test_sleep_until_a_time(path, heard):
     task_id = path.spawn("test.sleep_long", {})
-    act(path, path.claim(), "sleep")
+    run = path.claim()
+    heard()
+    act(path, run, "sleep")
+    assert WAKE in heard()  # a finite wake-up time: workers re-arm their timers
     assert trail(task_id)[-1] == ("sleeping", "running", "sleeping", 1, "until", "acme")
     detail = TaskEvent.objects.filter(task_id=task_id).last().detail
     assert "until" in detail
 
 
-def test_await_event_then_emit_wakes_and_completes(path):
+def test_await_event_then_emit_wakes_and_completes(path, heard):
     event = f"go-{uuid.uuid4().hex[:6]}"
     task_id = path.spawn("test.wait_event", {"event": event})
-    act(path, path.claim(), "await_event", event)
+    run = path.claim()
+    heard()
+    act(path, run, "await_event", event)
+    assert WAKE not in heard()  # waiting without a timeout: nothing to wake for
     path.emit(event, {"n": 1})
+    assert WAKE in heard()  # the waiter is claimable now
     act(path, path.claim(), "complete")
     assert trail(task_id) == [
         ("spawned", None, "pending", 1, "", "acme"),

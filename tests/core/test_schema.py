@@ -107,3 +107,27 @@ def test_check_reports_a_missing_schema(scratch_db):
     result = manage("check", dbname=scratch_db)
     assert "absurd_core.W001" in result.stderr
     assert "manage.py migrate" in result.stderr
+
+
+def test_lifecycle_migration_reverses_cleanly_and_reapplies(scratch_db):
+    assert manage("migrate", "--noinput", dbname=scratch_db).returncode == 0
+    back = manage("migrate", "absurd_core", "0003", "--noinput", dbname=scratch_db)
+    assert back.returncode == 0, back.stderr
+    with _server_conn(scratch_db) as conn:
+        conn.execute("select absurd.create_queue('after_reverse')")  # still possible
+        triggers = {
+            row[0]
+            for row in conn.execute(
+                "select tgname from pg_trigger where tgrelid in"
+                " ('absurd.t_after_reverse'::regclass, 'absurd.r_after_reverse'::regclass)"
+            )
+        }
+        assert triggers == {"absurd_control_wake"}
+    forward = manage("migrate", "--noinput", dbname=scratch_db)
+    assert forward.returncode == 0, forward.stderr
+    with _server_conn(scratch_db) as conn:
+        conn.execute("select absurd.spawn_task('after_reverse', 'x', '{}'::jsonb)")
+        logged = conn.execute(
+            "select count(*) from absurd_control_task_event where queue = 'after_reverse'"
+        ).fetchone()[0]
+    assert logged == 1  # re-applying equipped the existing queue too
