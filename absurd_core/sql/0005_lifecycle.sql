@@ -127,11 +127,16 @@ declare
   v_run_id uuid := new.last_attempt_run;
   v_attempt integer := new.attempts;
 begin
-  execute format(
-    'select run_id, attempt, state, wake_event, available_at, failure_reason
-       from absurd.%I where run_id = $1',
-    'r_' || v_queue
-  ) into v_run using new.last_attempt_run;
+  -- The run row is read only for the transitions that need its details
+  -- (a wait, a failure): claims and completions, the hot path, skip it.
+  if new.state in ('sleeping', 'failed', 'cancelled')
+     or (new.state = 'pending' and new.last_attempt_run is distinct from old.last_attempt_run) then
+    execute format(
+      'select run_id, attempt, state, wake_event, available_at, failure_reason
+         from absurd.%I where run_id = $1',
+      'r_' || v_queue
+    ) into v_run using new.last_attempt_run;
+  end if;
 
   if new.state = 'running' then
     v_kind := 'claimed';
