@@ -223,6 +223,7 @@ class Worker:
                 break
             queue = queues[(rotation + offset) % len(queues)]
             qty = min(self.config.batch_size, free)
+            requested += qty  # counted even when the claim fails, so the loop then waits
             try:
                 rows = self._claim(queue, qty)
             except psycopg.OperationalError:
@@ -231,7 +232,6 @@ class Worker:
                 # One broken queue (dropped while we serve it, say) must not stop the others.
                 self._queue_error(queue, exc)
                 continue
-            requested += qty
             with self._lock:
                 for row in rows:
                     self._claimed[row["run_id"]] = InFlight(queue, row["run_id"], row["task_id"])

@@ -352,3 +352,23 @@ def test_a_queue_dropped_under_the_worker_does_not_stop_the_others():
         assert wait_for(lambda: _terminal("demo", spawned.task_id)).state == "completed"
         assert w.stop() == 0
     assert w.output.count("worker.queue_error queue=doomed") == 1
+
+
+def test_a_worker_whose_only_queue_is_dropped_waits_instead_of_spinning():
+    import time
+
+    import psutil
+
+    engine.create_queue("lonely")
+    with WorkerProcess("--queue", "lonely", "--poll-interval", "0.5", "--worker-id", "w-lone") as w:
+        wait_for(lambda: _started("w-lone"))
+        engine.drop_queue("lonely")
+        process = psutil.Process(w.proc.pid)
+        before = sum(process.cpu_times()[:2])
+        # Nothing to await here: the claim is that nothing happens. A spinning claim
+        # loop burns most of a core in this window; a waiting one almost nothing.
+        time.sleep(1.5)
+        used = sum(process.cpu_times()[:2]) - before
+        assert w.stop() == 0
+    assert used < 0.2, used
+    assert w.output.count("worker.queue_error queue=lonely") == 1
