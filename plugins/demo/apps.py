@@ -7,5 +7,11 @@ class DemoConfig(PluginConfig):
     verbose_name = "Demo workflows"
     plugin_name = "demo"
     plugin_version = "0.1.0"
-    tasks = ("demo.two_steps", "demo.wait_event", "demo.flaky", "demo.expense_approval")
+    tasks = (
+        "demo.two_steps",
+        "demo.wait_event",
+        "demo.sleep",
+        "demo.flaky",
+        "demo.expense_approval",
+    )
     api_router = "plugins.demo.api.router"

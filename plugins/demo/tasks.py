@@ -24,6 +24,13 @@ def wait_event(params: dict[str, Any], ctx) -> Any:
     return ctx.await_event(str(params["event"]))
 
 
+@task("demo.sleep", queue=QUEUE)
+def sleep(params: dict[str, Any], ctx) -> dict[str, Any]:
+    """Sleep durably for ``seconds`` (the worker holds no thread meanwhile), then finish."""
+    ctx.sleep_for("nap", float(params["seconds"]))
+    return {"slept": float(params["seconds"])}
+
+
 class FlakyError(RuntimeError):
     pass
 
