@@ -31,7 +31,6 @@ class InFlight:
     queue: str
     run_id: Any
     task_id: Any
-    claimed_at: float = field(default_factory=time.monotonic)
     extended_at: float = field(default_factory=time.monotonic)
     started: bool = False
     lease_lost: bool = False

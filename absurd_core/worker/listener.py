@@ -32,7 +32,6 @@ class Listener(threading.Thread):
         self.wake = wake
         self.stopping = stopping
         self.application_name = f"absurd-listen {name}"
-        self.connected = threading.Event()
 
     def run(self) -> None:
         failures = 0
@@ -40,14 +39,12 @@ class Listener(threading.Thread):
             try:
                 with connect(application_name=self.application_name) as conn:
                     conn.execute(f"listen {CHANNEL}")
-                    self.connected.set()
                     # Claim once now: a run that became available before LISTEN took
                     # effect (at start, or while reconnecting) sent its NOTIFY to nobody.
                     self.wake()
                     failures = 0
                     self._listen(conn)
             except psycopg.Error as exc:
-                self.connected.clear()
                 delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
                 failures += 1
                 logger.debug("worker.listener lost connection: %s", str(exc).strip())

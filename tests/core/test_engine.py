@@ -166,3 +166,14 @@ def test_spawn_stamps_tenant_and_refuses_client_tenant(db):
         spawn("demo.two_steps", {"i": 3}, tenant="acme", headers={"tenant": "other"})
     with pytest.raises(InvalidArgument, match="queue"):
         spawn("demo.two_steps", {"i": 3}, tenant="acme", queue="elsewhere")
+
+
+def test_install_queue_sql_is_idempotent(queue_name):
+    assert engine.install_queue_sql(queue_name) == 0  # create_queue equipped it already
+    assert engine.install_queue_sql() == 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select count(*) from pg_trigger where tgrelid = %s::regclass",
+            [f'absurd."t_{queue_name}"'],
+        )
+        assert cursor.fetchone()[0] == 3
