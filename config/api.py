@@ -4,6 +4,7 @@ from ninja import NinjaAPI
 
 from absurd_core.api import router as core_router
 from plugins.base import installed_plugins
+from tenants.api_auth import ApiKeyAuth
 
 
 def build_api() -> NinjaAPI:
@@ -14,6 +15,8 @@ def build_api() -> NinjaAPI:
         urls_namespace="api-v1",
         docs_url="/docs",
         openapi_url="/openapi.json",
+        # Every operation needs a tenant API key unless it says auth=None (health).
+        auth=ApiKeyAuth(),
     )
     api.add_router("/", core_router)
     for plugin in installed_plugins():

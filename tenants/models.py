@@ -46,3 +46,35 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.tenant} ({self.role})"
+
+
+class ApiKey(models.Model):
+    """A tenant's key for the JSON API: ``ac_<prefix>_<secret>``.
+
+    Only the prefix (to find the row) and a SHA-256 of the whole key are stored.
+    The key carries 256 random bits, so a fast hash is enough and keeps every
+    API request cheap; the comparison is constant-time.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    role = models.CharField(
+        max_length=16, choices=Membership.Role.choices, default=Membership.Role.OPERATOR
+    )
+    scopes = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["tenant__slug", "name"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.tenant.slug}/{self.name} (ac_{self.prefix}_…)"

@@ -42,8 +42,13 @@ def test_docs_page_is_served(client):
     assert client.get("/api/v1/docs").status_code == 200
 
 
-def test_plugin_router_is_mounted(client):
-    response = client.get("/api/v1/plugins/demo/tasks")
+def test_plugin_router_is_mounted_behind_api_key_auth(client):
+    from tenants.api_keys import issue_key
+    from tenants.models import Tenant
+
+    assert client.get("/api/v1/plugins/demo/tasks").status_code == 401
+    key = issue_key(Tenant.objects.create(slug="acme", name="Acme"), "t").key
+    response = client.get("/api/v1/plugins/demo/tasks", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200
     names = {item["name"] for item in response.json()}
     assert {"demo.two_steps", "demo.wait_event", "demo.flaky", "demo.expense_approval"} <= names
