@@ -1,6 +1,7 @@
 from django.urls import NoReverseMatch, reverse
 
 from plugins.base import installed_plugins
+from tenants.resolution import SESSION_KEY, choices
 
 
 def navigation(request):
@@ -13,3 +14,14 @@ def navigation(request):
             except NoReverseMatch:
                 continue
     return {"plugin_nav": entries}
+
+
+def tenant_switcher(request):
+    """The tenants the logged-in user may switch to, and the active one."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {
+        "tenant_choices": choices(user),
+        "active_tenant": request.session.get(SESSION_KEY, ""),
+    }

@@ -6,4 +6,5 @@ app_name = "dashboard"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("partials/queues", views.queue_table, name="queue_table"),
+    path("tenant", views.switch, name="switch_tenant"),
 ]

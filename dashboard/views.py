@@ -1,17 +1,22 @@
 """Operator dashboard views: thin, reading through query functions."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from absurd_core.engine import TASK_STATES
 from absurd_core.queries import queue_overview
-from tenants.scoping import scope_for_user
+from tenants.resolution import principal_for_user, switch_tenant
 
 
 def _overview_context(request):
-    scope = scope_for_user(request.user)
+    principal = principal_for_user(request.user, request.session)
+    scope = principal.scope if principal else None
     return {
         "scope": scope,
+        "principal": principal,
         "states": TASK_STATES,
         "queues": queue_overview(scope) if scope else [],
     }
@@ -26,3 +31,15 @@ def overview(request):
 def queue_table(request):
     """The queue table alone, polled by htmx every 2 seconds."""
     return render(request, "dashboard/_queue_table.html", _overview_context(request))
+
+
+@login_required
+@require_POST
+def switch(request):
+    """Change the active tenant; only to one the user belongs to (or all, for platform staff)."""
+    if not switch_tenant(request.user, request.session, request.POST.get("tenant", "")):
+        messages.error(request, "You cannot switch to that tenant.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = "dashboard:overview"
+    return redirect(target)

@@ -37,20 +37,3 @@ class TenantScope:
     @property
     def slug(self) -> str | None:
         return None if self.is_all else self.tenant  # type: ignore[return-value]
-
-
-def scope_for_user(user) -> TenantScope | None:
-    """The scope a logged-in user sees on the dashboard, or None when they have none.
-
-    Members of a platform tenant (and superusers) see all tenants; other users
-    see their first tenant until the tenants issue adds switching.
-    """
-    if not user.is_authenticated:
-        return None
-    if user.is_superuser:
-        return TenantScope(ALL_TENANTS)
-    memberships = user.memberships.select_related("tenant").filter(tenant__active=True)
-    if any(m.tenant.is_platform for m in memberships):
-        return TenantScope(ALL_TENANTS)
-    first = memberships.first()
-    return TenantScope(first.tenant.slug) if first else None

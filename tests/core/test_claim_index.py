@@ -96,3 +96,20 @@ def test_claim_candidate_scan_uses_the_live_index_and_skips_history(history_queu
     # Only live rows were read: nothing from the completed history was filtered away.
     assert scan.get("Rows Removed by Filter", 0) == 0
     assert scan["Actual Rows"] <= LIVE
+
+
+def test_tasks_of_a_tenant_in_a_state_newest_first_use_the_tenant_index(history_queue):
+    with raw_connection() as conn:
+        conn.execute(
+            "update absurd.t_hist set headers = jsonb_build_object('tenant',"
+            " case when random() < 0.5 then 'acme' else 'globex' end)"
+        )
+        conn.execute("analyze absurd.t_hist")
+        plan = conn.execute(
+            "explain (format json) select task_id from absurd.t_hist"
+            " where headers->>'tenant' = 'acme' and state = 'pending'"
+            " order by task_id desc limit 50"
+        ).fetchone()[0][0]["Plan"]
+    names = {node.get("Index Name", "") for node in _nodes(plan)}
+    assert any(name.startswith("ac_tenant_") for name in names), plan
+    assert "Sort" not in {node["Node Type"] for node in _nodes(plan)}  # index order is used

@@ -1,0 +1,45 @@
+"""One permission layer for views and the API: who is acting, for which tenants, with which role.
+
+- viewers read;
+- operators also retry, cancel, discard and emit events;
+- admins also manage keys, members, limits and queues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.core.exceptions import PermissionDenied
+
+from tenants.scoping import TenantScope
+
+
+class Action(StrEnum):
+    VIEW = "view"
+    OPERATE = "operate"
+    ADMIN = "admin"
+
+
+ROLE_ACTIONS: dict[str, frozenset[Action]] = {
+    "viewer": frozenset({Action.VIEW}),
+    "operator": frozenset({Action.VIEW, Action.OPERATE}),
+    "admin": frozenset({Action.VIEW, Action.OPERATE, Action.ADMIN}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated actor: a user with an active tenant, or an API key."""
+
+    scope: TenantScope
+    role: str
+    #: Who to name in audit fields (resolved_by, created_by): "user:ann" or "key:ci".
+    label: str
+
+    def can(self, action: Action) -> bool:
+        return action in ROLE_ACTIONS.get(self.role, frozenset())
+
+    def require(self, action: Action) -> None:
+        if not self.can(action):
+            raise PermissionDenied(f"The {self.role} role may not {action.value}.")

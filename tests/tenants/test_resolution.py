@@ -1,0 +1,116 @@
+"""Tenant resolution and the permission layer."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.urls import reverse
+
+from absurd_core import engine, spawn
+from tenants.api_keys import issue_key
+from tenants.models import Membership, Tenant
+from tenants.permissions import Action, Principal
+from tenants.resolution import ALL, choices, principal_for_api_key, principal_for_user
+from tenants.scoping import TenantScope
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tenants():
+    return {
+        slug: Tenant.objects.create(slug=slug, name=slug.title(), is_platform=slug == "ops")
+        for slug in ("acme", "globex", "ops")
+    }
+
+
+def _user(name, **memberships):
+    user = get_user_model().objects.create_user(name, password="pw-long-12345")
+    for slug, role in memberships.items():
+        Membership.objects.create(user=user, tenant=Tenant.objects.get(slug=slug), role=role)
+    return user
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        ("viewer", {Action.VIEW}),
+        ("operator", {Action.VIEW, Action.OPERATE}),
+        ("admin", {Action.VIEW, Action.OPERATE, Action.ADMIN}),
+        ("nonsense", set()),
+    ],
+)
+def test_roles(role, allowed):
+    principal = Principal(TenantScope("acme"), role, "user:x")
+    for action in Action:
+        assert principal.can(action) is (action in allowed)
+        if action not in allowed:
+            with pytest.raises(PermissionDenied, match=f"The {role} role may not"):
+                principal.require(action)
+
+
+def test_member_of_one_tenant(tenants):
+    user = _user("ann", acme="operator")
+    principal = principal_for_user(user, {})
+    assert (principal.scope.slug, principal.role) == ("acme", "operator")
+    assert [c.value for c in choices(user)] == ["acme"]
+
+
+def test_switching_between_own_tenants_only(tenants):
+    user = _user("bob", acme="viewer", globex="admin")
+    session = {}
+    assert principal_for_user(user, session).scope.slug == "acme"
+    from tenants.resolution import switch_tenant
+
+    assert switch_tenant(user, session, "globex")
+    assert principal_for_user(user, session).role == "admin"
+    assert not switch_tenant(user, session, "ops")  # not a member
+    assert not switch_tenant(user, session, ALL)  # not platform
+    assert principal_for_user(user, session).scope.slug == "globex"
+
+
+def test_platform_members_may_choose_all_tenants(tenants):
+    user = _user("olga", ops="operator")
+    assert principal_for_user(user, {}).scope.is_all
+    assert [c.value for c in choices(user)] == [ALL, "ops"]
+
+
+def test_no_membership_means_no_principal(tenants):
+    assert principal_for_user(_user("nobody"), {}) is None
+
+
+def test_a_stale_session_choice_is_ignored(tenants):
+    user = _user("cy", acme="viewer")
+    session = {"absurd_control.active_tenant": "globex"}  # e.g. membership since removed
+    assert principal_for_user(user, session).scope.slug == "acme"
+
+
+def test_api_key_principal(tenants):
+    issued = issue_key(tenants["acme"], "ci", role="viewer")
+    principal = principal_for_api_key(issued.api_key)
+    assert (principal.scope.slug, principal.role, principal.label) == ("acme", "viewer", "key:ci")
+
+
+def test_dashboard_switch_changes_what_is_shown(client, tenants):
+    engine.create_queue("demo")
+    spawn("demo.two_steps", {"i": 1}, tenant="acme")
+    spawn("demo.two_steps", {"i": 1}, tenant="globex")
+    spawn("demo.two_steps", {"i": 2}, tenant="globex")
+    client.force_login(_user("dee", acme="viewer", globex="viewer"))
+    page = client.get(reverse("dashboard:overview")).content.decode()
+    assert 'name="tenant"' in page and "Tenant <strong>acme</strong>" in page
+    response = client.post(reverse("dashboard:switch_tenant"), {"tenant": "globex", "next": "/"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    page = client.get(reverse("dashboard:overview")).content.decode()
+    assert "Tenant <strong>globex</strong>" in page
+    row = page.split('data-queue="demo"', 1)[1]
+    assert 'data-state="pending">2<' in row
+    refused = client.post(
+        reverse("dashboard:switch_tenant"), {"tenant": "ops", "next": "https://evil.example/"}
+    )
+    assert refused["Location"] == reverse("dashboard:overview")  # no open redirect
+    assert "Tenant <strong>globex</strong>" in client.get("/").content.decode()
+
+
+def test_switch_requires_post(client, tenants):
+    client.force_login(_user("eve", acme="viewer"))
+    assert client.get(reverse("dashboard:switch_tenant")).status_code == 405
