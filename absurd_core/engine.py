@@ -99,7 +99,8 @@ def load_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _fetch_all(sql: str, params: Sequence[Any], using: str) -> list[tuple]:
+def fetch_all(sql: str, params: Sequence[Any] | Mapping[str, Any], using: str) -> list[tuple]:
+    """Run one statement on ``using`` (a savepoint inside a transaction), engine errors typed."""
     with _cursor(using) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if cursor.description else []
@@ -118,38 +119,38 @@ def create_queue(
     validate_queue_name(name)
     if storage_mode not in ("unpartitioned", "partitioned"):
         raise InvalidArgument(f"Unsupported storage mode {storage_mode!r}.")
-    _fetch_all("select absurd.create_queue(%s, %s)", (name, storage_mode), using)
+    fetch_all("select absurd.create_queue(%s, %s)", (name, storage_mode), using)
     # The event trigger already did this when our role may own one; this covers the rest.
-    _fetch_all("select absurd_control.install_queue(%s)", (name,), using)
+    fetch_all("select absurd_control.install_queue(%s)", (name,), using)
 
 
 def install_queue_sql(name: str | None = None, *, using: str = "default") -> int:
     """Install Absurd Control's per-queue SQL on one queue, or on all; returns how many changed."""
     if name is None:
-        return _fetch_all("select absurd_control.install_all_queues()", (), using)[0][0]
+        return fetch_all("select absurd_control.install_all_queues()", (), using)[0][0]
     validate_queue_name(name)
-    return int(_fetch_all("select absurd_control.install_queue(%s)", (name,), using)[0][0])
+    return int(fetch_all("select absurd_control.install_queue(%s)", (name,), using)[0][0])
 
 
 def drop_queue(name: str, *, using: str = "default") -> None:
     """Drop a queue and all its tasks. Does nothing if it does not exist."""
     validate_queue_name(name)
-    _fetch_all("select absurd.drop_queue(%s)", (name,), using)
+    fetch_all("select absurd.drop_queue(%s)", (name,), using)
 
 
 def list_queues(*, using: str = "default") -> list[str]:
-    return [row[0] for row in _fetch_all("select queue_name from absurd.list_queues()", (), using)]
+    return [row[0] for row in fetch_all("select queue_name from absurd.list_queues()", (), using)]
 
 
 def queue_exists(name: str, *, using: str = "default") -> bool:
     validate_queue_name(name)
-    rows = _fetch_all("select 1 from absurd.queues where queue_name = %s", (name,), using)
+    rows = fetch_all("select 1 from absurd.queues where queue_name = %s", (name,), using)
     return bool(rows)
 
 
 def get_queue_policy(name: str, *, using: str = "default") -> QueuePolicy | None:
     validate_queue_name(name)
-    rows = _fetch_all(
+    rows = fetch_all(
         "select queue_name, storage_mode, default_partition, partition_lookahead,"
         " partition_lookback, cleanup_ttl, cleanup_limit, detach_mode, detach_min_age"
         " from absurd.get_queue_policy(%s)",
@@ -178,7 +179,7 @@ def set_queue_policy(name: str, policy: Mapping[str, Any], *, using: str = "defa
     unknown = set(policy) - POLICY_KEYS
     if unknown:
         raise InvalidArgument(f"Unsupported queue policy keys: {', '.join(sorted(unknown))}.")
-    _fetch_all("select absurd.set_queue_policy(%s, %s::jsonb)", (name, _json(dict(policy))), using)
+    fetch_all("select absurd.set_queue_policy(%s, %s::jsonb)", (name, _json(dict(policy))), using)
 
 
 # -- tasks ------------------------------------------------------------------
@@ -242,7 +243,7 @@ def spawn_task(
         max_attempts=max_attempts,
         cancellation=cancellation,
     )
-    rows = _fetch_all(
+    rows = fetch_all(
         "select task_id, run_id, attempt, created"
         " from absurd.spawn_task(%s, %s, %s::jsonb, %s::jsonb)",
         (queue, task_name, _json(params), _json(options)),
@@ -254,7 +255,7 @@ def spawn_task(
 def cancel_task(queue: str, task_id: UUID | str, *, using: str = "default") -> None:
     """Cancel a pending, running or sleeping task; a terminal task is left alone."""
     validate_queue_name(queue)
-    _fetch_all("select absurd.cancel_task(%s, %s)", (queue, _uuid(task_id)), using)
+    fetch_all("select absurd.cancel_task(%s, %s)", (queue, _uuid(task_id)), using)
 
 
 def retry_task(
@@ -276,7 +277,7 @@ def retry_task(
         options["max_attempts"] = max_attempts
     if spawn_new:
         options["spawn_new"] = True
-    rows = _fetch_all(
+    rows = fetch_all(
         "select task_id, run_id, attempt, created from absurd.retry_task(%s, %s, %s::jsonb)",
         (queue, _uuid(task_id), _json(options)),
         using,
@@ -287,7 +288,7 @@ def retry_task(
 def get_task_result(queue: str, task_id: UUID | str, *, using: str = "default") -> TaskResult:
     """State and terminal payload of a task; raises TaskNotFound."""
     validate_queue_name(queue)
-    rows = _fetch_all(
+    rows = fetch_all(
         "select task_id, state, result, failure_reason from absurd.get_task_result(%s, %s)",
         (queue, _uuid(task_id)),
         using,
@@ -306,7 +307,7 @@ def emit_event(queue: str, name: str, payload: Any = None, *, using: str = "defa
     validate_queue_name(queue)
     if not isinstance(name, str) or not name:
         raise InvalidArgument("event name must be a non-empty string.")
-    _fetch_all("select absurd.emit_event(%s, %s, %s::jsonb)", (queue, name, _json(payload)), using)
+    fetch_all("select absurd.emit_event(%s, %s, %s::jsonb)", (queue, name, _json(payload)), using)
 
 
 # -- maintenance ------------------------------------------------------------
@@ -316,7 +317,7 @@ def cleanup(queue: str | None = None, *, using: str = "default") -> list[Cleanup
     """Apply each queue's cleanup policy (TTL and limit); one queue or all."""
     if queue is not None:
         validate_queue_name(queue)
-    rows = _fetch_all(
+    rows = fetch_all(
         "select queue_name, tasks_deleted, events_deleted from absurd.cleanup_all_queues(%s)",
         (queue,),
         using,

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
+from django.db import transaction
+
 from absurd_core import engine
 from absurd_core.errors import InvalidArgument
+from absurd_core.queues import validate_queue_name
 from absurd_core.registry import registry
+from tenants.limits import GATE_SQL, check_verdict
+
+# Built from two constants at import; values travel only as parameters.
+SPAWN_SQL = (
+    "select s.task_id, s.run_id, s.attempt, s.created,"  # noqa: S608
+    " case when s.created then " + GATE_SQL + " end"
+    " from absurd.spawn_task(%(queue)s, %(task)s, %(params)s::jsonb, %(options)s::jsonb) s"
+)
 
 
 def spawn(
@@ -27,7 +39,8 @@ def spawn(
 
     The tenant is stamped into ``headers.tenant`` here and nowhere else; a
     caller-supplied ``tenant`` header is refused so that clients can never
-    choose their tenant.
+    choose their tenant. The tenant's spawn rate applies (tenants.limits):
+    over it, RateLimited is raised and nothing is spawned.
     """
     spec = registry.get(task_name)
     if spec is None and queue is None:
@@ -38,14 +51,42 @@ def spawn(
         raise InvalidArgument("The tenant header is set by the server and cannot be supplied.")
     if not tenant:
         raise InvalidArgument("A tenant is required to spawn a task.")
-    return engine.spawn_task(
-        spec.queue if spec else queue,
-        task_name,
-        params,
+    options = engine.spawn_options(
         headers={**(headers or {}), "tenant": tenant},
         idempotency_key=idempotency_key,
         max_attempts=max_attempts or (spec.max_attempts if spec else None),
         retry_strategy=retry_strategy or (spec.retry if spec else None),
         cancellation=cancellation or (spec.cancellation if spec else None),
-        using=using,
     )
+    target = validate_queue_name(spec.queue if spec else queue)
+    with transaction.atomic(using=using):
+        # One statement: the spawn and, only when it created a task (a repeated
+        # idempotency key costs nothing), the tenant's spawn-rate gate.
+        row = engine.fetch_all(
+            SPAWN_SQL,
+            {
+                "queue": target,
+                "task": task_name,
+                "params": json.dumps(params),
+                "options": json.dumps(options),
+                "tenant": tenant,
+            },
+            using,
+        )[0]
+        result = engine.SpawnResult(*row[:4])
+        if result.created:
+            # Raises RateLimited over the limit; leaving atomic() rolls the spawn back.
+            check_verdict(tenant, *_gate_fields(row[4]))
+    return result
+
+
+def _gate_fields(value) -> tuple[str, float, bool]:
+    """The gate's composite (verdict, retry_after, fail_open).
+
+    Django's connection hands an anonymous record back as a tuple of its fields'
+    text forms, e.g. ``("granted", "0", "f")``; older setups give the record text.
+    """
+    if not isinstance(value, tuple):
+        value = tuple(value.strip("()").split(","))
+    verdict, retry_after, fail_open = value
+    return verdict, float(retry_after), fail_open in (True, "t", "true")

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from tenants.api_keys import issue_key, revoke_key
-from tenants.models import ApiKey, Membership, Tenant
+from tenants.models import ApiKey, Membership, RateLimitPolicy, Tenant
 
 
 class MembershipInline(admin.TabularInline):
@@ -77,3 +77,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         revoked = sum(revoke_key(key) for key in queryset)
         messages.success(request, f"Revoked {revoked} key(s).")
+
+
+@admin.register(RateLimitPolicy)
+class RateLimitPolicyAdmin(admin.ModelAdmin):
+    """The row without a tenant is the platform default; platform tenants are exempt."""
+
+    list_display = ["__str__", "spawn_rate", "spawn_burst", "spawn_fail_open", "updated_at"]
+    autocomplete_fields = ["tenant"]

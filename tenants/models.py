@@ -78,3 +78,44 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant.slug}/{self.name} (ac_{self.prefix}_…)"
+
+
+class RateLimitPolicy(models.Model):
+    """Limits for one tenant, or the platform default (the row without a tenant).
+
+    A tenant without a row gets the default row, never "unlimited". Platform
+    tenants are exempt. Enforcement is in SQL (tenants/sql/, tenants/limits.py).
+    """
+
+    tenant = models.OneToOneField(
+        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="rate_limit"
+    )
+    spawn_rate = models.FloatField(
+        default=50.0, help_text="Spawns per second, refilled continuously (token bucket)."
+    )
+    spawn_burst = models.PositiveIntegerField(
+        default=100, help_text="Bucket size: spawns allowed at once after a quiet period."
+    )
+    spawn_fail_open = models.BooleanField(
+        default=False,
+        help_text="When the limiter's storage fails: allow spawns (open) or refuse them.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant"],
+                condition=models.Q(tenant__isnull=True),
+                name="rate_limit_one_default",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(spawn_rate__gt=0), name="rate_limit_positive_rate"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(spawn_burst__gte=1), name="rate_limit_positive_burst"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"limits for {self.tenant.slug if self.tenant else 'platform default'}"

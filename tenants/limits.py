@@ -1,0 +1,67 @@
+"""Spawn-rate limits: a token bucket per tenant, enforced by one SQL statement.
+
+Platform tenants are exempt. A tenant without its own policy gets the platform
+default (the policy row without a tenant), never "unlimited". When the
+limiter's storage fails, the policy's ``spawn_fail_open`` decides, and the
+failure is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection
+
+logger = logging.getLogger("tenants.limits")
+
+
+class RateLimited(Exception):
+    """Over the tenant's spawn rate; nothing was spawned."""
+
+    def __init__(self, tenant: str, retry_after: float, message: str | None = None):
+        self.tenant = tenant
+        self.retry_after = retry_after
+        super().__init__(
+            message or f"Tenant {tenant!r} is over its spawn rate; retry in {retry_after:.2f} s."
+        )
+
+
+class LimiterUnavailable(RateLimited):
+    """The limiter's storage failed and the policy fails closed."""
+
+
+#: SQL fragment: the gate's verdict for one spawn of ``%(tenant)s``, as a composite.
+GATE_SQL = "(select g from absurd_control_spawn_gate(%(tenant)s, 1) g)"
+
+
+def check_verdict(tenant_slug: str, verdict: str, retry_after: float, fail_open: bool) -> None:
+    """Raise what the gate's verdict means; return when the spawn may stand."""
+    if verdict in ("granted", "exempt"):
+        return
+    if verdict == "refused":
+        raise RateLimited(tenant_slug, max(retry_after, 0.001))
+    logger.error(
+        "spawn limiter failed for tenant %s; failing %s",
+        tenant_slug,
+        "open" if fail_open else "closed",
+    )
+    if not fail_open:
+        raise LimiterUnavailable(
+            tenant_slug, retry_after, "The spawn limiter is unavailable; nothing was spawned."
+        )
+
+
+def take_spawn_token(tenant_slug: str, *, cost: int = 1) -> None:
+    """Take ``cost`` tokens from the tenant's bucket or raise RateLimited.
+
+    absurd_control_spawn_gate (tenants/sql/0003_spawn_bucket.sql) does the policy
+    lookup, the bucket and the error handling in one statement. Call it in the
+    transaction that spawns: raising rolls the spawn back. ``absurd_core.spawn``
+    folds the same gate into its spawn statement instead (one round trip).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select verdict, retry_after, fail_open from absurd_control_spawn_gate(%s, %s)",
+            [tenant_slug, float(cost)],
+        )
+        check_verdict(tenant_slug, *cursor.fetchone())
