@@ -311,13 +311,36 @@ begin
 end;
 $$;
 
+-- The index behind "tasks of tenant T in state S, newest first" (tenant-scoped
+-- dashboards and API lists). Task ids are UUIDv7, so task_id order is creation
+-- order.
+create or replace function absurd_control.install_tenant_index(p_queue_name text)
+  returns boolean
+  language plpgsql
+as $$
+declare
+  v_tasks regclass := absurd_control.queue_table('t_', p_queue_name);
+  v_index text := 'ac_tenant_' || left(md5(p_queue_name), 20);
+begin
+  -- Checked first: even "create index if not exists" locks the table.
+  if v_tasks is null or to_regclass(format('absurd.%I', v_index)) is not null then
+    return false;
+  end if;
+  execute format(
+    'create index if not exists %I on %s ((headers->>''tenant''), state, task_id desc)',
+    v_index, v_tasks
+  );
+  return true;
+end;
+$$;
+
 create or replace function absurd_control.install_tasks_table(p_queue_name text)
   returns boolean
   language plpgsql
 as $$
 declare
   v_tasks regclass := absurd_control.queue_table('t_', p_queue_name);
-  v_changed boolean := false;
+  v_changed boolean := absurd_control.install_tenant_index(p_queue_name);
 begin
   v_changed := absurd_control.ensure_trigger(v_tasks, 'absurd_control_task_insert', format(
     'after insert on %s for each row execute function absurd_control.on_task_insert(%L)',
