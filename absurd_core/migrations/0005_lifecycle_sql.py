@@ -23,25 +23,13 @@ drop table if exists absurd_control.terminal_hook;
 create or replace function absurd_control.install_queue(p_queue_name text)
   returns boolean language plpgsql
 as $$ begin return absurd_control.install_runs_table(p_queue_name); end; $$;
--- The event trigger body of 0002: runs tables only.
-create or replace function absurd_control.on_create_table()
-  returns event_trigger language plpgsql
+-- The runs-only table installer of 0002 (the event trigger calls it).
+create or replace function absurd_control.install_table(p_prefix text, p_queue_name text)
+  returns boolean language plpgsql
 as $$
-declare
-  v_cmd record;
-  v_relname text;
-  v_queue text;
 begin
-  for v_cmd in
-    select objid from pg_event_trigger_ddl_commands()
-     where command_tag = 'CREATE TABLE' and schema_name = 'absurd'
-  loop
-    select relname into v_relname from pg_class where oid = v_cmd.objid;
-    select queue_name into v_queue from absurd.queues where 'r_' || queue_name = v_relname;
-    if v_queue is not null then
-      perform absurd_control.install_runs_table(v_queue);
-    end if;
-  end loop;
+  if p_prefix = 'r_' then return absurd_control.install_runs_table(p_queue_name); end if;
+  return false;
 end;
 $$;
 """

@@ -135,9 +135,24 @@ begin
 end;
 $$;
 
+-- Equip one table of a queue, by its prefix ('r_', 't_', 'e_'). This version
+-- knows the runs table only; 0005_lifecycle.sql replaces it with one that also
+-- equips the task and event tables, so on_create_table never changes.
+create or replace function absurd_control.install_table(p_prefix text, p_queue_name text)
+  returns boolean
+  language plpgsql
+as $$
+begin
+  if p_prefix = 'r_' then
+    return absurd_control.install_runs_table(p_queue_name);
+  end if;
+  return false;
+end;
+$$;
+
 -- Event trigger body: equip a queue table the moment absurd.create_queue()
 -- creates it. Partitions (r_<queue>_p...) and unrelated tables are ignored:
--- only a table whose name is exactly r_<registered queue> counts.
+-- only a table named <prefix><registered queue> counts.
 create or replace function absurd_control.on_create_table()
   returns event_trigger
   language plpgsql
@@ -152,12 +167,10 @@ begin
      where command_tag = 'CREATE TABLE' and schema_name = 'absurd'
   loop
     select relname into v_relname from pg_class where oid = v_cmd.objid;
-    if v_relname like 'r\_%' then
-      select queue_name into v_queue
-        from absurd.queues where 'r_' || queue_name = v_relname;
-      if v_queue is not null then
-        perform absurd_control.install_runs_table(v_queue);
-      end if;
+    select queue_name into v_queue
+      from absurd.queues where substr(v_relname, 3) = queue_name;
+    if v_queue is not null then
+      perform absurd_control.install_table(left(v_relname, 2), v_queue);
     end if;
   end loop;
 end;

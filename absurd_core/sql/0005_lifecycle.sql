@@ -390,33 +390,19 @@ begin
 end;
 $$;
 
--- The event trigger now equips t_, r_ and e_ tables as they are created.
-create or replace function absurd_control.on_create_table()
-  returns event_trigger
+-- The event trigger (0002's on_create_table) now equips t_, r_ and e_ tables as
+-- they are created.
+create or replace function absurd_control.install_table(p_prefix text, p_queue_name text)
+  returns boolean
   language plpgsql
 as $$
-declare
-  v_cmd record;
-  v_relname text;
-  v_queue text;
 begin
-  for v_cmd in
-    select objid from pg_event_trigger_ddl_commands()
-     where command_tag = 'CREATE TABLE' and schema_name = 'absurd'
-  loop
-    select relname into v_relname from pg_class where oid = v_cmd.objid;
-    select queue_name into v_queue
-      from absurd.queues where substr(v_relname, 3) = queue_name;
-    if v_queue is null then
-      continue;  -- a partition or an unrelated table
-    end if;
-    case left(v_relname, 2)
-      when 'r_' then perform absurd_control.install_runs_table(v_queue);
-      when 't_' then perform absurd_control.install_tasks_table(v_queue);
-      when 'e_' then perform absurd_control.install_events_table(v_queue);
-      else null;
-    end case;
-  end loop;
+  case p_prefix
+    when 'r_' then return absurd_control.install_runs_table(p_queue_name);
+    when 't_' then return absurd_control.install_tasks_table(p_queue_name);
+    when 'e_' then return absurd_control.install_events_table(p_queue_name);
+    else return false;
+  end case;
 end;
 $$;
 

@@ -21,6 +21,14 @@ def queue():
     engine.drop_queue(QUEUE)
 
 
+@pytest.fixture
+def driver():
+    """Raw SQL on its own connection, as absurdctl or psql would call the engine."""
+    sql_path = SqlPath()
+    yield sql_path
+    sql_path.close()
+
+
 @pytest.fixture(params=["sql", "python"])
 def path(request):
     driver = SqlPath() if request.param == "sql" else PythonPath()
@@ -155,22 +163,18 @@ def test_retry_task_after_terminal_failure(path):
     ]
 
 
-def test_extend_claim_and_checkpoints_log_nothing():
-    driver = SqlPath()
-    try:
-        task_id = driver.spawn("test.complete", {})
-        run = driver.claim()
-        before = TaskEvent.objects.count()
-        driver.q("select absurd.extend_claim(%s, %s, 30)", QUEUE, run["run_id"])
-        driver.q(
-            "select absurd.set_task_checkpoint_state(%s, %s, 'a', '1'::jsonb, %s, 30)",
-            QUEUE,
-            task_id,
-            run["run_id"],
-        )
-        assert TaskEvent.objects.count() == before
-    finally:
-        driver.close()
+def test_extend_claim_and_checkpoints_log_nothing(driver):
+    task_id = driver.spawn("test.complete", {})
+    run = driver.claim()
+    before = TaskEvent.objects.count()
+    driver.q("select absurd.extend_claim(%s, %s, 30)", QUEUE, run["run_id"])
+    driver.q(
+        "select absurd.set_task_checkpoint_state(%s, %s, 'a', '1'::jsonb, %s, 30)",
+        QUEUE,
+        task_id,
+        run["run_id"],
+    )
+    assert TaskEvent.objects.count() == before
 
 
 def _fake_now(driver, seconds):
@@ -180,67 +184,50 @@ def _fake_now(driver, seconds):
     )
 
 
-def test_claim_task_failing_an_expired_lease_logs_and_dead_letters():
-    driver = SqlPath()
-    try:
-        task_id = driver.spawn("test.complete", {}, max_attempts=2)
-        _fake_now(driver, 0)
-        driver.q("select * from absurd.claim_task(%s, 'crashed-worker', 5, 1)", QUEUE)
-        _fake_now(driver, 10)  # the lease ran out; the next claim sweeps it
-        driver.q("select * from absurd.claim_task(%s, 'other', 5, 1)", QUEUE)
-        _fake_now(driver, 20)
-        driver.q("select * from absurd.claim_task(%s, 'other', 5, 1)", QUEUE)
-        kinds = [row[0] for row in trail(task_id)]
-        assert kinds == ["spawned", "claimed", "retry_scheduled", "claimed", "failed"]
-        failure = TaskEvent.objects.filter(task_id=task_id, kind="failed").get()
-        assert failure.reason.startswith("$ClaimTimeout: worker did not finish task")
-        assert DeadLetter.objects.get(task_id=task_id).error_name == "$ClaimTimeout"
-    finally:
-        driver.close()
+def test_claim_task_failing_an_expired_lease_logs_and_dead_letters(driver):
+    task_id = driver.spawn("test.complete", {}, max_attempts=2)
+    _fake_now(driver, 0)
+    driver.q("select * from absurd.claim_task(%s, 'crashed-worker', 5, 1)", QUEUE)
+    _fake_now(driver, 10)  # the lease ran out; the next claim sweeps it
+    driver.q("select * from absurd.claim_task(%s, 'other', 5, 1)", QUEUE)
+    _fake_now(driver, 20)
+    driver.q("select * from absurd.claim_task(%s, 'other', 5, 1)", QUEUE)
+    kinds = [row[0] for row in trail(task_id)]
+    assert kinds == ["spawned", "claimed", "retry_scheduled", "claimed", "failed"]
+    failure = TaskEvent.objects.filter(task_id=task_id, kind="failed").get()
+    assert failure.reason.startswith("$ClaimTimeout: worker did not finish task")
+    assert DeadLetter.objects.get(task_id=task_id).error_name == "$ClaimTimeout"
 
 
-def test_claim_task_cancellation_policy_path_logs_cancelled():
-    driver = SqlPath()
-    try:
-        task_id = driver.spawn("test.complete", {}, cancellation={"max_delay": 1})
-        _fake_now(driver, 30)
-        assert driver.q("select * from absurd.claim_task(%s, 'w', 5, 1)", QUEUE) == []
-        assert trail(task_id)[-1][:3] == ("cancelled", "pending", "cancelled")
-    finally:
-        driver.close()
+def test_claim_task_cancellation_policy_path_logs_cancelled(driver):
+    task_id = driver.spawn("test.complete", {}, cancellation={"max_delay": 1})
+    _fake_now(driver, 30)
+    assert driver.q("select * from absurd.claim_task(%s, 'w', 5, 1)", QUEUE) == []
+    assert trail(task_id)[-1][:3] == ("cancelled", "pending", "cancelled")
 
 
-def test_cleanup_removes_history_and_keeps_open_dead_letters():
-    driver = SqlPath()
-    try:
-        done = driver.spawn("test.complete", {})
-        driver.complete(driver.claim())
-        failed = driver.spawn("test.always_fail", {}, max_attempts=1)
-        driver.fail(driver.claim())
-        driver.emit("old-event", {})
-        _fake_now(driver, 90 * 86400)
-        driver.q("select * from absurd.cleanup_tasks(%s, 86400, 100)", QUEUE)
-        driver.q("select * from absurd.cleanup_events(%s, 86400, 100)", QUEUE)
-        assert not TaskEvent.objects.filter(task_id__in=[done, failed]).exists()
-        assert not TaskEvent.objects.filter(queue=QUEUE, event_name="old-event").exists()
-        dead = DeadLetter.objects.get(task_id=failed)
-        assert dead.state == "open" and dead.task_deleted_at is not None
-    finally:
-        driver.close()
+def test_cleanup_removes_history_and_keeps_open_dead_letters(driver):
+    done = driver.spawn("test.complete", {})
+    driver.complete(driver.claim())
+    failed = driver.spawn("test.always_fail", {}, max_attempts=1)
+    driver.fail(driver.claim())
+    driver.emit("old-event", {})
+    _fake_now(driver, 90 * 86400)
+    driver.q("select * from absurd.cleanup_tasks(%s, 86400, 100)", QUEUE)
+    driver.q("select * from absurd.cleanup_events(%s, 86400, 100)", QUEUE)
+    assert not TaskEvent.objects.filter(task_id__in=[done, failed]).exists()
+    assert not TaskEvent.objects.filter(queue=QUEUE, event_name="old-event").exists()
+    dead = DeadLetter.objects.get(task_id=failed)
+    assert dead.state == "open" and dead.task_deleted_at is not None
 
 
-def test_drop_queue_cleans_up_after_it():
-    driver = SqlPath()
-    try:
-        failed = driver.spawn("test.always_fail", {}, max_attempts=1)
-        driver.fail(driver.claim())
-        assert DeadLetter.objects.filter(queue=QUEUE).exists()
-        driver.q("select absurd.drop_queue(%s)", QUEUE)
-        assert not TaskEvent.objects.filter(queue=QUEUE).exists()
-        assert not DeadLetter.objects.filter(task_id=failed).exists()
-    finally:
-        driver.close()
-        engine.create_queue(QUEUE)
+def test_drop_queue_cleans_up_after_it(driver):
+    failed = driver.spawn("test.always_fail", {}, max_attempts=1)
+    driver.fail(driver.claim())
+    assert DeadLetter.objects.filter(queue=QUEUE).exists()
+    driver.q("select absurd.drop_queue(%s)", QUEUE)
+    assert not TaskEvent.objects.filter(queue=QUEUE).exists()
+    assert not DeadLetter.objects.filter(task_id=failed).exists()
 
 
 def test_queue_created_with_raw_sql_gets_its_triggers_and_logs_its_first_spawn():
@@ -327,19 +314,15 @@ def hook_calls():
         conn.execute("delete from absurd_control.terminal_hook where name = 'test'")
 
 
-def test_terminal_state_hook_runs_for_every_terminal_path(hook_calls):
-    driver = SqlPath()
-    try:
-        done = driver.spawn("test.complete", {})
-        driver.complete(driver.claim())
-        failed = driver.spawn("test.always_fail", {}, max_attempts=1)
-        driver.fail(driver.claim())
-        cancelled = driver.spawn("test.complete", {})
-        driver.cancel(cancelled)  # a raw absurd.cancel_task
-        assert done and failed
-        assert hook_calls() == [("cancelled", "acme"), ("completed", "acme"), ("failed", "acme")]
-    finally:
-        driver.close()
+def test_terminal_state_hook_runs_for_every_terminal_path(hook_calls, driver):
+    done = driver.spawn("test.complete", {})
+    driver.complete(driver.claim())
+    failed = driver.spawn("test.always_fail", {}, max_attempts=1)
+    driver.fail(driver.claim())
+    cancelled = driver.spawn("test.complete", {})
+    driver.cancel(cancelled)  # a raw absurd.cancel_task
+    assert done and failed
+    assert hook_calls() == [("cancelled", "acme"), ("completed", "acme"), ("failed", "acme")]
 
 
 def test_retry_by_any_path_resolves_the_open_dead_letter(path):
@@ -351,33 +334,25 @@ def test_retry_by_any_path_resolves_the_open_dead_letter(path):
     assert (dead.state, dead.resolved_by) == ("retried", "absurd.retry_task")
 
 
-def test_fail_run_on_a_sleeping_run_logs_the_retry():
-    driver = SqlPath()
-    try:
-        task_id = driver.spawn("test.complete", {}, max_attempts=3)
-        run = driver.claim()
-        driver.sleep(run)
-        driver.fail(run, message="failed while asleep")
-        last = trail(task_id)[-1]
-        assert last[:3] == ("retry_scheduled", "sleeping", "pending")
-        assert last[4] == "ValueError: failed while asleep"
-    finally:
-        driver.close()
+def test_fail_run_on_a_sleeping_run_logs_the_retry(driver):
+    task_id = driver.spawn("test.complete", {}, max_attempts=3)
+    run = driver.claim()
+    driver.sleep(run)
+    driver.fail(run, message="failed while asleep")
+    last = trail(task_id)[-1]
+    assert last[:3] == ("retry_scheduled", "sleeping", "pending")
+    assert last[4] == "ValueError: failed while asleep"
 
 
-def test_max_duration_cancellation_in_fail_run_keeps_the_failure_reason():
-    driver = SqlPath()
-    try:
-        task_id = driver.spawn("test.complete", {}, cancellation={"max_duration": 5})
-        _fake_now(driver, 0)
-        run = driver.claim()
-        _fake_now(driver, 60)
-        driver.fail(run, message="too slow")
-        last = trail(task_id)[-1]
-        assert last[:3] == ("cancelled", "running", "cancelled")
-        assert last[4] == "ValueError: too slow"
-    finally:
-        driver.close()
+def test_max_duration_cancellation_in_fail_run_keeps_the_failure_reason(driver):
+    task_id = driver.spawn("test.complete", {}, cancellation={"max_duration": 5})
+    _fake_now(driver, 0)
+    run = driver.claim()
+    _fake_now(driver, 60)
+    driver.fail(run, message="too slow")
+    last = trail(task_id)[-1]
+    assert last[:3] == ("cancelled", "running", "cancelled")
+    assert last[4] == "ValueError: too slow"
 
 
 def test_queue_names_with_percent_signs_are_equipped():
