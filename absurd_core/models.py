@@ -59,6 +59,7 @@ class TaskEvent(models.Model):
     class Kind(models.TextChoices):
         SPAWNED = "spawned"
         CLAIMED = "claimed"
+        DEFERRED = "deferred"
         SLEEPING = "sleeping"
         WOKEN = "woken"
         COMPLETED = "completed"

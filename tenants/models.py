@@ -100,6 +100,14 @@ class RateLimitPolicy(models.Model):
         default=False,
         help_text="When the limiter's storage fails: allow spawns (open) or refuse them.",
     )
+    max_running = models.PositiveIntegerField(
+        default=50,
+        help_text="Runs of the tenant executing at once, across all workers and queues.",
+    )
+    concurrency_fail_open = models.BooleanField(
+        default=True,
+        help_text="When the concurrency limiter's storage fails: run the task (open) or defer it.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -114,6 +122,9 @@ class RateLimitPolicy(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(spawn_burst__gte=1), name="rate_limit_positive_burst"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_running__gte=1), name="rate_limit_positive_running"
             ),
         ]
 

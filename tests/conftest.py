@@ -34,3 +34,10 @@ def side_effects(transactional_db):
             return cursor.fetchone()[0]
 
     return count
+
+
+@pytest.fixture
+def no_slots(transactional_db):
+    """Start with no concurrency slots or parked runs (other tests may leave some behind)."""
+    with connection.cursor() as cursor:
+        cursor.execute("truncate absurd_control.running_slot, absurd_control.parked_run")

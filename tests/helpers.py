@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,13 +82,22 @@ def wait_for(condition: Callable[[], object], *, timeout: float = 30, interval: 
 
 
 class WorkerProcess:
-    """``manage.py runworker`` as a child process, stopped with SIGTERM on exit."""
+    """``manage.py runworker`` as a child process, stopped with SIGTERM on exit.
+
+    Its output is read continuously by a thread: a worker logging more than a
+    pipe holds (64 KiB) would otherwise block on its next log line.
+    """
 
     def __init__(self, *args: str, env: dict | None = None):
         self.args = args
         self.env = env or subprocess_env()
         self.proc: subprocess.Popen | None = None
-        self.output = ""
+        self._lines: list[str] = []
+        self._reader: threading.Thread | None = None
+
+    @property
+    def output(self) -> str:
+        return "".join(self._lines)
 
     def __enter__(self) -> WorkerProcess:
         self.proc = subprocess.Popen(
@@ -98,18 +108,25 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True)
+        self._reader.start()
         return self
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self._lines.append(line)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
-        self.output += out or ""
+            self.proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=10)
         return self.proc.returncode
 
     def __exit__(self, *exc) -> None:

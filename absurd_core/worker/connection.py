@@ -8,10 +8,20 @@ crashed or stuck thread leaves behind.
 
 from __future__ import annotations
 
+import logging
+
 import psycopg
 from django.db import connections
 
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
+
+logger = logging.getLogger("absurd_core.worker.db")
+
+
+def log_database_warning(diag: psycopg.errors.Diagnostic) -> None:
+    """Our SQL reports failures it survives (a hook, the concurrency limiter) as WARNINGs."""
+    if diag.severity_nonlocalized in ("WARNING", "ERROR"):
+        logger.warning("database: %s", diag.message_primary)
 
 
 def connect(*, application_name: str, using: str = "default") -> psycopg.Connection:
@@ -31,4 +41,5 @@ def connect(*, application_name: str, using: str = "default") -> psycopg.Connect
         application_name=application_name[:63],
         options=f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}",
     )
+    conn.add_notice_handler(log_database_warning)
     return conn

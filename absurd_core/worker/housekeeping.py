@@ -1,4 +1,5 @@
-"""Every few seconds: report this worker in the registry and equip new queues.
+"""Every few seconds: report this worker in the registry, equip new queues and
+refresh stale planner statistics of its queues (absurd_core/worker/statistics.py).
 
 The registry row (absurd_core.models.Worker) is what ``manage.py workers`` and
 the dashboard read. Equipping queues (absurd_control.install_all_queues) is the
@@ -19,6 +20,7 @@ import psycopg
 
 from absurd_core.models import WORKER_HEARTBEAT_SECONDS
 from absurd_core.worker.connection import connect
+from absurd_core.worker.statistics import refresh_stale_statistics
 
 logger = logging.getLogger("absurd_core.worker")
 
@@ -88,6 +90,7 @@ class Housekeeping(threading.Thread):
                 )
             else:
                 conn.execute("select absurd_control.install_all_queues()")
+                refresh_stale_statistics(conn, self.queues)
             self._last_error = None
         except psycopg.Error as exc:
             # Connection trouble is the claim loop's to report; anything else (say, a

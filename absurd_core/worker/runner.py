@@ -38,14 +38,21 @@ from absurd_core.worker.listener import Listener
 
 logger = logging.getLogger("absurd_core.worker")
 
-# The claim also loads each run's checkpoints (through the engine's own function),
-# saving every task a round trip before its code starts.
+# The claim also applies the tenant's concurrency limit to each run (a run over
+# the limit is parked again inside the same statement: admitted is false, and
+# the worker forgets it; absurd_core/sql/0006_tenant_concurrency.sql) and loads
+# each admitted run's checkpoints (through the engine's own function), saving
+# every task a round trip before its code starts.
 CLAIM_SQL = (
-    "select c.run_id, c.task_id, c.attempt, c.task_name, c.params, c.retry_strategy,"
-    " c.max_attempts, c.headers, c.wake_event, c.event_payload,"
+    "select c.*, case when c.admitted then"
     " (select coalesce(jsonb_object_agg(s.checkpoint_name, s.state), '{}'::jsonb)"
-    "    from absurd.get_task_checkpoint_states(%(queue)s, c.task_id, c.run_id) s) as checkpoints"
-    " from absurd.claim_task(%(queue)s, %(worker)s, %(timeout)s, %(qty)s) c"
+    "    from absurd.get_task_checkpoint_states(%(queue)s, c.task_id, c.run_id) s)"
+    " end as checkpoints"
+    " from (select c.run_id, c.task_id, c.attempt, c.task_name, c.params, c.retry_strategy,"
+    "   c.max_attempts, c.headers, c.wake_event, c.event_payload,"
+    "   absurd_control.admit_claimed_run(%(queue)s, c.run_id, c.headers->>'tenant') as admitted"
+    "   from absurd.claim_task(%(queue)s, %(worker)s, %(timeout)s, %(qty)s) c"
+    "   offset 0) c"  # offset 0: admit every run once, before loading checkpoints
 )
 # Only a run this worker still owns: never one another worker has since reclaimed.
 RELEASE_SQL = sql.SQL(
@@ -232,10 +239,13 @@ class Worker:
                 # One broken queue (dropped while we serve it, say) must not stop the others.
                 self._queue_error(queue, exc)
                 continue
+            # Runs over their tenant's concurrency limit were parked by the claim itself;
+            # they still count as claimed, so the loop claims again at once.
+            admitted = [row for row in rows if row.pop("admitted")]
             with self._lock:
-                for row in rows:
+                for row in admitted:
                     self._claimed[row["run_id"]] = InFlight(queue, row["run_id"], row["task_id"])
-            for row in rows:
+            for row in admitted:
                 self._work.put((queue, row))
             claimed += len(rows)
         return requested, claimed

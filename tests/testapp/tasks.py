@@ -94,3 +94,12 @@ def sleep_long(params, ctx):
 @task("test.wait_event", queue="testq")
 def wait_event(params, ctx):
     return ctx.await_event(params["event"])
+
+
+@task("test.timed_work", queue="fairq")
+def timed_work(params, ctx):
+    """Record when the code started and ended (concurrency and fairness tests)."""
+    record(ctx, "start")
+    time.sleep(float(params.get("seconds", 0.01)))
+    record(ctx, "end")
+    return {"ok": True}
