@@ -11,7 +11,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import event_latency, rate_limit, worker_memory, worker_throughput  # noqa: E402
+from bench import (  # noqa: E402
+    event_latency,
+    fairness,
+    rate_limit,
+    worker_memory,
+    worker_throughput,
+)
 from bench.common import connect, fresh_database  # noqa: E402
 
 
@@ -31,6 +37,7 @@ def main() -> None:
     e = event_latency.run()
     m = worker_memory.run()
     r = rate_limit.run()
+    f = fairness.run()
     today = datetime.date.today().isoformat()
     doc = f"""# Performance
 
@@ -93,6 +100,20 @@ Growth: **{m["growth"]:+.1%}** (target < 10%).
 {r["spawns"]:,} spawns one at a time, same tenant and database: the spawn transaction alone
 {r["without_per_s"]:.0f}/s; through `absurd_core.spawn`, whose one statement also passes the
 tenant's token bucket, {r["with_per_s"]:.0f}/s. Kept **{r["kept"]:.0%}** (target >= 90%).
+
+## Fairness under a flood (bench/fairness.py)
+
+One runworker (concurrency 4). Tenant B spawns {f["b_tasks"]} `demo.two_steps` tasks; B's p95
+completion time (enqueue to completion):
+
+| scenario | B's p95 | A's tasks done when B finished |
+|---|---:|---:|
+| B alone | {f["alone_p95_s"]:.2f} s | |
+| A has just spawned {f["a_tasks"]:,} tasks, A's `max_running` = 2 | {f["limited_p95_s"]:.2f} s | {f["limited_flood_done"]:,} |
+| the same flood, A's limit above the worker's concurrency | {f["unlimited_p95_s"]:.2f} s | {f["unlimited_flood_done"]:,} |
+
+With the limit B's p95 is {f["limited_p95_s"] / f["alone_p95_s"]:.1f}x its time alone; without
+it, {f["unlimited_p95_s"] / f["alone_p95_s"]:.1f}x (B waits behind A's whole backlog).
 """
     (ROOT / "docs" / "performance.md").write_text(doc)
     print("wrote docs/performance.md")

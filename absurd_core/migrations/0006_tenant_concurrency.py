@@ -22,6 +22,7 @@ drop function if exists absurd_control.release_slot(text, uuid, text, text);
 drop function if exists absurd_control.install_runs_release(text);
 drop function if exists absurd_control.admit_claimed_run(text, uuid, text);
 drop function if exists absurd_control.defer_run(text, uuid, text, integer);
+drop function if exists absurd_control.park_backlog(text, text, integer);
 drop function if exists absurd_control.repair_slots(text);
 drop function if exists absurd_control.concurrency_policy(text);
 drop table if exists absurd_control.parked_run;

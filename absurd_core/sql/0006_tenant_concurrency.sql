@@ -7,7 +7,9 @@
 -- 1. admit_claimed_run() takes the tenant's slot if one is free;
 -- 2. otherwise it parks the run: absurd.schedule_run() puts it back to sleep
 --    for a few hundred milliseconds (longer each time the same run is turned
---    away, up to 30 s), without touching its attempt count;
+--    away, up to 30 s), without touching its attempt count; and it parks the
+--    rest of the tenant's due backlog in that queue too (park_backlog), so
+--    other tenants' work behind it is claimed next;
 -- 3. when a slot is released, by any path that moves the run out of
 --    'running' (complete, fail, sleep, await, cancel, an expired lease), the
 --    trigger below frees the slot and wakes the tenant's oldest parked run at
@@ -32,7 +34,8 @@ create table if not exists absurd_control.parked_run (
   queue_name text not null,
   run_id uuid not null,
   tenant text not null,
-  parked_at timestamptz not null default clock_timestamp(),
+  -- The run's creation time (its ids are UUIDv7): woken oldest first.
+  parked_at timestamptz not null,
   deferrals integer not null default 0,
   -- Set when a released slot woke this run; cleared if it is turned away again.
   woken_at timestamptz,
@@ -107,10 +110,11 @@ declare
   v_deferrals integer;
   v_delay double precision;
   v_task_id uuid;
+  v_wake_event text;
   v_claimed record;
 begin
-  insert into absurd_control.parked_run as p (queue_name, run_id, tenant)
-  values (p_queue_name, p_run_id, p_tenant)
+  insert into absurd_control.parked_run as p (queue_name, run_id, tenant, parked_at)
+  values (p_queue_name, p_run_id, p_tenant, absurd.uuidv7_timestamp(p_run_id))
   on conflict (queue_name, run_id) do update
      set deferrals = p.deferrals + 1, woken_at = null
   returning deferrals into v_deferrals;
@@ -118,12 +122,21 @@ begin
   -- 250 ms, doubling per deferral of this run up to 30 s, with +-20% jitter so
   -- parked runs do not come back in lockstep.
   v_delay := least(0.25 * power(2, least(v_deferrals, 10)), 30) * (0.8 + random() * 0.4);
+  execute format('select task_id, wake_event from absurd.%I where run_id = $1',
+                 'r_' || p_queue_name)
+    into v_task_id, v_wake_event using p_run_id;
   perform absurd.schedule_run(
     p_queue_name, p_run_id, absurd.current_time() + make_interval(secs => v_delay)
   );
-
-  execute format('select task_id from absurd.%I where run_id = $1', 'r_' || p_queue_name)
-    into v_task_id using p_run_id;
+  -- schedule_run clears wake_event, but a run claimed because its wait timed
+  -- out is told so by wake_event (set, with no payload) when it is claimed
+  -- again; without it the SDK would start the wait over. Put back the value
+  -- the engine itself had set.
+  if v_wake_event is not null then
+    execute format('update absurd.%I set wake_event = $2 where run_id = $1',
+                   'r_' || p_queue_name)
+      using p_run_id, v_wake_event;
+  end if;
   -- A task's transitions are serialised by its row lock, so its two newest log
   -- rows are the claim and the sleep of this statement.
   select id, from_state into v_claimed
@@ -143,6 +156,54 @@ begin
      where queue = p_queue_name and task_id = v_task_id and id >= v_claimed.id
        and kind in ('claimed', 'sleeping');
   end if;
+end;
+$$;
+
+-- Park the rest of a tenant's due backlog in a queue, once the tenant is found
+-- at its limit: without this, the claims would have to take and turn away
+-- every one of a flooding tenant's runs, one by one, before reaching another
+-- tenant's work queued behind them. Up to p_limit pending runs (never claimed,
+-- so no attempt and no state change) get their wake-up time moved 30 seconds
+-- on; released slots wake them oldest first (parked_at is the run's creation
+-- time, from its UUIDv7), so the 30 seconds are only the safety net.
+--
+-- Like the wake-up in release_slot, this changes nothing but available_at of
+-- runs nobody holds; every other column stays the engine's (defer_run only
+-- puts back a wake_event that schedule_run cleared).
+create or replace function absurd_control.park_backlog(
+  p_queue_name text, p_tenant text, p_limit integer
+)
+  returns integer
+  language plpgsql
+as $$
+declare
+  v_now timestamptz := absurd.current_time();
+  v_parked integer;
+begin
+  -- The tenant index (headers->>'tenant', state, task_id desc) finds the
+  -- tenant's pending tasks without reading anyone else's.
+  execute format(
+    'with due as (
+        select r.run_id
+          from absurd.%1$I t
+          join absurd.%2$I r on r.run_id = t.last_attempt_run
+         where t.headers->>''tenant'' = $1 and t.state = ''pending''
+           and r.state = ''pending'' and r.available_at <= $2
+         order by t.task_id desc
+         limit $3
+           for update of r skip locked
+     ), moved as (
+        update absurd.%2$I r set available_at = $2 + interval ''30 seconds''
+          from due where r.run_id = due.run_id
+        returning r.run_id
+     )
+     insert into absurd_control.parked_run as p (queue_name, run_id, tenant, parked_at)
+     select $4, run_id, $1, absurd.uuidv7_timestamp(run_id) from moved
+     on conflict (queue_name, run_id) do update set woken_at = null',
+    't_' || p_queue_name, 'r_' || p_queue_name
+  ) using p_tenant, v_now, p_limit, p_queue_name;
+  get diagnostics v_parked = row_count;
+  return v_parked;
 end;
 $$;
 
@@ -187,6 +248,7 @@ begin
       return true;
     end if;
     perform absurd_control.defer_run(p_queue_name, p_run_id, p_tenant, v_running);
+    perform absurd_control.park_backlog(p_queue_name, p_tenant, 500);
     return false;
   exception when others then
     raise warning 'absurd_control concurrency limiter failed for tenant % (failing %): %',
@@ -269,7 +331,8 @@ begin
       execute format(
         'update absurd.%1$I set available_at = $2
           where run_id = (select run_id from absurd.%1$I
-                           where run_id = $1 and state = ''sleeping'' and available_at > $2
+                           where run_id = $1 and state in (''pending'', ''sleeping'')
+                             and available_at > $2
                              for update skip locked)',
         'r_' || v_next.queue_name
       ) using v_next.run_id, v_now;

@@ -17,7 +17,7 @@ from absurd_core import engine
 from absurd_core.models import TaskEvent
 from absurd_core.worker.runner import CLAIM_SQL
 from tenants.models import RateLimitPolicy, Tenant
-from tests.helpers import raw_connection
+from tests.helpers import raw_connection, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -143,6 +143,58 @@ def test_any_release_path_frees_the_slot_and_wakes_the_oldest_parked_run(conn, r
     assert [(r["run_id"], r["admitted"]) for r in woken] == [(oldest["run_id"], True)]
     assert q(conn, "select run_id from absurd_control.parked_run") == [{"run_id": newest["run_id"]}]
     assert run_row(conn, oldest["run_id"])["attempt"] == 1
+
+
+def test_a_full_tenant_backlog_is_parked_at_once_and_woken_in_order(conn):
+    limit("acme", 1)
+    spawn(conn, "acme", 6)
+    spawn(conn, "other", 1)
+    first, second = claim(conn, 2)
+    assert first["admitted"] and not second["admitted"]
+    # The other four pending runs of acme were parked without being claimed, so
+    # the next claim reaches the other tenant's task queued behind them.
+    (next_up,) = claim(conn, 5)
+    assert next_up["admitted"] and next_up["headers"]["tenant"] == "other"
+    parked = q(
+        conn,
+        "select p.run_id, r.state, r.available_at - now() as wait, r.attempt"
+        " from absurd_control.parked_run p join absurd.r_conc r using (run_id)"
+        " order by p.parked_at",
+    )
+    assert len(parked) == 5
+    bulk = [p for p in parked if p["run_id"] != second["run_id"]]
+    assert [p["state"] for p in bulk] == ["pending"] * 4
+    assert all(25 < p["wait"].total_seconds() <= 30 for p in bulk)
+    assert parked[0]["run_id"] == second["run_id"]  # parked in the order they were due
+    # A released slot wakes the oldest parked run, which the next claim admits.
+    q(conn, "select absurd.complete_run('conc', %s, '{}'::jsonb)", first["run_id"])
+    (woken,) = claim(conn, 5)
+    assert woken["run_id"] == second["run_id"] and woken["admitted"]
+    q(conn, "select absurd.complete_run('conc', %s, '{}'::jsonb)", woken["run_id"])
+    (woken,) = claim(conn, 5)
+    assert woken["run_id"] == bulk[0]["run_id"] and woken["admitted"]
+    assert woken["attempt"] == 1
+
+
+def test_a_parked_run_whose_wait_timed_out_still_learns_of_the_timeout(conn):
+    limit("acme", 1)
+    (waiter,) = spawn(conn, "acme", 1)
+    (run,) = claim(conn, 1)
+    q(
+        conn,
+        "select * from absurd.await_event('conc', %s, %s, 'wait', 'never', 1)",
+        waiter,
+        run["run_id"],
+    )
+    spawn(conn, "acme", 1)
+    (holder,) = claim(conn, 1)  # takes the slot while the wait still runs
+    assert holder["task_id"] != waiter and holder["admitted"]
+    (timed_out,) = wait_for(lambda: claim(conn, 1), timeout=10)
+    assert timed_out["task_id"] == waiter and not timed_out["admitted"]
+    q(conn, "select absurd.complete_run('conc', %s, '{}'::jsonb)", holder["run_id"])
+    (again,) = claim(conn, 1)
+    assert again["task_id"] == waiter and again["admitted"]
+    assert again["wake_event"] == "never" and again["event_payload"] is None
 
 
 def test_the_limit_holds_across_queues_and_claimers(conn):
