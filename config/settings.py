@@ -177,6 +177,13 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "absurd-control@localhost")
 
+# Approvals (docs/approvals.md).
+APPROVAL_NOTIFIERS = env_list("APPROVAL_NOTIFIERS", ["approvals.notifiers.EmailNotifier"])
+#: Reminders before a request expires, in seconds (e.g. "86400,3600"); each sent once.
+APPROVAL_REMINDERS = [int(v) for v in env_list("APPROVAL_REMINDERS", [])]
+#: Who approves demo.expense_approval when its params name nobody.
+DEMO_APPROVERS = env_list("DEMO_APPROVERS", ["approver@example.com"])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

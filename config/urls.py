@@ -10,5 +10,6 @@ urlpatterns = [
     path("login/", ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", api.urls),
+    path("approvals/", include("approvals.urls")),
     path("", include("dashboard.urls")),
 ]

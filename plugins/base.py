@@ -41,6 +41,8 @@ class PluginConfig(AppConfig):
     nav_entries: tuple[NavEntry, ...] = ()
     #: Dotted path to a ``ninja.Router``; mounted under /api/v1/plugins/<plugin_name>/.
     api_router: str | None = None
+    #: Dotted paths to approvals.notifiers.Notifier subclasses, used for every request.
+    approval_notifiers: tuple[str, ...] = ()
 
     def ready(self) -> None:
         if not self.plugin_name:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+
 from absurd_core import task
+from approvals.workflow import request_approval
 
 QUEUE = "demo"
 
@@ -47,18 +51,31 @@ def flaky(params: dict[str, Any], ctx) -> dict[str, int]:
 
 @task("demo.expense_approval", queue=QUEUE)
 def expense_approval(params: dict[str, Any], ctx) -> dict[str, Any]:
-    """Record an expense, wait for a decision, then settle it.
+    """Record an expense, ask for approval by email, then settle it.
 
-    The approvals issue replaces the plain wait with ``request_approval()``; until
-    then the decision is the payload of the event ``expense:<task id>``.
+    Approvers come from ``params["approvers"]`` (a list of emails), else from
+    settings.DEMO_APPROVERS.
     """
     amount = params["amount"]
     requester = params["requester"]
     recorded = ctx.step("record", lambda: {"amount": amount, "requester": requester})
-    decision = ctx.await_event(f"expense:{ctx.task_id}")
-    # {"approved": true} is the documented payload; a bare true/false is accepted too.
-    approved = bool(decision.get("approved") if isinstance(decision, dict) else decision)
+    decision = request_approval(
+        ctx,
+        f"Expense of {amount} for {requester}",
+        params.get("description", ""),
+        approvers=list(params.get("approvers") or settings.DEMO_APPROVERS),
+        policy=params.get("policy", "any"),
+        expires_in=timedelta(seconds=float(params.get("expires_in", 3 * 86400))),
+        context={"amount": amount, "requester": requester},
+        requester=requester,
+    )
     return ctx.step(
         "settle",
-        lambda: {**recorded, "approved": approved, "status": "paid" if approved else "rejected"},
+        lambda: {
+            **recorded,
+            "approved": decision.approved,
+            "outcome": decision.outcome,
+            "decided_by": decision.decided_by,
+            "status": "paid" if decision.approved else decision.outcome,
+        },
     )

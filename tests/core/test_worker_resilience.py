@@ -299,11 +299,16 @@ def test_runworker_defaults_to_every_queue_with_registered_tasks():
         capture_output=True,
         text=True,
     )
-    assert out.stdout.strip() == "demo,fairq,testq"
+    assert out.stdout.strip() == "approvals,demo,fairq,testq"
     with WorkerProcess("--worker-id", "w-default") as w:
         wait_for(lambda: Worker.objects.filter(worker_id="w-default").exists())
         w.stop()
-    assert Worker.objects.get(worker_id="w-default").queues == ["demo", "fairq", "testq"]
+    assert Worker.objects.get(worker_id="w-default").queues == [
+        "approvals",
+        "demo",
+        "fairq",
+        "testq",
+    ]
 
 
 def test_buffered_run_keeps_its_lease_while_waiting_for_a_thread():
