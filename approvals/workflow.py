@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from absurd_sdk import TimeoutError as WaitTimedOut
+
 from approvals import decisions
 from approvals.requests import create_request
 
@@ -72,7 +74,7 @@ def request_approval(
         payload = ctx.await_event(
             f"approval:{request_id}", timeout=max(1, int(expires_in.total_seconds()))
         )
-    except TimeoutError:
+    except WaitTimedOut:
         payload = ctx.step("approval-expired", lambda: decisions.expire(request_id))
     outcome = payload["outcome"]
     approved = outcome == "approved" or (outcome == "expired" and not reject_on_expiry)
