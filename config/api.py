@@ -3,6 +3,7 @@
 from ninja import NinjaAPI
 
 from absurd_core.api import router as core_router
+from approvals.api import router as approvals_router
 from plugins.base import installed_plugins
 from tenants.api_auth import ApiKeyAuth
 
@@ -19,6 +20,7 @@ def build_api() -> NinjaAPI:
         auth=ApiKeyAuth(),
     )
     api.add_router("/", core_router)
+    api.add_router("/approvals", approvals_router)
     for plugin in installed_plugins():
         router = plugin.load_api_router()
         if router is not None:
