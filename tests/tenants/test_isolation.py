@@ -6,6 +6,7 @@ new pages and endpoints are covered without editing this test.
 """
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -13,6 +14,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from absurd_core import engine, spawn
 from absurd_core.models import DeadLetter
+from approvals.delivery import send_link
+from approvals.requests import create_request
 from tenants.api_keys import issue_key
 from tenants.models import Membership, Tenant
 from tests.core.lifecycle_paths import SqlPath
@@ -42,6 +45,24 @@ def world():
     finally:
         driver.close()
     b_key = issue_key(b, f"key-{MARKER}")
+    b_approval = create_request(
+        tenant=b.slug,
+        queue="demo",
+        task_id=b_task.task_id,
+        run_id=None,
+        task_name="demo.two_steps",
+        step_key="approval-request",
+        title=f"Approve {MARKER}",
+        description=f"secret {MARKER}",
+        approvers=[f"boss-{MARKER}@example.com"],
+        policy="any",
+        expires_in=timedelta(hours=1),
+        context={"note": MARKER},
+        reject_on_expiry=True,
+    )
+    b_token = b_approval.tokens.get()
+    send_link(b_token.pk, "request")  # B's link exists (its secret is in B's inbox only)
+    b_token.refresh_from_db()
     users = {}
     for role in ("viewer", "operator", "admin"):
         user = get_user_model().objects.create_user(f"a-{role}", password="pw-long-12345")
@@ -58,6 +79,9 @@ def world():
             "api_key_id": b_key.api_key.pk,
             "tenant_id": b.pk,
             "run_id": str(run["run_id"]),
+            "approval_id": b_approval.pk,
+            # What A could have seen of B's link: at most an identifier, never the secret.
+            "approval_token": b_token.token_hash,
         },
     }
 
@@ -82,6 +106,10 @@ def _fill(route: str, b: dict) -> str:
         if name == "object_id":
             model = next((k for k in ADMIN_IDS if k in route), None)
             return str(b[ADMIN_IDS[model]]) if model else str(b["tenant_id"])
+        if "approval" in name:
+            return str(b["approval_id"])
+        if name == "token":
+            return b["approval_token"]
         if "dead" in name or (name in {"id", "pk"} and kind == "int"):
             return str(b["dead_letter_id"])
         if kind == "uuid" or "task" in name:
@@ -126,6 +154,26 @@ def test_every_page_as_every_role_of_a_shows_nothing_of_b(client, world):
         client.logout()
 
 
+def _valid_body(schema: dict, operation: dict) -> dict:
+    """A body that passes validation, so the operation reaches its tenant check."""
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if not content:
+        return {}
+
+    def resolve(node):
+        while "$ref" in node:
+            node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+        return node
+
+    body_schema = resolve(content["schema"])
+    samples = {"string": "someone@example.com", "integer": 1, "number": 1, "boolean": True}
+    body = {}
+    for name in body_schema.get("required", []):
+        prop = resolve(body_schema["properties"][name])
+        body[name] = prop["enum"][0] if "enum" in prop else samples.get(prop.get("type"), {})
+    return body
+
+
 def test_every_api_operation_with_a_key_of_a_shows_nothing_of_b(client, world):
     schema = client.get("/api/v1/openapi.json").json()
     headers = {"Authorization": f"Bearer {world['a_key']}"}
@@ -140,7 +188,7 @@ def test_every_api_operation_with_a_key_of_a_shows_nothing_of_b(client, world):
         path = _fill(route, world["b"])
         response = getattr(client, method)(
             path,
-            data={} if method != "get" else None,
+            data=_valid_body(schema, schema["paths"][route][method]) if method != "get" else None,
             content_type="application/json",
             headers=headers,
         )
