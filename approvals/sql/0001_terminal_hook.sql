@@ -14,6 +14,14 @@ as $$
 declare
   v_reason text := 'the workflow was ' || p_state;
 begin
+  -- Lock the task's requests first, in the same order as a decision does
+  -- (request row, then token rows), so a POST racing the task's end waits
+  -- instead of deadlocking.
+  perform 1 from public.approvals_approvalrequest
+    where queue = p_queue_name and task_id = p_task_id
+    order by id
+    for update;
+
   update public.approvals_approvaltoken k
      set revoked_at = now(), revoked_reason = v_reason
     from public.approvals_approvalrequest r

@@ -7,8 +7,6 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.browser.conftest import browser  # noqa: F401  (the session's Chromium)
-
 
 class Inbox:
     def __init__(self):
