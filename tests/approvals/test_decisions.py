@@ -184,3 +184,36 @@ class BrokenBackend:
 
     def send_messages(self, messages):
         raise ConnectionRefusedError("mail server down")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_approvers_racing_settle_once(make_request):
+    import threading
+
+    from django.db import connection
+
+    request, links = make_request(approvers=["a@example.com", "b@example.com"])
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def race(raw):
+        barrier.wait()
+        try:
+            outcomes.append(answer(raw, "approve").settled)
+        except DecisionRefused as refusal:
+            outcomes.append(refusal.reason)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=race, args=(raw,)) for raw in links.values()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes, key=str) == [True, "approved"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select count(*) from absurd.e_demo where event_name = %s", [request.event_name]
+        )
+        assert cursor.fetchone()[0] == 1
+    engine.drop_queue("demo")
