@@ -2,7 +2,7 @@
 
 The tenant comes from the API key, never from the body. The tenant's spawn
 rate applies: over it, 429 with ``Retry-After`` and nothing is spawned.
-Spawning needs the operator role.
+Spawning needs the operator role (scope tasks:write).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
@@ -18,9 +17,9 @@ from ninja.errors import HttpError
 from absurd_core import spawn
 from absurd_core.errors import AbsurdError
 from absurd_core.registry import registry
+from tenants.api_auth import Problem, api_principal
 from tenants.limits import RateLimited
 from tenants.permissions import Action
-from tenants.resolution import principal_for_api_key
 
 router = Router(tags=["tasks"])
 
@@ -39,10 +38,6 @@ class SpawnOut(Schema):
     created: bool
 
 
-class Problem(Schema):
-    detail: str
-
-
 @router.post(
     "/tasks",
     response={200: SpawnOut, 201: SpawnOut, 403: Problem, 404: Problem, 422: Problem, 429: Problem},
@@ -52,11 +47,7 @@ class Problem(Schema):
     "nothing is spawned then. Needs the operator role.",
 )
 def spawn_task(request, body: SpawnIn, response: HttpResponse):
-    principal = principal_for_api_key(request.auth)
-    try:
-        principal.require(Action.OPERATE)
-    except PermissionDenied as exc:
-        raise HttpError(403, str(exc)) from exc
+    principal = api_principal(request, Action.OPERATE, "tasks:write")
     spec = registry.get(body.task)
     if spec is None:
         raise HttpError(404, f"No task named {body.task!r} is registered.")

@@ -1,7 +1,8 @@
 """Approvals in the JSON API: list, get, decide (for Slack bots and other integrations), cancel.
 
 The API key's tenant scopes every call: another tenant's request is a 404.
-Reading needs the viewer role; deciding and cancelling need operator. A
+Reading needs the viewer role (scope approvals:read); deciding and cancelling
+need operator (scope approvals:decide). A
 decision goes through the same exactly-once path as the emailed link.
 """
 
@@ -10,15 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from django.core.exceptions import PermissionDenied
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from approvals import decisions
 from approvals.models import ApprovalRequest, ApprovalToken
 from approvals.requests import get_request, requests_for
+from tenants.api_auth import Problem, api_principal
 from tenants.permissions import Action, Principal
-from tenants.resolution import principal_for_api_key
 
 router = Router(tags=["approvals"])
 
@@ -92,19 +92,6 @@ class CancelOut(Schema):
     state: str
 
 
-class Problem(Schema):
-    detail: str
-
-
-def _principal(request, action: Action) -> Principal:
-    principal = principal_for_api_key(request.auth)
-    try:
-        principal.require(action)
-    except PermissionDenied as exc:
-        raise HttpError(403, str(exc)) from exc
-    return principal
-
-
 def _out(approval: ApprovalRequest) -> dict:
     return {
         **{f: getattr(approval, f) for f in ApprovalOut.model_fields if hasattr(approval, f)},
@@ -126,7 +113,7 @@ def _get(principal: Principal, approval_id: int) -> ApprovalRequest:
     description="Newest first, keyset-paginated with `before`.",
 )
 def list_approvals(request, filters: Query[ListFilters]):
-    principal = _principal(request, Action.VIEW)
+    principal = api_principal(request, Action.VIEW, "approvals:read")
     queryset = requests_for(principal.scope, state=filters.state).order_by("-id")
     if filters.before is not None:
         queryset = queryset.filter(pk__lt=filters.before)
@@ -142,7 +129,7 @@ def list_approvals(request, filters: Query[ListFilters]):
     summary="Get an approval request with its answers and audit trail",
 )
 def get_approval(request, approval_id: int):
-    approval = _get(_principal(request, Action.VIEW), approval_id)
+    approval = _get(api_principal(request, Action.VIEW, "approvals:read"), approval_id)
     answers = [
         {
             "approver": t.approver,
@@ -168,7 +155,7 @@ def get_approval(request, approval_id: int):
     "or the request is no longer open. Needs the operator role.",
 )
 def decide_approval(request, approval_id: int, body: DecideIn):
-    principal = _principal(request, Action.OPERATE)
+    principal = api_principal(request, Action.OPERATE, "approvals:decide")
     approval = _get(principal, approval_id)
     token = ApprovalToken.objects.filter(request=approval, approver=body.approver.lower()).first()
     if token is None:
@@ -195,7 +182,7 @@ def decide_approval(request, approval_id: int, body: DecideIn):
     "changes nothing (`cancelled` is false). Needs the operator role.",
 )
 def cancel_approval(request, approval_id: int):
-    principal = _principal(request, Action.OPERATE)
+    principal = api_principal(request, Action.OPERATE, "approvals:decide")
     approval = _get(principal, approval_id)
     cancelled = decisions.cancel(approval.pk, principal.label)
     approval.refresh_from_db()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
+from ninja import Schema
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
 from tenants.api_keys import InvalidApiKey, verify_key
+from tenants.api_scopes import allows
 from tenants.auth_throttle import record_failure, retry_after, source_of
+from tenants.permissions import Action, Principal
+from tenants.resolution import principal_for_api_key
 
 
 class ApiKeyAuth(HttpBearer):
@@ -29,3 +34,24 @@ class ApiKeyAuth(HttpBearer):
         request.api_key = api_key
         request.tenant = api_key.tenant
         return api_key
+
+
+class Problem(Schema):
+    """The error body of the API: what went wrong, in one sentence."""
+
+    detail: str
+
+
+def api_principal(request, action: Action, scope: str) -> Principal:
+    """The calling key's principal, once its role allows ``action`` and its scopes ``scope``.
+
+    Every API operation calls this first: authentication is not authorisation.
+    """
+    principal = principal_for_api_key(request.auth)
+    try:
+        principal.require(action)
+    except PermissionDenied as exc:
+        raise HttpError(403, str(exc)) from exc
+    if not allows(request.auth.scopes, scope):
+        raise HttpError(403, f"This API key's scopes do not include {scope}.")
+    return principal

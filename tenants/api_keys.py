@@ -10,6 +10,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from tenants.api_scopes import validate_scopes
 from tenants.models import ApiKey, Tenant
 
 KEY_PREFIX = "ac_"
@@ -39,6 +40,7 @@ def issue_key(
     created_by=None,
     expires_at: datetime | None = None,
 ) -> IssuedKey:
+    validate_scopes(scopes or [])
     prefix = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(

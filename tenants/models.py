@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from tenants.api_scopes import validate_scopes
+
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
     "Use 1-63 lowercase letters, digits and inner hyphens.",
@@ -63,7 +65,8 @@ class ApiKey(models.Model):
     role = models.CharField(
         max_length=16, choices=Membership.Role.choices, default=Membership.Role.OPERATOR
     )
-    scopes = models.JSONField(default=list, blank=True)
+    #: Empty: every operation the role allows. Otherwise only these (tenants/api_scopes.py).
+    scopes = models.JSONField(default=list, blank=True, validators=[validate_scopes])
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -1,6 +1,8 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from tenants.api_keys import issue_key
+from tenants.api_scopes import SCOPES
 from tenants.models import Membership, Tenant
 
 
@@ -13,14 +15,25 @@ class Command(BaseCommand):
         parser.add_argument(
             "--role", default=Membership.Role.OPERATOR, choices=Membership.Role.values
         )
+        parser.add_argument(
+            "--scope",
+            action="append",
+            default=[],
+            dest="scopes",
+            help="Limit the key to this scope (repeatable; default: all its role allows). "
+            f"One of: {', '.join(sorted(SCOPES))}.",
+        )
 
-    def handle(self, *args, tenant, name, role, **options):
+    def handle(self, *args, tenant, name, role, scopes, **options):
         found = Tenant.objects.filter(slug=tenant, active=True).first()
         if found is None:
             raise CommandError(f"No active tenant {tenant!r}. Create it with create_tenant.")
         if not name.strip():
             raise CommandError("--name must not be empty.")
-        issued = issue_key(found, name.strip(), role=role)
+        try:
+            issued = issue_key(found, name.strip(), role=role, scopes=scopes)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         prefix = f"ac_{issued.api_key.prefix}"
         self.stdout.write(
             f"Created {role} key {name!r} for tenant {found.slug} (prefix {prefix})."
