@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from absurd_core import spawn
 from absurd_core.errors import InvalidArgument
 from approvals import policy as policies
 from approvals.models import ApprovalEvent, ApprovalRequest, ApprovalToken
@@ -41,9 +44,6 @@ def audit(request: ApprovalRequest, kind: str, actor: str = "", **detail: Any) -
 
 
 def normalise_approvers(approvers: Any) -> list[str]:
-    from django.core.exceptions import ValidationError
-    from django.core.validators import validate_email
-
     if isinstance(approvers, str) or not isinstance(approvers, list | tuple) or not approvers:
         raise InvalidArgument("approvers must be a non-empty list of email addresses.")
     cleaned: list[str] = []
@@ -83,8 +83,6 @@ def create_request(
     claimed before the request exists, so notifications go out after commit, by
     a durable task that Absurd retries.
     """
-    from absurd_core import spawn
-
     approvers = normalise_approvers(approvers)
     try:
         kind, quorum = policies.parse(policy, len(approvers))

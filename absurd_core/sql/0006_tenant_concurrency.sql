@@ -97,13 +97,16 @@ begin
 end;
 $$;
 
+-- (Dropped first: an earlier draft returned void, and a return type cannot be replaced.)
+drop function if exists absurd_control.defer_run(text, uuid, text, integer);
+
 -- Park a run turned away: back to sleep, same attempt. The event log keeps one
 -- 'deferred' row for the first deferral of a run instead of the claim and the
 -- sleep the engine just logged, and nothing for later ones: no code ran.
 create or replace function absurd_control.defer_run(
   p_queue_name text, p_run_id uuid, p_tenant text, p_running integer
 )
-  returns void
+  returns integer  -- how often this run was turned away before
   language plpgsql
 as $$
 declare
@@ -156,6 +159,7 @@ begin
      where queue = p_queue_name and task_id = v_task_id and id >= v_claimed.id
        and kind in ('claimed', 'sleeping');
   end if;
+  return v_deferrals;
 end;
 $$;
 
@@ -247,8 +251,11 @@ begin
       delete from absurd_control.parked_run where queue_name = p_queue_name and run_id = p_run_id;
       return true;
     end if;
-    perform absurd_control.defer_run(p_queue_name, p_run_id, p_tenant, v_running);
-    perform absurd_control.park_backlog(p_queue_name, p_tenant, 500);
+    -- A run turned away before (a woken parked run that lost its slot to a newer
+    -- one) means the backlog was parked already: skip the scan of it.
+    if absurd_control.defer_run(p_queue_name, p_run_id, p_tenant, v_running) = 0 then
+      perform absurd_control.park_backlog(p_queue_name, p_tenant, 500);
+    end if;
     return false;
   exception when others then
     raise warning 'absurd_control concurrency limiter failed for tenant % (failing %): %',

@@ -1,4 +1,5 @@
 import re
+from datetime import timedelta
 
 import pytest
 from django.core import mail
@@ -18,8 +19,6 @@ def make_request(db):
 
     def make(approvers=("a@example.com",), policy="any", tenant="acme", expires_in=3600, **kw):
         task = spawn("demo.two_steps", {"i": 1}, tenant=tenant)
-        from datetime import timedelta
-
         request = create_request(
             tenant=tenant,
             queue="demo",
