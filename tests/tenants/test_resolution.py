@@ -114,3 +114,30 @@ def test_dashboard_switch_changes_what_is_shown(client, tenants):
 def test_switch_requires_post(client, tenants):
     client.force_login(_user("eve", acme="viewer"))
     assert client.get(reverse("dashboard:switch_tenant")).status_code == 405
+
+
+def test_workers_are_listed_for_a_tenant_without_cross_tenant_counters(db):
+    from django.utils import timezone
+
+    from absurd_core.models import Worker
+    from absurd_core.workers import workers_for
+    from tenants.scoping import ALL_TENANTS, TenantScope
+
+    now = timezone.now()
+    Worker.objects.create(
+        worker_id="w1",
+        host="h",
+        pid=1,
+        queues=["demo"],
+        concurrency=4,
+        started_at=now,
+        last_seen=now,
+        in_flight=3,
+        processed=1000,
+        failed=7,
+    )
+    (tenant_view,) = workers_for(TenantScope("acme"))
+    assert tenant_view.worker_id == "w1" and tenant_view.status == "alive"
+    assert (tenant_view.in_flight, tenant_view.processed, tenant_view.failed) == (None, None, None)
+    (platform_view,) = workers_for(TenantScope(ALL_TENANTS))
+    assert (platform_view.in_flight, platform_view.processed, platform_view.failed) == (3, 1000, 7)

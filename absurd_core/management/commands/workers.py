@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from absurd_core.models import Worker
+from absurd_core.workers import workers_for
+from tenants.scoping import ALL_TENANTS, TenantScope
 
 
 class Command(BaseCommand):
@@ -11,7 +12,8 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="Include stopped workers.")
 
     def handle(self, *args, all, **options):
-        workers = Worker.objects.all() if all else Worker.objects.filter(stopped_at__isnull=True)
+        # An operator's command on the server: platform scope, counters included.
+        workers = workers_for(TenantScope(ALL_TENANTS), include_stopped=all)
         if not workers:
             self.stdout.write("No workers." if all else "No running workers (see --all).")
             return
