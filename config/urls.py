@@ -11,5 +11,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", api.urls),
     path("approvals/", include("approvals.urls")),
+    path("settings/", include("tenants.urls")),
     path("", include("dashboard.urls")),
 ]
