@@ -118,12 +118,23 @@ LIMIT_FIELDS = (
 )
 
 
-def may_edit_limits(user) -> bool:
-    """Limits protect the other tenants, so a tenant's own admins see them but do not
-    raise them: only platform admins (superusers, admins of a platform tenant) edit."""
-    return user.is_superuser or Membership.objects.filter(
-        user=user, role=Role.ADMIN, tenant__is_platform=True, tenant__active=True
-    ).exists()
+#: What a tenant's own admins may change, never above the platform default: limits also
+#: protect the other tenants. The fail-open flags stay with platform admins.
+TENANT_ADMIN_LIMIT_FIELDS = ("spawn_rate", "spawn_burst", "max_running")
+
+
+def is_platform_admin(user) -> bool:
+    """Superusers and admins of a platform tenant: they may set any tenant's limits freely."""
+    return (
+        user.is_superuser
+        or Membership.objects.filter(
+            user=user, role=Role.ADMIN, tenant__is_platform=True, tenant__active=True
+        ).exists()
+    )
+
+
+def platform_default() -> RateLimitPolicy:
+    return RateLimitPolicy.objects.filter(tenant__isnull=True).first() or RateLimitPolicy()
 
 
 def limits(principal: Principal) -> RateLimitPolicy:
@@ -132,5 +143,5 @@ def limits(principal: Principal) -> RateLimitPolicy:
     own = RateLimitPolicy.objects.filter(tenant=tenant).first()
     if own is not None:
         return own
-    default = RateLimitPolicy.objects.filter(tenant__isnull=True).first() or RateLimitPolicy()
+    default = platform_default()
     return RateLimitPolicy(tenant=tenant, **{f: getattr(default, f) for f in LIMIT_FIELDS})

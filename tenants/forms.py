@@ -1,6 +1,6 @@
 from django import forms
 
-from tenants.administration import LIMIT_FIELDS
+from tenants.administration import LIMIT_FIELDS, TENANT_ADMIN_LIMIT_FIELDS, platform_default
 from tenants.api_scopes import SCOPES
 from tenants.models import Membership, RateLimitPolicy
 
@@ -27,6 +27,30 @@ class RoleForm(forms.Form):
 
 
 class LimitsForm(forms.ModelForm):
+    """All limit fields for platform admins; for a tenant's own admins, the three numbers,
+    each at most the platform default."""
+
     class Meta:
         model = RateLimitPolicy
         fields = LIMIT_FIELDS
+
+    def __init__(self, *args, platform_admin: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ceiling = None
+        if not platform_admin:
+            for name in set(LIMIT_FIELDS) - set(TENANT_ADMIN_LIMIT_FIELDS):
+                del self.fields[name]
+            self.ceiling = platform_default()
+            for name in TENANT_ADMIN_LIMIT_FIELDS:
+                self.fields[
+                    name
+                ].help_text = f"At most {getattr(self.ceiling, name)} (the platform default)."
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.ceiling is not None:
+            for name in TENANT_ADMIN_LIMIT_FIELDS:
+                value, limit = cleaned.get(name), getattr(self.ceiling, name)
+                if value is not None and value > limit:
+                    self.add_error(name, f"At most {limit}: only platform admins set more.")
+        return cleaned

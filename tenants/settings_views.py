@@ -34,8 +34,11 @@ def _render(request, principal, *, key_form=None, member_form=None, limits_form=
             "roles": admin.Role.choices,
             "key_form": key_form or KeyForm(),
             "member_form": member_form or MemberForm(),
-            "limits_form": limits_form or LimitsForm(instance=admin.limits(principal)),
-            "may_edit_limits": admin.may_edit_limits(request.user),
+            "limits_form": limits_form
+            or LimitsForm(
+                instance=admin.limits(principal),
+                platform_admin=admin.is_platform_admin(request.user),
+            ),
         },
         status=status,
     )
@@ -120,9 +123,11 @@ def change_member(request, membership_id: int):
 @require_POST
 def update_limits(request):
     principal = _principal(request)
-    if not admin.may_edit_limits(request.user):
-        raise PermissionDenied("Only platform admins change rate limits.")
-    form = LimitsForm(request.POST, instance=admin.limits(principal))
+    form = LimitsForm(
+        request.POST,
+        instance=admin.limits(principal),
+        platform_admin=admin.is_platform_admin(request.user),
+    )
     if not form.is_valid():
         return _render(request, principal, limits_form=form, status=400)
     form.save()

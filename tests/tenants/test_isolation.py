@@ -45,6 +45,8 @@ def world():
     finally:
         driver.close()
     b_key = issue_key(b, f"key-{MARKER}")
+    # An event B emitted (events belong to queues in Absurd; pages must not show B's payloads).
+    engine.emit_event("demo", f"event-{MARKER}", {"note": MARKER})
     b_approval = create_request(
         tenant=b.slug,
         queue="demo",

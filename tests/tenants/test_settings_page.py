@@ -84,21 +84,37 @@ def test_members_are_added_changed_and_the_last_admin_stays(acme):
     assert "No user named" in response.content.decode()
 
 
-def test_tenant_admins_see_limits_but_only_platform_admins_change_them(acme):
+def test_tenant_admins_lower_limits_within_the_platform_default(acme):
+    RateLimitPolicy.objects.update_or_create(
+        tenant=None, defaults={"spawn_rate": 50, "spawn_burst": 100, "max_running": 20}
+    )
     client, _ = member(acme, "admin")
     page = client.get(reverse("tenants:settings")).content.decode()
-    assert "platform admins change them" in page
-    assert client.post(reverse("tenants:update_limits"), {"max_running": 999}).status_code == 403
+    assert "At most 20 (the platform default)." in page
+    assert "concurrency_fail_open" not in page  # the fail-open flags stay with platform admins
+    over = client.post(
+        reverse("tenants:update_limits"),
+        {"spawn_rate": 50, "spawn_burst": 100, "max_running": 21},
+    )
+    assert over.status_code == 400 and "only platform admins set more" in over.content.decode()
     assert not RateLimitPolicy.objects.filter(tenant=acme).exists()
+    client.post(
+        reverse("tenants:update_limits"), {"spawn_rate": 5, "spawn_burst": 10, "max_running": 3}
+    )
+    policy = RateLimitPolicy.objects.get(tenant=acme)
+    assert (policy.spawn_rate, policy.spawn_burst, policy.max_running) == (5, 10, 3)
 
+
+def test_platform_admins_set_any_limits(acme):
     platform = Tenant.objects.create(slug="ops", name="Ops", is_platform=True)
     staff, staff_membership = member(platform, "admin", "olga")
     Membership.objects.create(user=staff_membership.user, tenant=acme, role="admin")
     staff.post(reverse("dashboard:switch_tenant"), {"tenant": "acme"})
-    data = {"spawn_rate": 5, "spawn_burst": 10, "max_running": 3, "concurrency_fail_open": "on"}
+    data = {"spawn_rate": 500, "spawn_burst": 1000, "max_running": 300}
+    data["concurrency_fail_open"] = "on"
     bad = staff.post(reverse("tenants:update_limits"), {**data, "max_running": 0})
     assert bad.status_code == 400 and not RateLimitPolicy.objects.filter(tenant=acme).exists()
     staff.post(reverse("tenants:update_limits"), data)
     policy = RateLimitPolicy.objects.get(tenant=acme)
-    assert (policy.spawn_rate, policy.spawn_burst, policy.max_running) == (5, 10, 3)
+    assert (policy.spawn_rate, policy.spawn_burst, policy.max_running) == (500, 1000, 300)
     assert policy.spawn_fail_open is False and policy.concurrency_fail_open is True
