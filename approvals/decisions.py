@@ -61,7 +61,9 @@ def refusal_for(token: ApprovalToken, request: ApprovalRequest) -> DecisionRefus
             request,
         )
     if request.state != ApprovalRequest.State.PENDING:
-        by = f" by {request.decided_by}" if request.decided_by else ""
+        who = request.decided_by
+        # The terminal hook records why ("the workflow was completed"), not who.
+        by = (f" because {who}" if who.startswith("the workflow") else f" by {who}") if who else ""
         when = f" on {request.decided_at:%Y-%m-%d %H:%M} UTC" if request.decided_at else ""
         return DecisionRefused(
             request.state, f"This request was already {request.state}{by}{when}.", request

@@ -150,6 +150,7 @@ def test_links_die_with_the_workflow_by_any_path(make_request, how):
     with pytest.raises(DecisionRefused) as info:
         answer(links["a@example.com"], "approve")
     assert info.value.reason == "cancelled"
+    assert f"already cancelled because the workflow was {state}" in str(info.value)
     assert list(request.events.values_list("kind", flat=True))[-1] == "cancelled"
     engine.drop_queue("demo")
 
