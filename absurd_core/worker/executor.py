@@ -13,6 +13,7 @@ from typing import Any, Literal
 import absurd_sdk
 import psycopg
 from absurd_sdk import CancelledTask, FailedTask, SuspendTask
+from django.db import connections
 
 from absurd_core.registry import TaskRegistry
 from absurd_core.worker.context import build_context
@@ -125,6 +126,10 @@ class Executor:
         finally:
             absurd_sdk._current_task_context.reset(token)
             self.last_used = time.monotonic()
+            # Task code may use the ORM (approvals do), which opens this thread's Django
+            # connection: give it back after each task rather than keep it across a
+            # database restart (a no-op for tasks that did not touch the ORM).
+            connections.close_all()
 
         try:
             self.conn.execute(

@@ -322,11 +322,18 @@ class Worker:
                     outcome = executor.run(queue, claimed)
                 self.stats.record(outcome.status)
             except psycopg.OperationalError as exc:
-                # The run keeps its claim until the lease expires; then any worker retries it.
+                # The connection died under the task (a database restart). Give the run
+                # back at once on a new connection, so it resumes from its last checkpoint
+                # without waiting for its lease to expire (which would also cost an
+                # attempt); if the database is still down, the lease expiry does it later.
                 logger.warning("worker.db_error during task %s: %s", claimed["task_id"], exc)
                 if executor is not None:
                     executor.conn.close()
                 executor = None
+                with self._lock:
+                    run = self._claimed.get(claimed["run_id"])
+                if run is not None:
+                    self._release([run])
             except BaseException:
                 # Task code raised SystemExit/KeyboardInterrupt; the executor settled the
                 # run as failed before re-raising. The thread carries on.

@@ -103,3 +103,11 @@ def timed_work(params, ctx):
     time.sleep(float(params.get("seconds", 0.01)))
     record(ctx, "end")
     return {"ok": True}
+
+
+@task("test.orm_read", queue="testq")
+def orm_read(params, ctx):
+    """Task code that uses the Django ORM on the worker thread."""
+    from absurd_core.models import Worker
+
+    return {"workers": Worker.objects.count()}
