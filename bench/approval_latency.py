@@ -35,7 +35,7 @@ def measure(count: int) -> dict:
     from approvals.models import ApprovalRequest, ApprovalToken
     from approvals.tokens import new_token
     from bench import event_latency
-    from bench.common import connect, runworker, wait_until
+    from bench.common import connect, runworker, wait_completed, wait_until
     from tenants.models import Tenant
 
     url = os.environ["DATABASE_URL"]
@@ -71,14 +71,7 @@ def measure(count: int) -> dict:
             response = client.post(f"/approvals/{raw}", {"decision": "approve"})
             returned = time.time()
             assert response.status_code == 200, response.status_code
-            wait_until(
-                lambda task_id=task_id: conn.execute(
-                    "select state = 'completed' from absurd.t_demo where task_id = %s",
-                    (task_id,),
-                ).fetchone()[0],
-                timeout=30,
-                interval=0.001,
-            )
+            wait_completed(conn, task_id)
             completed = conn.execute(
                 "select extract(epoch from r.completed_at) from absurd.t_demo t"
                 " join absurd.r_demo r on r.run_id = t.last_attempt_run where t.task_id = %s",

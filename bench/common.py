@@ -153,6 +153,17 @@ def wait_until(condition, timeout: float, interval: float = 0.02) -> None:
         time.sleep(interval)
 
 
+def wait_completed(conn: psycopg.Connection, task_id, timeout: float = 30) -> None:
+    """Wait, polling every millisecond, until a demo task is completed."""
+    wait_until(
+        lambda: conn.execute(
+            "select state = 'completed' from absurd.t_demo where task_id = %s", (task_id,)
+        ).fetchone()[0],
+        timeout=timeout,
+        interval=0.001,
+    )
+
+
 @contextmanager
 def process(args: list[str], env: dict, ready_line: str | None = None):
     """A worker process; waits for ``ready_line`` on stdout, terminates on exit."""

@@ -11,7 +11,15 @@ import argparse
 import json
 import statistics
 
-from bench.common import connect, count_state, fresh_database, reset_queue, runworker, sdk_worker
+from bench.common import (
+    connect,
+    count_state,
+    fresh_database,
+    reset_queue,
+    runworker,
+    sdk_worker,
+    wait_completed,
+)
 from bench.common import wait_until as wait
 
 LATENCY_SQL = """
@@ -47,14 +55,7 @@ def measure(worker_cm, url: str, tasks: int) -> list[float]:
                 conn.execute(
                     "select absurd.emit_event('demo', %s, '{\"ok\": true}'::jsonb)", (f"ev-{i}",)
                 )
-                wait(
-                    lambda task_id=task_id: conn.execute(
-                        "select state = 'completed' from absurd.t_demo where task_id = %s",
-                        (task_id,),
-                    ).fetchone()[0],
-                    timeout=30,
-                    interval=0.001,
-                )
+                wait_completed(conn, task_id)
                 latencies.append(float(conn.execute(LATENCY_SQL, (task_id,)).fetchone()[0]))
     return latencies
 
