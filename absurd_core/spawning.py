@@ -9,15 +9,19 @@ from typing import Any
 from django.db import transaction
 
 from absurd_core import engine
-from absurd_core.errors import InvalidArgument
+from absurd_core.errors import AbsurdError, InvalidArgument
 from absurd_core.queues import validate_queue_name
 from absurd_core.registry import registry
-from tenants.limits import GATE_SQL, check_verdict
+from tenants.limits import GATE_SQL, check_verdict, limiter_failed
 
 # Built from two constants at import; values travel only as parameters.
 SPAWN_SQL = (
     "select s.task_id, s.run_id, s.attempt, s.created,"  # noqa: S608
     " case when s.created then " + GATE_SQL + " end"
+    " from absurd.spawn_task(%(queue)s, %(task)s, %(params)s::jsonb, %(options)s::jsonb) s"
+)
+BARE_SPAWN_SQL = (
+    "select s.task_id, s.run_id, s.attempt, s.created"
     " from absurd.spawn_task(%(queue)s, %(task)s, %(params)s::jsonb, %(options)s::jsonb) s"
 )
 
@@ -59,20 +63,25 @@ def spawn(
         cancellation=cancellation or (spec.cancellation if spec else None),
     )
     target = validate_queue_name(spec.queue if spec else queue)
+    values = {
+        "queue": target,
+        "task": task_name,
+        "params": json.dumps(params),
+        "options": json.dumps(options),
+        "tenant": tenant,
+    }
     with transaction.atomic(using=using):
-        # One statement: the spawn and, only when it created a task (a repeated
-        # idempotency key costs nothing), the tenant's spawn-rate gate.
-        row = engine.fetch_all(
-            SPAWN_SQL,
-            {
-                "queue": target,
-                "task": task_name,
-                "params": json.dumps(params),
-                "options": json.dumps(options),
-                "tenant": tenant,
-            },
-            using,
-        )[0]
+        try:
+            # One statement: the spawn and, only when it created a task (a repeated
+            # idempotency key costs nothing), the tenant's spawn-rate gate.
+            row = engine.fetch_all(SPAWN_SQL, values, using)[0]
+        except AbsurdError as gated:
+            # The statement failed. Without the gate: if the engine fails again, that
+            # is the error to raise; if it succeeds, the limiter's storage failed, and
+            # its fail-open flag decides whether this spawn stands.
+            row = engine.fetch_all(BARE_SPAWN_SQL, values, using)[0]
+            limiter_failed(tenant, gated)
+            return engine.SpawnResult(*row[:4])
         result = engine.SpawnResult(*row[:4])
         if result.created:
             # Raises RateLimited over the limit; leaving atomic() rolls the spawn back.

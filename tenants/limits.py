@@ -3,14 +3,15 @@
 Platform tenants are exempt. A tenant without its own policy gets the platform
 default (the policy row without a tenant), never "unlimited". When the
 limiter's storage fails, the policy's ``spawn_fail_open`` decides, and the
-failure is logged.
+failure is logged (``limiter_failed``, off the hot path: no subtransaction per
+spawn).
 """
 
 from __future__ import annotations
 
 import logging
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 logger = logging.getLogger("tenants.limits")
 
@@ -38,30 +39,56 @@ def check_verdict(tenant_slug: str, verdict: str, retry_after: float, fail_open:
     """Raise what the gate's verdict means; return when the spawn may stand."""
     if verdict in ("granted", "exempt"):
         return
-    if verdict == "refused":
-        raise RateLimited(tenant_slug, max(retry_after, 0.001))
+    raise RateLimited(tenant_slug, max(retry_after, 0.001))
+
+
+def spawn_fail_open(tenant_slug: str) -> bool:
+    """The tenant's ``spawn_fail_open`` (its own policy, else the default); closed if unreadable."""
+    from tenants.models import RateLimitPolicy
+
+    try:
+        own = RateLimitPolicy.objects.filter(tenant__slug=tenant_slug).first()
+        policy = own or RateLimitPolicy.objects.filter(tenant__isnull=True).first()
+        return bool(policy and policy.spawn_fail_open)
+    except DatabaseError:
+        return False
+
+
+def limiter_failed(tenant_slug: str, error: BaseException) -> None:
+    """The gate's storage failed: log it, then fail open (return) or closed (raise).
+
+    Call it inside the caller's transaction, after the spawn went through without
+    the gate; raising rolls that spawn back.
+    """
+    fail_open = spawn_fail_open(tenant_slug)
     logger.error(
-        "spawn limiter failed for tenant %s; failing %s",
+        "spawn limiter failed for tenant %s; failing %s: %s",
         tenant_slug,
         "open" if fail_open else "closed",
+        str(error).strip().splitlines()[0] if str(error).strip() else repr(error),
     )
     if not fail_open:
         raise LimiterUnavailable(
-            tenant_slug, retry_after, "The spawn limiter is unavailable; nothing was spawned."
+            tenant_slug, 1.0, "The spawn limiter is unavailable; nothing was spawned."
         )
 
 
 def take_spawn_token(tenant_slug: str, *, cost: int = 1) -> None:
     """Take ``cost`` tokens from the tenant's bucket or raise RateLimited.
 
-    absurd_control_spawn_gate (tenants/sql/0003_spawn_bucket.sql) does the policy
-    lookup, the bucket and the error handling in one statement. Call it in the
-    transaction that spawns: raising rolls the spawn back. ``absurd_core.spawn``
-    folds the same gate into its spawn statement instead (one round trip).
+    absurd_control_spawn_gate (tenants/sql/) does the policy lookup and the
+    bucket in one statement. Call it in the transaction that spawns: raising
+    rolls the spawn back. ``absurd_core.spawn`` folds the same gate into its
+    spawn statement instead (one round trip).
     """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "select verdict, retry_after, fail_open from absurd_control_spawn_gate(%s, %s)",
-            [tenant_slug, float(cost)],
-        )
-        check_verdict(tenant_slug, *cursor.fetchone())
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "select verdict, retry_after, fail_open from absurd_control_spawn_gate(%s, %s)",
+                [tenant_slug, float(cost)],
+            )
+            row = cursor.fetchone()
+    except DatabaseError as exc:
+        limiter_failed(tenant_slug, exc)
+        return
+    check_verdict(tenant_slug, *row)

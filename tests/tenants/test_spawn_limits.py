@@ -127,3 +127,32 @@ def test_storage_failure_follows_the_fail_open_flag(limited, fail_open, caplog):
             spawn("demo.two_steps", {"i": 1}, tenant="acme")
         assert _count("acme") == 0
     assert "spawn limiter failed for tenant acme" in caplog.text
+
+
+def test_a_policy_change_applies_to_the_next_spawn(limited):
+    """The bucket row keeps the policy for the fast path; any change reaches it at once."""
+    RateLimitPolicy.objects.filter(tenant=limited).update(spawn_rate=1000, spawn_burst=1000)
+    spawn("demo.two_steps", {"i": 1}, tenant="acme")  # the bucket now carries this policy
+    policy = RateLimitPolicy.objects.get(tenant=limited)
+    policy.spawn_rate, policy.spawn_burst = 0.001, 1
+    policy.save()
+    spawn("demo.two_steps", {"i": 2}, tenant="acme")  # the new burst: one token left
+    with pytest.raises(RateLimited):
+        spawn("demo.two_steps", {"i": 3}, tenant="acme")
+    Tenant.objects.filter(pk=limited.pk).update(is_platform=True)
+    spawn("demo.two_steps", {"i": 4}, tenant="acme")  # exempt from now on
+    assert _count("acme") == 3
+
+
+def test_a_default_policy_change_reaches_tenants_without_their_own(db):
+    engine.create_queue("demo")
+    Tenant.objects.create(slug="globex", name="Globex")
+    default, _ = RateLimitPolicy.objects.update_or_create(
+        tenant=None, defaults={"spawn_rate": 1000, "spawn_burst": 1000}
+    )
+    spawn("demo.two_steps", {"i": 1}, tenant="globex")
+    default.spawn_rate, default.spawn_burst = 0.001, 1
+    default.save()
+    spawn("demo.two_steps", {"i": 2}, tenant="globex")  # the new burst: one token left
+    with pytest.raises(RateLimited):
+        spawn("demo.two_steps", {"i": 3}, tenant="globex")
