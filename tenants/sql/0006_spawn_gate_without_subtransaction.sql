@@ -14,6 +14,13 @@
 --    that applies may have changed; the next spawn then takes the full path,
 --    which looks the policy up and stores it again. Exempt (platform) tenants
 --    and refusals always take the full path.
+-- 3. The bucket table is UNLOGGED: its updates write no WAL (about 3% of a
+--    spawn). Bucket state is a few seconds of rate history, not data: after a
+--    crash, or on a promoted standby, buckets start full again, which is what
+--    a new tenant gets anyway. (The login/API-key failure throttle shares the
+--    table and resets the same way.)
+
+alter table absurd_control_spawn_bucket set unlogged;
 
 alter table absurd_control_spawn_bucket
   add column if not exists rate double precision,
