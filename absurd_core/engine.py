@@ -132,10 +132,26 @@ def install_queue_sql(name: str | None = None, *, using: str = "default") -> int
     return int(fetch_all("select absurd_control.install_queue(%s)", (name,), using)[0][0])
 
 
+DEADLOCK_RETRIES = 3
+
+
 def drop_queue(name: str, *, using: str = "default") -> None:
-    """Drop a queue and all its tasks. Does nothing if it does not exist."""
+    """Drop a queue and all its tasks. Does nothing if it does not exist.
+
+    absurd.drop_queue locks the queue's tables in a different order than
+    absurd.claim_task reads them, so dropping a queue that a worker is claiming
+    from can deadlock; PostgreSQL then aborts one side. If that is the drop, it
+    is retried (the worker's claim went through or failed; either way it no
+    longer holds the locks).
+    """
     validate_queue_name(name)
-    fetch_all("select absurd.drop_queue(%s)", (name,), using)
+    for attempt in range(DEADLOCK_RETRIES):
+        try:
+            fetch_all("select absurd.drop_queue(%s)", (name,), using)
+            return
+        except AbsurdError as exc:
+            if exc.sqlstate != "40P01" or attempt == DEADLOCK_RETRIES - 1:
+                raise
 
 
 def list_queues(*, using: str = "default") -> list[str]:
