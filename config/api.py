@@ -4,6 +4,7 @@ from ninja import NinjaAPI
 from ninja.errors import HttpError
 
 from absurd_core.api import router as core_router
+from absurd_core.dead_letters_api import router as dead_letters_router
 from absurd_core.tasks_api import router as tasks_router
 from approvals.api import router as approvals_router
 from plugins.base import installed_plugins
@@ -23,6 +24,7 @@ def build_api() -> NinjaAPI:
     )
     api.add_router("/", core_router)
     api.add_router("/", tasks_router)
+    api.add_router("/", dead_letters_router)
     api.add_router("/approvals", approvals_router)
     for plugin in installed_plugins():
         router = plugin.load_api_router()

@@ -69,30 +69,35 @@ end;
 $$;
 
 -- The gate: the one-row UPDATE when the bucket knows its policy and holds the
--- tokens; otherwise the full path. "where not exists (select from hot)" is a
--- one-time filter, so the full path runs only when the UPDATE matched nothing.
+-- tokens; otherwise the full path. plpgsql, not SQL: plpgsql keeps its plans
+-- for the session, a non-inlinable SQL function plans its body on every call.
 drop function if exists absurd_control_spawn_gate(text, double precision);
 
 create function absurd_control_spawn_gate(p_tenant text, p_cost double precision)
   returns table (verdict text, retry_after double precision, fail_open boolean)
-  language sql
+  language plpgsql
 as $$
-  with hot as (
-    update absurd_control_spawn_bucket b
-       set tokens = least(b.burst, b.tokens
-                      + b.rate * extract(epoch from clock_timestamp() - b.updated_at)) - p_cost,
-           updated_at = clock_timestamp()
-     where b.tenant = p_tenant
-       and b.rate is not null
-       and least(b.burst, b.tokens
-             + b.rate * extract(epoch from clock_timestamp() - b.updated_at)) >= p_cost
-    returning b.fail_open
-  )
-  select 'granted'::text, 0::double precision, hot.fail_open from hot
-  union all
-  select f.verdict, f.retry_after, f.fail_open
-    from absurd_control_spawn_gate_full(p_tenant, p_cost) f
-   where not exists (select 1 from hot);
+declare
+  v_fail_open boolean;
+begin
+  update absurd_control_spawn_bucket b
+     set tokens = least(b.burst, b.tokens
+                    + b.rate * extract(epoch from clock_timestamp() - b.updated_at)) - p_cost,
+         updated_at = clock_timestamp()
+   where b.tenant = p_tenant
+     and b.rate is not null
+     and least(b.burst, b.tokens
+           + b.rate * extract(epoch from clock_timestamp() - b.updated_at)) >= p_cost
+  returning b.fail_open into v_fail_open;
+  if found then
+    verdict := 'granted';
+    retry_after := 0;
+    fail_open := v_fail_open;
+    return next;
+    return;
+  end if;
+  return query select * from absurd_control_spawn_gate_full(p_tenant, p_cost);
+end;
 $$;
 
 -- Forget stored policies that may no longer apply.
