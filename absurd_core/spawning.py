@@ -85,17 +85,5 @@ def spawn(
         result = engine.SpawnResult(*row[:4])
         if result.created:
             # Raises RateLimited over the limit; leaving atomic() rolls the spawn back.
-            check_verdict(tenant, *_gate_fields(row[4]))
+            check_verdict(tenant, row[4])
     return result
-
-
-def _gate_fields(value) -> tuple[str, float, bool]:
-    """The gate's composite (verdict, retry_after, fail_open).
-
-    Django's connection hands an anonymous record back as a tuple of its fields'
-    text forms, e.g. ``("granted", "0", "f")``; older setups give the record text.
-    """
-    if not isinstance(value, tuple):
-        value = tuple(value.strip("()").split(","))
-    verdict, retry_after, fail_open = value
-    return verdict, float(retry_after), fail_open in (True, "t", "true")

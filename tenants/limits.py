@@ -31,15 +31,14 @@ class LimiterUnavailable(RateLimited):
     """The limiter's storage failed and the policy fails closed."""
 
 
-#: SQL fragment: the gate's verdict for one spawn of ``%(tenant)s``, as a composite.
-GATE_SQL = "(select g from absurd_control_spawn_gate(%(tenant)s, 1) g)"
+#: SQL fragment: 0 when one spawn of ``%(tenant)s`` may go ahead, else the seconds to wait.
+GATE_SQL = "absurd_control_spawn_gate(%(tenant)s, 1)"
 
 
-def check_verdict(tenant_slug: str, verdict: str, retry_after: float, fail_open: bool) -> None:
-    """Raise what the gate's verdict means; return when the spawn may stand."""
-    if verdict in ("granted", "exempt"):
-        return
-    raise RateLimited(tenant_slug, max(retry_after, 0.001))
+def check_verdict(tenant_slug: str, retry_after: float) -> None:
+    """Raise RateLimited when the gate asked to wait; return when the spawn may stand."""
+    if retry_after > 0:
+        raise RateLimited(tenant_slug, float(retry_after))
 
 
 def spawn_fail_open(tenant_slug: str) -> bool:
@@ -83,12 +82,9 @@ def take_spawn_token(tenant_slug: str, *, cost: int = 1) -> None:
     """
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "select verdict, retry_after, fail_open from absurd_control_spawn_gate(%s, %s)",
-                [tenant_slug, float(cost)],
-            )
-            row = cursor.fetchone()
+            cursor.execute("select absurd_control_spawn_gate(%s, %s)", [tenant_slug, float(cost)])
+            (retry_after,) = cursor.fetchone()
     except DatabaseError as exc:
         limiter_failed(tenant_slug, exc)
         return
-    check_verdict(tenant_slug, *row)
+    check_verdict(tenant_slug, retry_after)

@@ -17,7 +17,7 @@ drop function if exists absurd_control_spawn_policies_truncated();
 drop function if exists absurd_control_spawn_gate(text, double precision);
 drop function if exists absurd_control_spawn_gate_full(text, double precision);
 alter table absurd_control_spawn_bucket
-  drop column if exists rate, drop column if exists burst, drop column if exists fail_open;
+  drop column if exists rate, drop column if exists burst;
 alter table absurd_control_spawn_bucket set logged;
 """ + (SQL_DIR / "0003_spawn_bucket.sql").read_text()
 

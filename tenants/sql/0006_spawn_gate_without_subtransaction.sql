@@ -8,7 +8,7 @@
 --    callers (absurd_core.spawning, tenants.limits) handle it in Python, off
 --    the hot path: they retry the spawn without the gate and let the policy's
 --    fail-open flag decide (tenants.limits.limiter_failed).
--- 2. The bucket row carries the tenant's policy (rate, burst, fail_open), so a
+-- 2. The bucket row carries the tenant's policy (rate, burst), so a
 --    granted spawn is one UPDATE of one row, found by its primary key. Triggers
 --    on the policy and tenant tables clear those columns whenever the policy
 --    that applies may have changed; the next spawn then takes the full path,
@@ -24,61 +24,59 @@ alter table absurd_control_spawn_bucket set unlogged;
 
 alter table absurd_control_spawn_bucket
   add column if not exists rate double precision,
-  add column if not exists burst double precision,
-  add column if not exists fail_open boolean;
+  add column if not exists burst double precision;
+
+drop function if exists absurd_control_spawn_gate_full(text, double precision);
 
 -- The full path: 0003's logic, storing the policy it used on the bucket row.
+-- Returns 0 when the spawn may go ahead (granted, or exempt), else the
+-- seconds until p_cost tokens are there.
 create or replace function absurd_control_spawn_gate_full(p_tenant text, p_cost double precision)
-  returns table (verdict text, retry_after double precision, fail_open boolean)
+  returns double precision
   language plpgsql
 as $$
 declare
   v_platform boolean;
   v_rate double precision;
   v_burst double precision;
-  v_fail_open boolean;
-  v_left double precision;
 begin
   -- Own policy, else the platform default row, else (that row deleted) the
   -- model's defaults: never "unlimited" by accident.
   select coalesce(t.is_platform, false),
          coalesce(own.spawn_rate, def.spawn_rate, 50),
-         coalesce(own.spawn_burst, def.spawn_burst, 100),
-         coalesce(own.spawn_fail_open, def.spawn_fail_open, false)
-    into v_platform, v_rate, v_burst, v_fail_open
+         coalesce(own.spawn_burst, def.spawn_burst, 100)
+    into v_platform, v_rate, v_burst
     from (select 1) as one
     left join public.tenants_tenant t on t.slug = p_tenant
     left join public.tenants_ratelimitpolicy own on own.tenant_id = t.id
     left join public.tenants_ratelimitpolicy def on def.tenant_id is null;
   if v_platform then
-    return query select 'exempt'::text, 0::double precision, true;
-    return;
+    return 0;  -- platform tenants are exempt
   end if;
-  v_left := absurd_control_take_spawn_tokens(p_tenant, v_rate, v_burst, p_cost);
-  update absurd_control_spawn_bucket b
-     set rate = v_rate, burst = v_burst, fail_open = v_fail_open
-   where b.tenant = p_tenant;
-  if v_left is not null then
-    return query select 'granted'::text, 0::double precision, v_fail_open;
-  else
-    return query select 'refused'::text,
-      coalesce(absurd_control_spawn_wait(p_tenant, v_rate, v_burst, p_cost), 1 / v_rate),
-      v_fail_open;
+  if absurd_control_take_spawn_tokens(p_tenant, v_rate, v_burst, p_cost) is not null then
+    update absurd_control_spawn_bucket b
+       set rate = v_rate, burst = v_burst
+     where b.tenant = p_tenant;
+    return 0;
   end if;
+  return greatest(
+    coalesce(absurd_control_spawn_wait(p_tenant, v_rate, v_burst, p_cost), 1 / v_rate), 0.001
+  );
 end;
 $$;
 
--- The gate: the one-row UPDATE when the bucket knows its policy and holds the
--- tokens; otherwise the full path. plpgsql, not SQL: plpgsql keeps its plans
--- for the session, a non-inlinable SQL function plans its body on every call.
+-- The gate: 0 when the spawn may go ahead, else the seconds to wait. The
+-- one-row UPDATE when the bucket knows its policy and holds the tokens;
+-- otherwise the full path. A scalar plpgsql function: plpgsql keeps its plans
+-- for the session, and a scalar needs no set-returning machinery (measured:
+-- 95% of a bare spawn's throughput at the SQL level, against 90% for a
+-- table-returning version).
 drop function if exists absurd_control_spawn_gate(text, double precision);
 
 create function absurd_control_spawn_gate(p_tenant text, p_cost double precision)
-  returns table (verdict text, retry_after double precision, fail_open boolean)
+  returns double precision
   language plpgsql
 as $$
-declare
-  v_fail_open boolean;
 begin
   update absurd_control_spawn_bucket b
      set tokens = least(b.burst, b.tokens
@@ -87,16 +85,11 @@ begin
    where b.tenant = p_tenant
      and b.rate is not null
      and least(b.burst, b.tokens
-           + b.rate * extract(epoch from clock_timestamp() - b.updated_at)) >= p_cost
-  returning b.fail_open into v_fail_open;
+           + b.rate * extract(epoch from clock_timestamp() - b.updated_at)) >= p_cost;
   if found then
-    verdict := 'granted';
-    retry_after := 0;
-    fail_open := v_fail_open;
-    return next;
-    return;
+    return 0;
   end if;
-  return query select * from absurd_control_spawn_gate_full(p_tenant, p_cost);
+  return absurd_control_spawn_gate_full(p_tenant, p_cost);
 end;
 $$;
 
