@@ -143,3 +143,25 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue}/{self.task_id} ({self.state})"
+
+
+class ListenerCursor(models.Model):
+    """Where one plugin lifecycle listener stopped reading the event log.
+
+    ``last_txid`` and ``last_id`` are the (txid, id) of the last event handed to
+    it; see absurd_core/listeners.py for why the transaction id is part of it.
+    """
+
+    listener = models.TextField(primary_key=True)
+    last_txid = models.BigIntegerField()
+    last_id = models.BigIntegerField(default=0)
+    #: Consecutive failures on the event after the cursor; reset when it moves.
+    failures = models.IntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "absurd_control_listener_cursor"
+
+    def __str__(self) -> str:
+        return f"{self.listener} at {self.last_txid}/{self.last_id}"

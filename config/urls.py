@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from config.api import api
+from plugins.base import installed_plugins
 from tenants.views import ThrottledLoginView
 
 urlpatterns = [
@@ -13,4 +14,10 @@ urlpatterns = [
     path("approvals/", include("approvals.urls")),
     path("settings/", include("tenants.urls")),
     path("", include("dashboard.urls")),
+]
+# Plugin pages, under /plugins/<name>/ with the plugin's name as URL namespace.
+urlpatterns += [
+    path(f"plugins/{p.plugin_name}/", include((p.urls, p.plugin_name), namespace=p.plugin_name))
+    for p in installed_plugins()
+    if p.urls
 ]

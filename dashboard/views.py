@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from absurd_core.engine import TASK_STATES
 from absurd_core.queries import queue_overview
+from dashboard.panels import render_panels
 from tenants.resolution import principal_for_user, switch_tenant
 
 
@@ -24,7 +25,9 @@ def _overview_context(request):
 
 @login_required
 def overview(request):
-    return render(request, "dashboard/overview.html", _overview_context(request))
+    context = _overview_context(request)
+    context["panels"] = render_panels(request, context["principal"]) if context["scope"] else []
+    return render(request, "dashboard/overview.html", context)
 
 
 @login_required

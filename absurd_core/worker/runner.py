@@ -29,12 +29,14 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from absurd_core.listeners import registered_listeners
 from absurd_core.registry import TaskRegistry
 from absurd_core.worker.connection import connect
 from absurd_core.worker.executor import ConnectionLostBeforeStart, Executor, UnknownTaskLog
 from absurd_core.worker.housekeeping import Housekeeping
 from absurd_core.worker.leases import InFlight, LeaseKeeper
 from absurd_core.worker.listener import Listener
+from absurd_core.worker.listener_pump import ListenerPump
 
 logger = logging.getLogger("absurd_core.worker")
 
@@ -52,6 +54,8 @@ CLAIM_SQL = (
     "   c.max_attempts, c.headers, c.wake_event, c.event_payload,"
     "   absurd_control.admit_claimed_run(%(queue)s, c.run_id, c.headers->>'tenant') as admitted"
     "   from absurd.claim_task(%(queue)s, %(worker)s, %(timeout)s, %(qty)s) c"
+    # A one-time filter: on a paused queue, claim_task is not called at all.
+    "   where not absurd_control.queue_paused(%(queue)s)"
     "   offset 0) c"  # offset 0: admit every run once, before loading checkpoints
 )
 # Only a run this worker still owns: never one another worker has since reclaimed.
@@ -151,6 +155,11 @@ class Worker:
             counters=self._counters,
             done=self.done,
         )
+        # Plugin lifecycle listeners, fed only by workers of a deployment that has some.
+        listeners = registered_listeners()
+        self.listener_pump = (
+            ListenerPump(listeners, self.done, config.worker_id) if listeners else None
+        )
 
     # -- public -------------------------------------------------------------
 
@@ -170,8 +179,9 @@ class Worker:
             cfg.claim_timeout,
         )
         self.housekeeping.beat()
-        for helper in (self.listener, self.leases, self.housekeeping):
-            helper.start()
+        for helper in (self.listener, self.leases, self.housekeeping, self.listener_pump):
+            if helper is not None:
+                helper.start()
         for index in range(cfg.concurrency):
             thread = threading.Thread(
                 target=self._execution_loop, name=f"absurd-exec-{index}", daemon=True

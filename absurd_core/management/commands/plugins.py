@@ -12,8 +12,14 @@ class Command(BaseCommand):
             self.stdout.write("No plugins installed.")
         for plugin in plugins:
             self.stdout.write(f"{plugin.plugin_name} {plugin.plugin_version} ({plugin.name})")
-            self.stdout.write(f"  tasks: {', '.join(sorted(plugin.tasks)) or '-'}")
-            nav = ", ".join(f"{e.label} -> {e.url_name}" for e in plugin.nav_entries)
-            self.stdout.write(f"  navigation: {nav or '-'}")
-            api = f"/api/v1/plugins/{plugin.plugin_name}/" if plugin.api_router else "-"
-            self.stdout.write(f"  api: {api}")
+            rows = {
+                "tasks": ", ".join(sorted(plugin.tasks)),
+                "navigation": ", ".join(f"{e.label} -> {e.url_name}" for e in plugin.nav_entries),
+                "panels": ", ".join(p.title for p in plugin.panels),
+                "pages": f"/plugins/{plugin.plugin_name}/" if plugin.urls else "",
+                "api": f"/api/v1/plugins/{plugin.plugin_name}/" if plugin.api_router else "",
+                "notifiers": ", ".join(plugin.approval_notifiers),
+                "listeners": ", ".join(plugin.lifecycle_listeners),
+            }
+            for label, value in rows.items():
+                self.stdout.write(f"  {label}: {value or '-'}")

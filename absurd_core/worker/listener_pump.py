@@ -1,0 +1,57 @@
+"""Feed plugin lifecycle listeners from the event log, about once a second.
+
+Started by the worker only when some plugin declares listeners. Each pass is
+``absurd_core.listeners.dispatch`` on this thread's own autocommit connection;
+listener code that uses the ORM gets this thread's Django connections, closed
+after each pass like an execution thread's after each task.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import psycopg
+from django.db import connections
+
+from absurd_core.listeners import Listener, dispatch
+from absurd_core.worker.connection import connect
+
+logger = logging.getLogger("absurd_core.worker")
+
+INTERVAL = 1.0
+
+
+class ListenerPump(threading.Thread):
+    def __init__(
+        self, listeners: list[tuple[str, Listener]], done: threading.Event, worker_id: str
+    ):
+        super().__init__(name="absurd-listener-pump", daemon=True)
+        self.listeners = listeners
+        self.done = done
+        self.application_name = f"absurd-listeners {worker_id}"
+        self._conn: psycopg.Connection | None = None
+
+    def run(self) -> None:
+        while not self.done.wait(INTERVAL):
+            self.pump()
+        self.close()
+
+    def pump(self) -> int:
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = connect(application_name=self.application_name)
+            while (delivered := dispatch(self._conn, self.listeners)) and not self.done.is_set():
+                pass  # a full batch: go on at once
+            return delivered
+        except psycopg.Error as exc:
+            logger.warning("worker.listener_pump_failed: %s", str(exc).strip().splitlines()[0])
+            self.close()
+            return 0
+        finally:
+            connections.close_all()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
