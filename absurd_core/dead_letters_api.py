@@ -18,7 +18,8 @@ from ninja.errors import HttpError
 
 from absurd_core import dead_letters
 from absurd_core.models import DeadLetter
-from tenants.api_auth import Problem, api_principal
+from config.problems import Problem
+from tenants.api_auth import api_principal
 from tenants.permissions import Action, Principal
 
 router = Router(tags=["dead letters"])

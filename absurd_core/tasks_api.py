@@ -12,15 +12,17 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.http import HttpResponse
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
 from absurd_core import engine, history, spawn
-from absurd_core.errors import AbsurdError, TaskNotFound
+from absurd_core.engine import TaskState
+from absurd_core.errors import AbsurdError, InvalidArgument, QueueNotFound, TaskNotFound
 from absurd_core.registry import registry
+from absurd_core.task_list import CURSOR_PATTERN, MAX_LIMIT, TaskFilter, list_tasks
 from absurd_core.task_queries import find_task
-from tenants.api_auth import Problem, api_principal
+from config.problems import Problem
+from tenants.api_auth import api_principal
 from tenants.limits import RateLimited
 from tenants.permissions import Action
 
@@ -28,7 +30,13 @@ router = Router(tags=["tasks"])
 
 
 class SpawnIn(Schema):
-    task: str = Field(..., description="A registered task name, e.g. demo.two_steps.")
+    task: str = Field(
+        ...,
+        description="A registered task name.",
+        # Documents the names registered when the API was built (the server still checks).
+        json_schema_extra={"enum": sorted(spec.name for spec in registry)},
+        examples=["demo.two_steps"],
+    )
     params: dict[str, Any] = Field(default_factory=dict)
     max_attempts: int | None = Field(None, ge=1, le=1000)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
@@ -43,13 +51,22 @@ class SpawnOut(Schema):
 
 @router.post(
     "/tasks",
-    response={200: SpawnOut, 201: SpawnOut, 403: Problem, 404: Problem, 422: Problem, 429: Problem},
+    response={
+        200: SpawnOut,
+        201: SpawnOut,
+        403: Problem,
+        404: Problem,
+        409: Problem,
+        422: Problem,
+        429: Problem,
+    },
     summary="Spawn a task",
     description="201 with the new task; 200 with the existing one when `idempotency_key` was "
-    "used before. 429 with `Retry-After` (seconds) when the tenant is over its spawn rate; "
+    "used before. 404 for a task name nobody registered; 409 when the task's queue does not "
+    "exist. 429 with `Retry-After` (seconds) when the tenant is over its spawn rate; "
     "nothing is spawned then. Needs the operator role.",
 )
-def spawn_task(request, body: SpawnIn, response: HttpResponse):
+def spawn_task(request, body: SpawnIn):
     principal = api_principal(request, Action.OPERATE, "tasks:write")
     spec = registry.get(body.task)
     if spec is None:
@@ -66,15 +83,66 @@ def spawn_task(request, body: SpawnIn, response: HttpResponse):
         error = HttpError(429, str(exc))
         error.retry_after = max(1, math.ceil(exc.retry_after))
         raise error from None
+    except QueueNotFound:
+        raise HttpError(
+            409,
+            f"Task {body.task!r} runs on queue {spec.queue!r}, which does not exist yet; "
+            "an operator must create it.",
+        ) from None
     except AbsurdError as exc:
         raise HttpError(422, str(exc)) from None
-    status = 201 if result.created else 200
-    return status, {
-        "task_id": str(result.task_id),
-        "run_id": str(result.run_id) if result.run_id else None,
-        "queue": spec.queue,
-        "created": result.created,
-    }
+    return Status(
+        201 if result.created else 200,
+        {
+            "task_id": str(result.task_id),
+            "run_id": str(result.run_id) if result.run_id else None,
+            "queue": spec.queue,
+            "created": result.created,
+        },
+    )
+
+
+class TaskListQuery(Schema):
+    queue: list[str] = Field(default_factory=list, description="Only these queues (repeatable).")
+    state: list[TaskState] = Field(
+        default_factory=list,
+        description="Only these states (repeatable): pending, running, sleeping, completed, "
+        "failed, cancelled.",
+    )
+    task: str | None = Field(None, description="Only tasks of this name.", max_length=200)
+    spawned_after: datetime | None = Field(None, description="Spawned at or after (ISO 8601).")
+    spawned_before: datetime | None = Field(None, description="Spawned before (ISO 8601).")
+    q: str = Field(
+        "",
+        max_length=500,
+        description="Search terms, all of which must match: a task or run id; "
+        "`params.<field>:<value>` or `headers.<field>:<value>` (`<field>:<value>` means "
+        "params); anything else is an idempotency key.",
+        examples=["customer:42"],
+    )
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(
+        None, pattern=CURSOR_PATTERN, description="`next_cursor` of the previous page."
+    )
+
+
+class TaskSummary(Schema):
+    task_id: UUID
+    queue: str
+    task_name: str
+    state: str
+    attempts: int
+    max_attempts: int | None
+    enqueue_at: datetime
+    first_started_at: datetime | None
+    idempotency_key: str | None
+
+
+class TaskPageOut(Schema):
+    items: list[TaskSummary]
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next, older page; null on the last page."
+    )
 
 
 class RunOut(Schema):
@@ -127,6 +195,37 @@ class RetryIn(Schema):
 class TaskActionOut(Schema):
     task_id: UUID
     state: str
+
+
+@router.get(
+    "/tasks",
+    response={200: TaskPageOut, 404: Problem, 422: Problem},
+    summary="List tasks, newest first",
+    description="Filter by queue, state, task name, spawn time and search terms; pages by "
+    "cursor (`next_cursor`), never by offset, so deep pages cost what the first does. "
+    "404 for a queue that does not exist. Needs the viewer role (scope tasks:read).",
+)
+def list_task_page(request, filters: Query[TaskListQuery]):
+    principal = api_principal(request, Action.VIEW, "tasks:read")
+    try:
+        page = list_tasks(
+            principal.scope,
+            TaskFilter(
+                queues=tuple(filters.queue),
+                states=tuple(filters.state),
+                task_name=filters.task,
+                spawned_after=filters.spawned_after,
+                spawned_before=filters.spawned_before,
+                search=filters.q,
+            ),
+            cursor=filters.cursor,
+            limit=filters.limit,
+        )
+    except QueueNotFound as exc:
+        raise HttpError(404, str(exc)) from None
+    except InvalidArgument as exc:
+        raise HttpError(422, str(exc)) from None
+    return {"items": page.items, "next_cursor": page.next_cursor}
 
 
 def _task(principal, task_id: UUID):

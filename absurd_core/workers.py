@@ -31,11 +31,14 @@ class WorkerView:
     failed: int | None
 
 
-def workers_for(scope: TenantScope, *, include_stopped: bool = False) -> list[WorkerView]:
+def workers_for(
+    scope: TenantScope, *, include_stopped: bool = False, platform: bool = False
+) -> list[WorkerView]:
+    """``platform``: the principal is platform staff, who see counters whatever the scope."""
     queryset = Worker.objects.all()
     if not include_stopped:
         queryset = queryset.filter(stopped_at__isnull=True)
-    counters = scope.is_all
+    counters = scope.is_all or platform
     return [
         WorkerView(
             worker_id=w.worker_id,

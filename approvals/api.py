@@ -17,7 +17,8 @@ from ninja.errors import HttpError
 from approvals import decisions
 from approvals.models import ApprovalRequest, ApprovalToken
 from approvals.requests import get_request, requests_for
-from tenants.api_auth import Problem, api_principal
+from config.problems import Problem
+from tenants.api_auth import api_principal
 from tenants.permissions import Action, Principal
 
 router = Router(tags=["approvals"])

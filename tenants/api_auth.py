@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from ninja import Schema
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
@@ -34,12 +33,6 @@ class ApiKeyAuth(HttpBearer):
         request.api_key = api_key
         request.tenant = api_key.tenant
         return api_key
-
-
-class Problem(Schema):
-    """The error body of the API: what went wrong, in one sentence."""
-
-    detail: str
 
 
 def api_principal(request, action: Action, scope: str) -> Principal:

@@ -36,6 +36,9 @@ class Principal:
     role: str
     #: Who to name in audit fields (resolved_by, created_by): "user:ann" or "key:ci".
     label: str
+    #: Platform staff (superusers, members of a platform tenant, its API keys) may also
+    #: change what every tenant shares: queues.
+    platform: bool = False
 
     def can(self, action: Action) -> bool:
         return action in ROLE_ACTIONS.get(self.role, frozenset())
@@ -43,3 +46,11 @@ class Principal:
     def require(self, action: Action) -> None:
         if not self.can(action):
             raise PermissionDenied(f"The {self.role} role may not {action.value}.")
+
+    def require_platform_admin(self, what: str) -> None:
+        """Queues are shared by every tenant: only platform admins change them."""
+        self.require(Action.ADMIN)
+        if not self.platform:
+            raise PermissionDenied(
+                f"Queues are shared by every tenant: only platform admins may {what}."
+            )

@@ -56,11 +56,11 @@ def principal_for_user(user, session) -> Principal | None:
     label = f"user:{user.get_username()}"
     if chosen in by_slug:
         membership = by_slug[chosen]
-        return Principal(TenantScope(chosen), membership.role, label)
+        return Principal(TenantScope(chosen), membership.role, label, platform=may_see_all)
     if may_see_all:
         # The widest role the user holds applies to "all tenants"; superusers are admins.
         role = "admin" if user.is_superuser else _widest(memberships)
-        return Principal(TenantScope(ALL_TENANTS), role, label)
+        return Principal(TenantScope(ALL_TENANTS), role, label, platform=True)
     if memberships:
         first = memberships[0]
         return Principal(TenantScope(first.tenant.slug), first.role, label)
@@ -76,7 +76,12 @@ def switch_tenant(user, session, value: str) -> bool:
 
 
 def principal_for_api_key(api_key: ApiKey) -> Principal:
-    return Principal(TenantScope(api_key.tenant.slug), api_key.role, f"key:{api_key.name}")
+    return Principal(
+        TenantScope(api_key.tenant.slug),
+        api_key.role,
+        f"key:{api_key.name}",
+        platform=api_key.tenant.is_platform,
+    )
 
 
 def _widest(memberships: list[Membership]) -> str:

@@ -132,3 +132,17 @@ class WorkerProcess:
     def __exit__(self, *exc) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.stop()
+
+
+def api(method: str, path: str, key: str | None = None, body=None, **extra):
+    """Call the JSON API with Django's test client: ``api("get", "/tasks", key)``."""
+    import json as _json
+
+    from django.test import Client
+
+    kwargs = dict(extra)
+    if key is not None:
+        kwargs["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    if body is not None:
+        kwargs.update(data=_json.dumps(body), content_type="application/json")
+    return getattr(Client(), method)(f"/api/v1{path}", **kwargs)

@@ -36,6 +36,20 @@ class ControlTaskContext(TaskContext):
     def tenant(self) -> str | None:
         return (self._task.get("headers") or {}).get("tenant")
 
+    def tenant_event_name(self, name: str) -> str:
+        """The engine's name for event ``name`` emitted for this task's tenant (the API's)."""
+        from absurd_core.events import tenant_event_name
+
+        if not self.tenant:
+            raise ValueError("This task has no tenant, so it has no tenant events.")
+        return tenant_event_name(self.tenant, name)
+
+    def await_tenant_event(
+        self, name: str, step_name: str | None = None, timeout: int | None = None
+    ) -> Any:
+        """``await_event`` for an event the task's tenant emits (POST /api/v1/events)."""
+        return self.await_event(self.tenant_event_name(name), step_name, timeout)
+
 
 def build_context(
     conn: psycopg.Connection, queue: str, claimed: dict[str, Any], claim_timeout: int

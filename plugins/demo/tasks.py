@@ -24,7 +24,13 @@ def two_steps(params: dict[str, Any], ctx) -> dict[str, int]:
 
 @task("demo.wait_event", queue=QUEUE)
 def wait_event(params: dict[str, Any], ctx) -> Any:
-    """Sleep until the named event is emitted on the queue, then return its payload."""
+    """Sleep until the named event is emitted on the queue, then return its payload.
+
+    With ``"tenant_event": true`` it waits for the tenant's event of that name, as
+    emitted through ``POST /api/v1/events``.
+    """
+    if params.get("tenant_event"):
+        return ctx.await_tenant_event(str(params["event"]))
     return ctx.await_event(str(params["event"]))
 
 

@@ -1,0 +1,195 @@
+"""Queues and workers over the JSON API.
+
+Reading a queue shows the calling tenant's own task counts. Changing one (its
+cleanup policy, pausing, resuming) affects every tenant that shares it, so it
+needs an admin key of a platform tenant with scope queues:admin.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import PermissionDenied
+from ninja import Field, Router, Schema
+from ninja.errors import HttpError
+
+from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
+from absurd_core.queue_admin import (
+    QueueInfo,
+    get_queue_info,
+    list_queue_info,
+    pause_queue,
+    resume_queue,
+    update_cleanup_policy,
+)
+from absurd_core.workers import workers_for
+from config.problems import Problem
+from tenants.api_auth import api_principal
+from tenants.permissions import Action
+
+router = Router(tags=["queues"])
+# Path values are not echoed back: a probe's guesses should not land in error logs.
+NO_QUEUE = "No queue has that name."
+
+
+class QueueOut(Schema):
+    name: str
+    counts: dict[str, int] = Field(
+        ..., description="Your tenant's tasks by state.", examples=[{"pending": 3, "running": 1}]
+    )
+    paused: bool
+    paused_at: datetime | None = None
+    paused_by: str | None = None
+
+
+class QueueDetailOut(QueueOut):
+    cleanup_ttl_seconds: int | None = Field(
+        None, description="Finished tasks older than this are deleted by cleanup."
+    )
+    cleanup_limit: int | None = Field(None, description="Most tasks one cleanup pass deletes.")
+
+
+class PolicyIn(Schema):
+    cleanup_ttl_seconds: int | None = Field(None, ge=1, le=10 * 365 * 86400, examples=[604800])
+    cleanup_limit: int | None = Field(None, ge=1, le=1_000_000, examples=[1000])
+
+
+class PauseOut(Schema):
+    name: str
+    paused: bool
+    changed: bool = Field(..., description="False when the queue already was in that state.")
+
+
+class WorkerOut(Schema):
+    worker_id: str
+    host: str
+    queues: list[str]
+    concurrency: int
+    status: str = Field(..., description="alive, dead (missed heartbeats) or stopped.")
+    started_at: datetime
+    last_seen: datetime
+    in_flight: int | None = Field(None, description="Platform keys only: it sums all tenants.")
+    processed: int | None = None
+    failed: int | None = None
+
+
+def _out(info: QueueInfo) -> dict:
+    out = {
+        "name": info.name,
+        "counts": info.counts,
+        "paused": info.paused,
+        "paused_at": info.pause.paused_at if info.pause else None,
+        "paused_by": info.pause.paused_by if info.pause else None,
+    }
+    if info.cleanup_ttl is not None:
+        out["cleanup_ttl_seconds"] = int(info.cleanup_ttl.total_seconds())
+        out["cleanup_limit"] = info.cleanup_limit
+    return out
+
+
+def _detail(principal, name: str) -> dict:
+    try:
+        return _out(get_queue_info(principal.scope, name))
+    except (QueueNotFound, InvalidQueueName):
+        raise HttpError(404, NO_QUEUE) from None
+
+
+def _platform_admin(request, what: str):
+    principal = api_principal(request, Action.ADMIN, "queues:admin")
+    try:
+        principal.require_platform_admin(what)
+    except PermissionDenied as exc:
+        raise HttpError(403, str(exc)) from None
+    return principal
+
+
+@router.get(
+    "/queues",
+    response={200: list[QueueOut]},
+    summary="List queues with your tenant's task counts",
+    description="Every queue, whether it is paused, and your tenant's tasks in it by state. "
+    "Needs the viewer role (scope tasks:read).",
+)
+def list_queues(request):
+    principal = api_principal(request, Action.VIEW, "tasks:read")
+    return [_out(info) for info in list_queue_info(principal.scope)]
+
+
+@router.get(
+    "/queues/{name}",
+    response={200: QueueDetailOut, 404: Problem},
+    summary="Get a queue",
+    description="Counts, pause state and cleanup policy. Needs the viewer role (scope tasks:read).",
+)
+def get_queue(request, name: str):
+    return _detail(api_principal(request, Action.VIEW, "tasks:read"), name)
+
+
+@router.put(
+    "/queues/{name}/policy",
+    response={200: QueueDetailOut, 403: Problem, 404: Problem, 422: Problem},
+    summary="Update a queue's cleanup policy",
+    description="How long finished tasks are kept (`cleanup_ttl_seconds`) and how many one "
+    "cleanup pass deletes (`cleanup_limit`); omitted fields stay as they are. Needs an admin "
+    "key of a platform tenant (scope queues:admin): queues are shared by every tenant.",
+)
+def update_policy(request, name: str, body: PolicyIn):
+    principal = _platform_admin(request, "change a queue's policy")
+    ttl = timedelta(seconds=body.cleanup_ttl_seconds) if body.cleanup_ttl_seconds else None
+    try:
+        update_cleanup_policy(name, cleanup_ttl=ttl, cleanup_limit=body.cleanup_limit)
+    except (QueueNotFound, InvalidQueueName):
+        raise HttpError(404, NO_QUEUE) from None
+    except InvalidArgument as exc:
+        raise HttpError(422, str(exc)) from None
+    return _detail(principal, name)
+
+
+@router.post(
+    "/queues/{name}/pause",
+    response={200: PauseOut, 403: Problem, 404: Problem},
+    summary="Pause a queue",
+    description="Workers stop claiming from it within a second; spawns, events and "
+    "cancellations still work, and runs already executing finish. Idempotent (`changed` says "
+    "whether anything changed). Needs an admin key of a platform tenant (scope queues:admin).",
+)
+def pause(request, name: str):
+    principal = _platform_admin(request, "pause a queue")
+    try:
+        changed = pause_queue(name, principal.label)
+    except (QueueNotFound, InvalidQueueName):
+        raise HttpError(404, NO_QUEUE) from None
+    return {"name": name, "paused": True, "changed": changed}
+
+
+@router.post(
+    "/queues/{name}/resume",
+    response={200: PauseOut, 403: Problem, 404: Problem},
+    summary="Resume a paused queue",
+    description="Idle workers are woken at once. Idempotent. Needs an admin key of a platform "
+    "tenant (scope queues:admin).",
+)
+def resume(request, name: str):
+    _platform_admin(request, "resume a queue")
+    try:
+        changed = resume_queue(name)
+    except (QueueNotFound, InvalidQueueName):
+        raise HttpError(404, NO_QUEUE) from None
+    return {"name": name, "paused": False, "changed": changed}
+
+
+@router.get(
+    "/workers",
+    response={200: list[WorkerOut]},
+    tags=["workers"],
+    summary="List running workers",
+    description="Workers are shared by every tenant: you see their identity, queues and "
+    "liveness; the counters (in flight, processed, failed) add up all tenants' work and are "
+    "shown only to platform keys. `include_stopped` adds workers that shut down. Needs the "
+    "viewer role (scope tasks:read).",
+)
+def list_workers(request, include_stopped: bool = False):
+    principal = api_principal(request, Action.VIEW, "tasks:read")
+    return workers_for(
+        principal.scope, include_stopped=include_stopped, platform=principal.platform
+    )
