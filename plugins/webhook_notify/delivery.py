@@ -18,6 +18,7 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 from absurd_core import spawn
 from absurd_core.engine import SpawnResult
@@ -60,7 +61,10 @@ def post(payload: dict[str, Any], config: WebhookSettings) -> int:
     }
     if config.secret:
         headers[signing.HEADER] = signing.sign(body, config.secret)
-    request = urllib.request.Request(config.url, data=body, headers=headers, method="POST")  # noqa: S310 (scheme checked by the system check)
+    if urlsplit(config.url).scheme not in ("http", "https"):
+        raise WebhookFailed("WEBHOOK_NOTIFY_URL is not an http:// or https:// URL")
+    # The scheme is checked just above (urllib would also open file:// URLs).
+    request = urllib.request.Request(config.url, data=body, headers=headers, method="POST")  # noqa: S310
     try:
         with _opener.open(request, timeout=config.timeout) as response:
             status = response.status
@@ -71,7 +75,9 @@ def post(payload: dict[str, Any], config: WebhookSettings) -> int:
         ) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise WebhookFailed(f"the receiver could not be reached: {reason}") from None
+        raise WebhookFailed(
+            f"the receiver could not be reached or did not answer: {reason}"
+        ) from None
     if not 200 <= status < 300:
         raise WebhookFailed(f"the receiver answered HTTP {status}")
     return status

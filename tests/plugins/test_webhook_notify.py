@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import uuid
 from datetime import UTC, datetime
 
@@ -12,7 +13,8 @@ from absurd_core.listeners import LifecycleEvent
 from approvals import delivery as approval_delivery
 from approvals.models import ApprovalToken
 from plugins.webhook_notify import conf, signing
-from plugins.webhook_notify.delivery import WebhookFailed
+from plugins.webhook_notify.conf import WebhookSettings
+from plugins.webhook_notify.delivery import WebhookFailed, post
 from plugins.webhook_notify.listeners import dead_letters
 from plugins.webhook_notify.notifiers import WebhookNotifier
 from tests.helpers import manage, subprocess_env
@@ -136,6 +138,16 @@ def test_a_receiver_that_is_not_listening_is_a_clear_error(
     only_webhooks()
     with pytest.raises(WebhookFailed, match="could not be reached"):
         approval_delivery.send_link(request.tokens.get().pk, "request")
+
+
+def test_a_receiver_that_does_not_answer_in_time_is_a_failure():
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        config = WebhookSettings(url, SECRET, include_links=False, timeout=0.5, tenant="")
+        with pytest.raises(WebhookFailed, match="did not answer: timed out"):
+            post({"type": "dead_letter.created", "id": "x", "text": "t"}, config)
 
 
 # -- dead letters ---------------------------------------------------------------------------
