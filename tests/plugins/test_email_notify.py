@@ -7,7 +7,6 @@ from approvals import notifiers as approval_notifiers
 from approvals.delivery import send_link
 from plugins.base import plugin_named
 from plugins.email_notify.notifiers import EmailNotifier
-from tests.approvals.conftest import make_request  # noqa: F401  (fixture)
 from tests.helpers import manage, subprocess_env
 
 
@@ -36,7 +35,7 @@ def test_the_old_path_names_the_same_class_and_does_not_send_twice():
         approval_notifiers.notifiers.cache_clear()
 
 
-def test_a_link_is_emailed_as_before(make_request):  # noqa: F811
+def test_a_link_is_emailed_as_before(make_request):
     request, links = make_request(approvers=["boss@example.com"], title="Pay the invoice")
     (message,) = mail.outbox
     assert message.to == ["boss@example.com"]
