@@ -6,3 +6,6 @@ class ApprovalsConfig(AppConfig):
 
     name = "approvals"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from approvals import checks  # noqa: F401  (registers the system checks)

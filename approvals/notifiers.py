@@ -1,10 +1,12 @@
-"""How approvers hear about a request: notifiers, which plugins extend.
+"""How approvers hear about a request: notifiers, which plugins provide.
 
 A notifier gets one ``ApprovalMessage`` per approver (the first link, then any
 reminders) and sends it, raising on failure: the delivery task records the
-error on the approver's token and Absurd retries it. The email notifier is the
-default (settings.APPROVAL_NOTIFIERS); plugins add theirs with
-``PluginConfig.approval_notifiers``.
+error on the approver's token and Absurd retries it. Notifiers come from
+installed plugins (``PluginConfig.approval_notifiers``): the email notifier is
+the plugin ``plugins.email_notify``, in the default PLUGINS list; webhooks are
+``plugins.webhook_notify``. settings.APPROVAL_NOTIFIERS may name more classes,
+which go first.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
 from django.utils.module_loading import import_string
 
 from approvals.models import ApprovalRequest
@@ -37,35 +37,27 @@ class Notifier:
         raise NotImplementedError
 
 
-class EmailNotifier(Notifier):
-    """HTML and plain text through Django's email framework."""
+def __getattr__(name: str):
+    # The email notifier moved to a plugin; an old APPROVAL_NOTIFIERS value naming
+    # approvals.notifiers.EmailNotifier still works, and is the same class (sent once).
+    if name == "EmailNotifier":
+        from plugins.email_notify.notifiers import EmailNotifier
 
-    name = "email"
-
-    def send(self, message: ApprovalMessage) -> None:
-        context = {
-            "request": message.request,
-            "approver": message.approver,
-            "link": message.link,
-            "reminder": message.kind == "reminder",
-        }
-        prefix = "Reminder: " if message.kind == "reminder" else ""
-        email = EmailMultiAlternatives(
-            subject=f"{prefix}Approval needed: {message.request.title}",
-            body=render_to_string("approvals/email/request.txt", context),
-            to=[message.approver],
-        )
-        email.attach_alternative(
-            render_to_string("approvals/email/request.html", context), "text/html"
-        )
-        email.send(fail_silently=False)
+        return EmailNotifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @cache
 def notifiers() -> tuple[Notifier, ...]:
+    """One instance of each notifier class, settings first, then plugins in app order."""
     from plugins.base import installed_plugins
 
-    paths = list(getattr(settings, "APPROVAL_NOTIFIERS", ["approvals.notifiers.EmailNotifier"]))
+    paths = list(getattr(settings, "APPROVAL_NOTIFIERS", ()))
     for plugin in installed_plugins():
-        paths.extend(p for p in plugin.approval_notifiers if p not in paths)
-    return tuple(import_string(path)() for path in paths)
+        paths.extend(plugin.approval_notifiers)
+    classes: list[type[Notifier]] = []
+    for path in paths:
+        cls = import_string(path)
+        if cls not in classes:  # two paths to one class (an alias) still send once
+            classes.append(cls)
+    return tuple(cls() for cls in classes)

@@ -45,8 +45,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 BASE_URL = env_str("BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
-# Plugins: the PLUGINS setting plus the absurd_control.plugins entry point group.
-PLUGINS = env_list("PLUGINS", ["plugins.demo"])
+# Plugins: the PLUGINS setting plus the absurd_control.plugins entry point group. The email
+# notifier is a plugin too: leaving plugins.email_notify out means approvers get no email.
+PLUGINS = env_list("PLUGINS", ["plugins.email_notify", "plugins.demo"])
 PLUGIN_APPS = discover_plugin_apps(PLUGINS)
 
 INSTALLED_APPS = [
@@ -182,12 +183,26 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "absurd-control@localhost")
 
-# Approvals (docs/approvals.md).
-APPROVAL_NOTIFIERS = env_list("APPROVAL_NOTIFIERS", ["approvals.notifiers.EmailNotifier"])
+# Approvals (docs/approvals.md). Notifiers come from plugins (docs/notifiers.md); this names
+# extra notifier classes, used before the plugins' ones.
+APPROVAL_NOTIFIERS = env_list("APPROVAL_NOTIFIERS", [])
 #: Reminders before a request expires, in seconds (e.g. "86400,3600"); each sent once.
 APPROVAL_REMINDERS = [int(v) for v in env_list("APPROVAL_REMINDERS", [])]
 #: Who approves demo.expense_approval when its params name nobody.
 DEMO_APPROVERS = env_list("DEMO_APPROVERS", ["approver@example.com"])
+
+# The webhook plugin, plugins.webhook_notify (docs/notifiers.md); used only when installed.
+#: Where to POST; empty: the plugin sends nothing (and `manage.py check` warns).
+WEBHOOK_NOTIFY_URL = env_str("WEBHOOK_NOTIFY_URL")
+#: HMAC-SHA256 key of the X-Absurd-Signature header; empty: requests are not signed.
+WEBHOOK_NOTIFY_SECRET = env_str("WEBHOOK_NOTIFY_SECRET")
+#: Put approvers' single-use decision links in approval webhooks (they are credentials).
+WEBHOOK_NOTIFY_INCLUDE_LINKS = env_bool("WEBHOOK_NOTIFY_INCLUDE_LINKS", False)
+#: Seconds to wait for the receiver's answer.
+WEBHOOK_NOTIFY_TIMEOUT = env_int("WEBHOOK_NOTIFY_TIMEOUT", 10)
+#: Tenant to spawn every delivery task under (a platform tenant is exempt from spawn limits);
+#: empty: the tenant the webhook is about.
+WEBHOOK_NOTIFY_TENANT = env_str("WEBHOOK_NOTIFY_TENANT")
 
 LOGGING = {
     "version": 1,
@@ -196,5 +211,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "absurd_core": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+        "plugins": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     },
 }

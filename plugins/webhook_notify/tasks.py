@@ -1,0 +1,15 @@
+"""``webhook_notify.deliver``: POST one webhook, retried with backoff until it is taken."""
+
+from __future__ import annotations
+
+from absurd_core import task
+from plugins.webhook_notify import conf
+from plugins.webhook_notify.delivery import MAX_ATTEMPTS, QUEUE, RETRY, TASK, post
+
+
+@task(TASK, queue=QUEUE, max_attempts=MAX_ATTEMPTS, retry=RETRY)
+def deliver(params, ctx):
+    config = conf.configured()
+    if config is None:
+        return {"sent": False, "reason": "WEBHOOK_NOTIFY_URL is not set"}
+    return {"sent": True, "status": post(params["payload"], config)}
