@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from tests.helpers import ROOT, manage, subprocess_env
 
 FIXTURE = ROOT / "tests" / "fixtures" / "example_plugin"
 IN_PROCESS = FIXTURE / "checks" / "in_process.py"
+DOCS = ROOT / "docs" / "plugins.md"
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +153,17 @@ def test_a_declared_path_that_does_not_import_stops_check_naming_the_plugin(conf
     result = manage("check", env=env)
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
+
+
+def test_the_docs_show_every_file_of_the_example_plugin_as_it_is():
+    shown = dict(
+        re.findall(r"<!-- example-file: (\S+) -->\n```\w*\n(.*?)\n```\n", DOCS.read_text(), re.S)
+    )
+    files = {
+        relative.as_posix()
+        for relative in (path.relative_to(FIXTURE) for path in FIXTURE.rglob("*") if path.is_file())
+        if relative.parts[0] != "checks" and "__pycache__" not in relative.parts
+    }
+    assert set(shown) == files
+    for path, code in shown.items():
+        assert code == (FIXTURE / path).read_text().rstrip("\n"), f"docs/plugins.md: {path} differs"
