@@ -33,8 +33,9 @@ class NavEntry:
 class Panel:
     """A card on the dashboard overview.
 
-    ``template`` is rendered with the overview's context plus whatever
-    ``context`` (a dotted path to ``f(request, principal) -> dict``) returns.
+    ``template`` is rendered (with the request, so context processors run) with
+    ``principal`` and ``scope`` plus whatever ``context`` (a dotted path to
+    ``f(request, principal) -> dict``) returns.
     A panel that raises is shown as failed; it never breaks the overview.
     """
 
@@ -75,6 +76,13 @@ class PluginConfig(AppConfig):
     def ready(self) -> None:
         if not self.plugin_name:
             raise ImproperlyConfigured(f"Plugin app {self.name!r} does not declare plugin_name.")
+        # The name is a URL namespace and an API prefix: two plugins cannot share it.
+        twin = next((p for p in installed_plugins() if p.plugin_name == self.plugin_name), self)
+        if twin is not self:
+            raise ImproperlyConfigured(
+                f"Plugin name {self.plugin_name!r} is declared by both {twin.name!r} and "
+                f"{self.name!r}; plugin names must be unique."
+            )
         for what, path in self._declared_paths():
             self._import(what, path)
 

@@ -82,3 +82,14 @@ def test_a_plugin_declaring_unregistered_tasks_stops_startup():
     result = manage("check", env=env)
     assert result.returncode != 0
     assert "Plugin 'liar' declares tasks it does not register: liar.missing" in result.stderr
+
+
+def test_two_plugins_with_one_name_stop_startup():
+    env = subprocess_env(PLUGINS="plugins.demo,tests.twin_plugin")
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    message = (
+        "Plugin name 'demo' is declared by both 'plugins.demo' and 'tests.twin_plugin'; "
+        "plugin names must be unique."
+    )
+    assert message in result.stderr, result.stderr
