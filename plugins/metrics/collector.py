@@ -2,7 +2,7 @@
 
 Nothing is kept in process memory: every gunicorn worker (or any process)
 that serves /metrics answers from the same rows, so scrapes that land on
-different processes agree. One scrape is one short transaction of seven
+different processes agree. One scrape is one short transaction of up to twelve
 statements; what each costs is in the docstring of the function that runs it.
 "Active" below means the states pending, running and sleeping; terminal tasks
 (completed, failed, cancelled) are the bulk of a long-lived queue and are never
