@@ -294,7 +294,8 @@ def run() -> dict:
         print(f"    {sample}")
     print(
         f"  acknowledged spawns {r['acknowledged']:,}, found in the database {r['found']:,}"
-        f" (missing {r['missing']}); tasks in the queue {r['in_queue']:,}"
+        f" (missing {r['missing']}, duplicate ids {r['acknowledged'] - r['unique_acknowledged']});"
+        f" tasks in the queue {r['in_queue']:,}"
     )
     return r
 
