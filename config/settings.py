@@ -47,7 +47,7 @@ BASE_URL = env_str("BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Plugins: the PLUGINS setting plus the absurd_control.plugins entry point group. The email
 # notifier is a plugin too: leaving plugins.email_notify out means approvers get no email.
-PLUGINS = env_list("PLUGINS", ["plugins.email_notify", "plugins.demo"])
+PLUGINS = env_list("PLUGINS", ["plugins.email_notify", "plugins.demo", "plugins.metrics"])
 PLUGIN_APPS = discover_plugin_apps(PLUGINS)
 
 INSTALLED_APPS = [
@@ -182,6 +182,11 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "absurd-control@localhost")
+
+# Metrics plugin (docs/metrics.md): the bearer token a scrape of /metrics must send; unset,
+# only loopback clients may scrape. Approval latency is computed over this many seconds.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_APPROVAL_WINDOW = env_int("METRICS_APPROVAL_WINDOW", 3600)
 
 # Approvals (docs/approvals.md). Notifiers come from plugins (docs/notifiers.md); this names
 # extra notifier classes, used before the plugins' ones.

@@ -1,0 +1,368 @@
+"""The metrics, read from the database at scrape time.
+
+Nothing is kept in process memory: every gunicorn worker (or any process)
+that serves /metrics answers from the same rows, so scrapes that land on
+different processes agree. One scrape is one short transaction of up to twelve
+statements; what each costs is in the docstring of the function that runs it.
+"Active" below means the states pending, running and sleeping; terminal tasks
+(completed, failed, cancelled) are the bulk of a long-lived queue and are never
+counted row by row: their rate is in the transition counters.
+
+Metric names, labels and meanings are listed in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+from psycopg import sql
+
+from absurd_core.models import WORKER_HEARTBEAT_SECONDS
+
+ACTIVE_STATES = ("pending", "running", "sleeping")
+
+#: Event-log kinds folded into counters: kind -> (metric name without _total, help).
+COUNTED_KINDS = {
+    "spawned": ("absurd_control_tasks_spawned", "Tasks spawned."),
+    "completed": ("absurd_control_tasks_completed", "Tasks that completed."),
+    "failed": (
+        "absurd_control_tasks_failed",
+        "Tasks that failed terminally (every attempt used; each opens a dead letter).",
+    ),
+    "cancelled": ("absurd_control_tasks_cancelled", "Tasks cancelled."),
+    "retry_scheduled": (
+        "absurd_control_task_retries",
+        "Runs that failed with attempts left, so that a retry was scheduled.",
+    ),
+}
+
+#: At most this many event-log rows are folded per scrape (see fold_event_log).
+FOLD_BATCH = 100_000
+CURSOR_NAME = "task_totals"
+QUANTILES = (0.5, 0.9, 0.99)
+
+
+def fold_event_log(cursor, batch: int = FOLD_BATCH) -> int:
+    """Add the event-log rows written since the last fold to the totals; returns how many.
+
+    Cost: a range scan of the event log's (txid, id) index from the cursor,
+    limited to ``batch`` rows, so proportional to the events since the previous
+    scrape, not to the log's size; plus one upsert per (queue, tenant, kind)
+    seen. A first scrape over a large existing log catches up ``batch`` rows at
+    a time.
+
+    Exactly once: the cursor row is locked (concurrent scrapes wait for each
+    other), and the totals and the cursor move in the same transaction. Only
+    events of transactions older than every running one are read (as
+    absurd_core/listeners.py does), so an event committed late by a long
+    transaction with a smaller id is not skipped; it is counted once that
+    transaction ends.
+    """
+    cursor.execute(
+        "insert into absurd_control_metrics_cursor (name, last_txid, last_id, updated_at)"
+        " values (%s, 0, 0, now()) on conflict (name) do nothing",
+        [CURSOR_NAME],
+    )
+    cursor.execute(
+        "select last_txid, last_id from absurd_control_metrics_cursor where name = %s for update",
+        [CURSOR_NAME],
+    )
+    last_txid, last_id = cursor.fetchone()
+    cursor.execute(
+        """
+        with batch as materialized (
+          select txid, id, queue, coalesce(tenant, '') as tenant, kind
+            from absurd_control_task_event
+           where (txid, id) > (%(txid)s::text::xid8, %(id)s)
+             and txid < pg_snapshot_xmin(pg_current_snapshot())
+           order by txid, id
+           limit %(batch)s
+        ), folded as (
+          insert into absurd_control_metrics_task_total as t (queue, tenant, kind, total)
+          select queue, tenant, kind, count(*) from batch
+           where kind = any(%(kinds)s)
+           group by queue, tenant, kind
+          on conflict (queue, tenant, kind) do update set total = t.total + excluded.total
+        )
+        select txid::text::bigint, id, (select count(*) from batch)
+          from batch
+         order by txid desc, id desc
+         limit 1
+        """,
+        {"txid": last_txid, "id": last_id, "batch": batch, "kinds": list(COUNTED_KINDS)},
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return 0
+    txid, event_id, count = row
+    cursor.execute(
+        "update absurd_control_metrics_cursor set last_txid = %s, last_id = %s, updated_at = now()"
+        " where name = %s",
+        [txid, event_id, CURSOR_NAME],
+    )
+    return count
+
+
+def task_totals(cursor) -> list[tuple[str, str, str, int]]:
+    """(queue, tenant, kind, total). Cost: reads the totals table, one row per
+    (queue, tenant, kind) ever seen: small, whatever the event log's size."""
+    cursor.execute("select queue, tenant, kind, total from absurd_control_metrics_task_total")
+    return cursor.fetchall()
+
+
+def queue_names(cursor) -> list[str]:
+    """Cost: reads absurd.queues, one row per queue."""
+    cursor.execute("select queue_name from absurd.queues order by queue_name")
+    return [row[0] for row in cursor.fetchall()]
+
+
+def active_tasks(cursor, queues: list[str]) -> list[tuple[str, str, str, int]]:
+    """(queue, tenant, state, count) of active tasks, one statement over every queue.
+
+    Cost: driven from the runs table's (state, available_at) index (upstream's
+    r_<queue>_sai) for the active states, then one primary-key lookup per active
+    run into t_<queue> for the tenant: proportional to the active tasks, not to
+    the completed history. A task's state and its current run's state move
+    together in the engine (pending/pending, running/running,
+    sleeping/sleeping), and joining on ``last_attempt_run`` counts each task
+    once.
+    """
+    if not queues:
+        return []
+    parts, params = [], []
+    for queue in queues:
+        parts.append(
+            sql.SQL(
+                "select %s::text, coalesce(t.headers->>'tenant', ''), t.state, count(*)"
+                " from absurd.{runs} r join absurd.{tasks} t"
+                " on t.task_id = r.task_id and t.last_attempt_run = r.run_id"
+                " where r.state = any(%s) and t.state = any(%s)"
+                " group by 2, 3"
+            ).format(runs=sql.Identifier(f"r_{queue}"), tasks=sql.Identifier(f"t_{queue}"))
+        )
+        params.extend([queue, list(ACTIVE_STATES), list(ACTIVE_STATES)])
+    query = sql.SQL(" union all ").join(parts)
+    cursor.execute(query.as_string(cursor.connection), params)
+    return cursor.fetchall()
+
+
+def open_dead_letters(cursor) -> list[tuple[str, str, int]]:
+    """(queue, tenant, count). Cost: the partial index metrics_dead_letter_open
+    (plugins/metrics/migrations/0001), which holds open dead letters only."""
+    cursor.execute(
+        "select queue, coalesce(tenant, ''), count(*) from absurd_control_dead_letter"
+        " where state = 'open' group by 1, 2"
+    )
+    return cursor.fetchall()
+
+
+def worker_counts(cursor) -> tuple[int, int, int]:
+    """(alive, dead, runs in flight on alive workers), as absurd_core.models.Worker defines
+    alive. Cost: a scan of the worker registry, one row per runworker process ever started:
+    small."""
+    cursor.execute(
+        "select count(*) filter (where alive), count(*) filter (where not alive),"
+        " coalesce(sum(in_flight) filter (where alive), 0)"
+        " from (select in_flight, last_seen >= now() - make_interval(secs => %s) as alive"
+        "         from absurd_control_worker where stopped_at is null) w",
+        [3 * WORKER_HEARTBEAT_SECONDS],
+    )
+    return cursor.fetchone()
+
+
+def tenant_slugs(cursor) -> list[str]:
+    """Cost: the tenants table, one row per tenant."""
+    cursor.execute("select slug from tenants_tenant")
+    return [row[0] for row in cursor.fetchall()]
+
+
+def pending_approvals(cursor) -> list[tuple[str, int, float]]:
+    """(tenant, pending, age in seconds of the oldest). Cost: the partial index
+    metrics_approval_pending, which holds pending requests only."""
+    cursor.execute(
+        "select tenant, count(*), extract(epoch from now() - min(created_at))::float8"
+        " from approvals_approvalrequest where state = 'pending' group by tenant"
+    )
+    return cursor.fetchall()
+
+
+def decision_latency(cursor, window_seconds: int) -> list[tuple[str, int, float, list[float]]]:
+    """(tenant, decisions, sum of seconds, quantiles) over approve/reject decisions made in
+    the last ``window_seconds``; latency is decided_at - created_at. Cost: a range scan of
+    the partial index metrics_approval_decided (decided requests, by decision time) over the
+    window, so proportional to the decisions in the window."""
+    cursor.execute(
+        "select tenant, count(*), sum(s), percentile_cont(%s::float8[]) within group (order by s)"
+        " from (select tenant, extract(epoch from decided_at - created_at)::float8 as s"
+        "         from approvals_approvalrequest"
+        "        where state in ('approved', 'rejected')"
+        "          and decided_at >= now() - make_interval(secs => %s)) d"
+        " group by tenant",
+        [list(QUANTILES), window_seconds],
+    )
+    return cursor.fetchall()
+
+
+@dataclass
+class Snapshot:
+    """Everything one scrape read, in one transaction."""
+
+    queues: list[str] = field(default_factory=list)
+    totals: list = field(default_factory=list)
+    active: list = field(default_factory=list)
+    dead_letters: list = field(default_factory=list)
+    workers: tuple = (0, 0, 0)
+    tenants: list = field(default_factory=list)
+    pending: list = field(default_factory=list)
+    latency: list = field(default_factory=list)
+    folded: int = 0
+    seconds: float = 0.0
+
+
+def read_snapshot(window_seconds: int) -> Snapshot:
+    started = time.perf_counter()
+    snap = Snapshot()
+    with transaction.atomic(), connection.cursor() as cursor:
+        snap.folded = fold_event_log(cursor)
+        snap.totals = task_totals(cursor)
+        snap.queues = queue_names(cursor)
+        snap.active = active_tasks(cursor, snap.queues)
+        snap.dead_letters = open_dead_letters(cursor)
+        snap.workers = worker_counts(cursor)
+        snap.tenants = tenant_slugs(cursor)
+        snap.pending = pending_approvals(cursor)
+        snap.latency = decision_latency(cursor, window_seconds)
+    snap.seconds = time.perf_counter() - started
+    return snap
+
+
+class DatabaseCollector(Collector):
+    """A prometheus_client collector whose every collect() reads the database."""
+
+    def collect(self) -> Iterator:
+        window = int(getattr(settings, "METRICS_APPROVAL_WINDOW", 3600))
+        snap = read_snapshot(window)
+        yield from families(snap, window)
+
+
+def families(snap: Snapshot, window: int) -> Iterator:
+    existing = set(snap.queues)
+    # Series exist for every (queue, tenant) that ever spawned a task (the totals) or has
+    # active tasks now, with zeros filled in, so they do not vanish when a count drops to 0.
+    pairs = {(q, t) for q, t, _, _ in snap.totals if q in existing}
+    pairs |= {(q, t) for q, t, _, _ in snap.active}
+    pairs |= {(q, t) for q, t, _ in snap.dead_letters if q in existing}
+    pairs = sorted(pairs)
+
+    depth = GaugeMetricFamily(
+        "absurd_control_queue_tasks",
+        "Active tasks (pending, running, sleeping) by queue, tenant and state.",
+        labels=["queue", "tenant", "state"],
+    )
+    active = {(q, t, s): n for q, t, s, n in snap.active}
+    for queue, tenant in pairs:
+        for state in ACTIVE_STATES:
+            depth.add_metric([queue, tenant, state], active.get((queue, tenant, state), 0))
+    yield depth
+
+    totals = {(q, t, k): n for q, t, k, n in snap.totals}
+    for kind, (name, help_text) in COUNTED_KINDS.items():
+        counter = CounterMetricFamily(name, help_text, labels=["queue", "tenant"])
+        for queue, tenant in pairs:
+            counter.add_metric([queue, tenant], totals.get((queue, tenant, kind), 0))
+        yield counter
+
+    dead = GaugeMetricFamily(
+        "absurd_control_dead_letters_open",
+        "Dead letters (terminally failed tasks) not yet retried or discarded.",
+        labels=["queue", "tenant"],
+    )
+    open_counts = {(q, t): n for q, t, n in snap.dead_letters}
+    for queue, tenant in pairs:
+        dead.add_metric([queue, tenant], open_counts.get((queue, tenant), 0))
+    yield dead
+
+    alive, dead_workers, in_flight = snap.workers
+    workers = GaugeMetricFamily(
+        "absurd_control_workers",
+        "Registered runworker processes not stopped: alive (heartbeat within "
+        f"{3 * WORKER_HEARTBEAT_SECONDS} s) or dead (silent longer).",
+        labels=["status"],
+    )
+    workers.add_metric(["alive"], alive)
+    workers.add_metric(["dead"], dead_workers)
+    yield workers
+    yield GaugeMetricFamily(
+        "absurd_control_worker_runs_in_flight",
+        "Runs executing on alive workers, as of their last heartbeat.",
+        value=in_flight,
+    )
+
+    tenants = sorted(set(snap.tenants) | {t for t, _, _ in snap.pending})
+    pending = {t: (n, age) for t, n, age in snap.pending}
+    pending_family = GaugeMetricFamily(
+        "absurd_control_approvals_pending",
+        "Approval requests waiting for a decision.",
+        labels=["tenant"],
+    )
+    oldest = GaugeMetricFamily(
+        "absurd_control_approval_oldest_pending_seconds",
+        "Age of the oldest pending approval request (only tenants with one pending).",
+        labels=["tenant"],
+    )
+    for tenant in tenants:
+        count, age = pending.get(tenant, (0, None))
+        pending_family.add_metric([tenant], count)
+        if age is not None:
+            oldest.add_metric([tenant], age)
+    yield pending_family
+    yield oldest
+
+    decided = GaugeMetricFamily(
+        "absurd_control_approval_decisions_recent",
+        f"Approvals approved or rejected in the last {window} s.",
+        labels=["tenant"],
+    )
+    latency = GaugeMetricFamily(
+        "absurd_control_approval_decision_seconds",
+        f"Decision latency (decided_at - created_at) of the approvals decided in the last "
+        f"{window} s: quantiles (0.5, 0.9, 0.99; only tenants with decisions in the window).",
+        labels=["tenant", "quantile"],
+    )
+    mean = GaugeMetricFamily(
+        "absurd_control_approval_decision_seconds_mean",
+        f"Mean decision latency of the approvals decided in the last {window} s.",
+        labels=["tenant"],
+    )
+    by_tenant = {t: (n, total, qs) for t, n, total, qs in snap.latency}
+    for tenant in sorted(set(tenants) | set(by_tenant)):
+        count, total, quantiles = by_tenant.get(tenant, (0, 0.0, None))
+        decided.add_metric([tenant], count)
+        if count:
+            mean.add_metric([tenant], total / count)
+            for q, value in zip(QUANTILES, quantiles, strict=True):
+                latency.add_metric([tenant, str(q)], value)
+    yield decided
+    yield latency
+    yield mean
+
+    yield GaugeMetricFamily(
+        "absurd_control_metrics_scrape_seconds",
+        "Time this scrape spent reading the database.",
+        value=snap.seconds,
+    )
+    yield GaugeMetricFamily(
+        "absurd_control_metrics_events_folded",
+        "Event-log rows this scrape folded into the task counters.",
+        value=snap.folded,
+    )
+
+
+registry = CollectorRegistry(auto_describe=False)
+registry.register(DatabaseCollector())

@@ -1,0 +1,7 @@
+"""Mounted at /metrics by config/urls.py when the plugin is installed."""
+
+from django.urls import path
+
+from plugins.metrics import views
+
+urlpatterns = [path("", views.metrics, name="metrics")]
