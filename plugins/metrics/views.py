@@ -4,9 +4,10 @@ The metrics add up every tenant's queues, so they are platform data:
 
 - with ``METRICS_TOKEN`` set, a scrape needs ``Authorization: Bearer <METRICS_TOKEN>``
   (401 otherwise, whatever the client's address);
-- without it, only loopback clients (127.0.0.0/8, ::1) are served, and not when the
-  request carries a proxy's forwarding header: behind a reverse proxy on the same host
-  every client would otherwise look local (403).
+- without it, nobody is served unless DEBUG is on (local development): a logged-in
+  tenant user on the same host, or every client behind a reverse proxy there, would
+  otherwise look like a local scraper. With DEBUG, only loopback clients (127.0.0.0/8,
+  ::1) are served, and not when the request carries a proxy's forwarding header (403).
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ def refusal(request) -> HttpResponse | None:
         if not hmac.compare_digest(given.strip().encode(), token.encode()):
             return _text(401, "The metrics token is wrong.", **challenge)
         return None
+    if not settings.DEBUG:
+        return _text(
+            403,
+            "Metrics cover every tenant, so they need METRICS_TOKEN: set it, and send "
+            "'Authorization: Bearer <METRICS_TOKEN>' when scraping.",
+        )
     if any(request.META.get(h) for h in PROXY_HEADERS):
         return _text(
             403,

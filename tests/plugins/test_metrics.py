@@ -20,6 +20,13 @@ from tenants.models import Tenant
 from tenants.scoping import ALL_TENANTS, TenantScope
 
 
+@pytest.fixture(autouse=True)
+def local_scrapes(settings):
+    """Scrapes from the test client (loopback) without a token: development mode."""
+    settings.DEBUG = True
+    settings.METRICS_TOKEN = ""
+
+
 def scrape(client: Client | None = None, **extra) -> dict:
     """GET /metrics; {(sample name, frozenset(labels)): value}."""
     response = (client or Client()).get("/metrics", **extra)
@@ -237,8 +244,17 @@ def test_token_required_when_set(db, settings):
     assert remote.get("/metrics").status_code == 401
 
 
-def test_without_token_only_loopback(db, settings):
+def test_without_token_nobody_unless_debug(db, settings):
     settings.METRICS_TOKEN = ""
+    settings.DEBUG = False
+    refused = Client(REMOTE_ADDR="127.0.0.1").get("/metrics")
+    assert refused.status_code == 403
+    assert b"need METRICS_TOKEN" in refused.content
+
+
+def test_without_token_only_loopback_in_debug(db, settings):
+    settings.METRICS_TOKEN = ""
+    settings.DEBUG = True
     refused = Client(REMOTE_ADDR="10.0.0.5").get("/metrics")
     assert refused.status_code == 403
     assert b"only to loopback clients" in refused.content
