@@ -26,6 +26,27 @@ BARE_SPAWN_SQL = (
 )
 
 
+def tenant_idempotency_key(tenant: str, key: str | None) -> str | None:
+    """The engine's key for a tenant's idempotency key: ``<tenant>/<key>``.
+
+    Absurd's keys are unique per queue, not per tenant: unprefixed, tenant B
+    reusing a key of tenant A would get A's task back (and could take A's keys
+    in advance). Slugs contain no ``/``, so prefixed keys of two tenants never meet.
+    """
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key:
+        raise InvalidArgument("idempotency_key must be a non-empty string.")
+    return f"{tenant}/{key}"
+
+
+def tenant_key_of(tenant: str | None, engine_key: str | None) -> str | None:
+    """The key the tenant gave, from the engine's ``<tenant>/<key>``."""
+    if engine_key and tenant and engine_key.startswith(f"{tenant}/"):
+        return engine_key[len(tenant) + 1 :]
+    return engine_key
+
+
 def spawn(
     task_name: str,
     params: Any = None,
@@ -57,7 +78,7 @@ def spawn(
         raise InvalidArgument("A tenant is required to spawn a task.")
     options = engine.spawn_options(
         headers={**(headers or {}), "tenant": tenant},
-        idempotency_key=idempotency_key,
+        idempotency_key=tenant_idempotency_key(tenant, idempotency_key),
         max_attempts=max_attempts or (spec.max_attempts if spec else None),
         retry_strategy=retry_strategy or (spec.retry if spec else None),
         cancellation=cancellation or (spec.cancellation if spec else None),

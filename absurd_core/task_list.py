@@ -36,6 +36,7 @@ from psycopg import sql
 from absurd_core.engine import TASK_STATES, list_queues
 from absurd_core.errors import InvalidArgument, QueueNotFound
 from absurd_core.queries import _tenant_filter
+from absurd_core.spawning import tenant_key_of
 from tenants.scoping import TenantScope
 
 MAX_LIMIT = 200
@@ -75,6 +76,13 @@ class TaskPage:
     queues: list[str] = field(default_factory=list)
 
 
+def _row(queue, task_id, name, state, tenant, attempts, max_attempts, enqueued, started, key):
+    key = tenant_key_of(tenant, key)
+    return TaskRow(
+        queue, task_id, name, state, tenant, attempts, max_attempts, enqueued, started, key
+    )
+
+
 def encode_cursor(task_id: UUID) -> str:
     return base64.urlsafe_b64encode(task_id.bytes).decode().rstrip("=")
 
@@ -100,7 +108,20 @@ def _search_terms(search: str) -> list[str]:
         return search.split()
 
 
-def _term_condition(term: str, runs_table: sql.Identifier) -> tuple[sql.Composable, list]:
+def _key_condition(term: str, scope: TenantScope) -> tuple[sql.Composable, list]:
+    """Keys are stored as ``<tenant>/<key>`` (absurd_core.spawning.tenant_idempotency_key)."""
+    if not scope.is_all:
+        return sql.SQL("idempotency_key = %s"), [f"{scope.slug}/{term}"]
+    # Every tenant's spelling of the key: one index probe per tenant, no pattern scan.
+    return (
+        sql.SQL("idempotency_key = any(array(select slug || '/' || %s from tenants_tenant))"),
+        [term],
+    )
+
+
+def _term_condition(
+    term: str, runs_table: sql.Identifier, scope: TenantScope
+) -> tuple[sql.Composable, list]:
     try:
         as_uuid = UUID(term)
     except ValueError:
@@ -120,7 +141,7 @@ def _term_condition(term: str, runs_table: sql.Identifier) -> tuple[sql.Composab
             parts = path.split(".")
             return sql.SQL("{} #>> %s = %s").format(sql.Identifier(column)), [parts, value]
         # "params.:x" names no field: search for it as a key, which finds nothing useful.
-    return sql.SQL("idempotency_key = %s"), [term]
+    return _key_condition(term, scope)
 
 
 def _queues(scope_queues: tuple[str, ...], using: str) -> list[str]:
@@ -172,7 +193,7 @@ def list_tasks(
             conditions.append(sql.SQL("task_id < %s"))
             values.append(decode_cursor(cursor))
         for term in terms:
-            condition, term_values = _term_condition(term, sql.Identifier(f"r_{queue}"))
+            condition, term_values = _term_condition(term, sql.Identifier(f"r_{queue}"), scope)
             conditions.append(condition)
             values.extend(term_values)
         parts.append(
@@ -189,6 +210,6 @@ def list_tasks(
     params.append(limit + 1)
     with connections[using].cursor() as db_cursor:
         db_cursor.execute(query.as_string(db_cursor.connection), params)
-        rows = [TaskRow(*row) for row in db_cursor.fetchall()]
+        rows = [_row(*row) for row in db_cursor.fetchall()]
     next_cursor = encode_cursor(rows[limit - 1].task_id) if len(rows) > limit else None
     return TaskPage(rows[:limit], next_cursor, queues)

@@ -274,9 +274,11 @@ def cancel_task(request, task_id: UUID):
 @router.post(
     "/tasks/{task_id}/retry",
     response={200: TaskActionOut, 403: Problem, 404: Problem, 409: Problem},
-    summary="Retry a failed or cancelled task",
+    summary="Retry a failed task",
     description="In place (the same task id), or as a new task with `spawn_new`. 409 when the "
-    "engine refuses (the task has not ended, or max_attempts is not above its attempts). "
+    "engine refuses: the task has not failed (Absurd does not retry cancelled or completed "
+    "tasks), or max_attempts is not above its attempts. For a dead letter, prefer "
+    "`POST /dead-letters/{id}/retry`, which also resolves it. "
     "Needs the operator role (scope tasks:write).",
 )
 def retry_task(request, task_id: UUID, body: RetryIn):

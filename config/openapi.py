@@ -54,7 +54,6 @@ LINKS = {
         "CancelTask": ("cancel_task", TASK_ID),
         "RetryTask": ("retry_task", TASK_ID),
     },
-    ("post", "/tasks/{task_id}/cancel", "200"): {"RetryCancelledTask": ("retry_task", TASK_ID)},
     ("get", "/dead-letters/{dead_letter_id}", "200"): {
         "RetryDeadLetter": ("retry", {"dead_letter_id": "$response.body#/id"}),
     },

@@ -92,6 +92,10 @@ def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
     errors = []
     for error in exc.errors:
         loc = [str(part) for part in error.get("loc", ())]
+        if len(loc) >= 3 and loc[0] in ("body", "query"):
+            # ninja puts the view's parameter name second ("body.body.task",
+            # "query.filters.state"); clients know fields by where they sent them.
+            del loc[1]
         errors.append(
             {
                 "field": ".".join(loc) or "body",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.core.exceptions import PermissionDenied
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
@@ -22,9 +24,12 @@ class ApiKeyAuth(HttpBearer):
         source = source_of(request)
         wait = retry_after(source)
         if wait > 0:
-            raise HttpError(
-                429, f"Too many failed authentications from this address; retry in {wait:.0f} s."
+            seconds = max(1, math.ceil(wait))
+            error = HttpError(
+                429, f"Too many failed authentications from this address; retry in {seconds} s."
             )
+            error.retry_after = seconds
+            raise error
         try:
             api_key = verify_key(token)
         except InvalidApiKey as exc:

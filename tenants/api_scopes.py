@@ -17,7 +17,7 @@ SCOPES: dict[str, str] = {
     "dead_letters:write": "retry and discard dead letters",
     "approvals:read": "read approval requests",
     "approvals:decide": "decide and cancel approval requests",
-    "queues:admin": "create, change, pause and drop queues",
+    "queues:admin": "change queue policies, pause and resume queues (platform tenants only)",
 }
 
 

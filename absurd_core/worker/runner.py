@@ -114,7 +114,9 @@ def _next_wakeup_sql(queues: list[str]) -> sql.Composed:
             sql.SQL(
                 "select min(available_at) as at from absurd.{}"
                 " where state in ('pending', 'sleeping') and available_at < 'infinity'"
-            ).format(runs)
+                # A paused queue's due runs are no reason to wake: claims would find nothing.
+                " and not absurd_control.queue_paused({})"
+            ).format(runs, sql.Literal(queue))
         )
         parts.append(
             sql.SQL(

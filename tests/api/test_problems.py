@@ -47,7 +47,7 @@ def test_validation_errors_name_each_field(key):
         api("post", "/tasks", key, {"params": [], "max_attempts": 0}), 422, "validation-error"
     )
     fields = {error["field"] for error in body["errors"]}
-    assert {"body.body.task", "body.body.max_attempts", "body.body.params"} <= fields
+    assert {"body.task", "body.max_attempts", "body.params"} <= fields
     assert all(error["message"] and error["type"] for error in body["errors"])
     assert spawned() == 0
 

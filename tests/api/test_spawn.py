@@ -43,6 +43,17 @@ def test_spawn_stamps_the_keys_tenant_and_repeats_are_200(acme):
     assert tasks_of("acme") == 1
 
 
+def test_idempotency_keys_belong_to_their_tenant(acme):
+    other = Tenant.objects.create(slug="other", name="Other")
+    body = {"task": "demo.two_steps", "params": {"i": 1}, "idempotency_key": "k1"}
+    mine = post(issue_key(acme, "ci").key, body)
+    theirs = post(issue_key(other, "ci").key, body)
+    # The same key from another tenant is a new task of theirs, not a view of ours.
+    assert mine.status_code == theirs.status_code == 201
+    assert mine.json()["task_id"] != theirs.json()["task_id"]
+    assert tasks_of("acme") == tasks_of("other") == 1
+
+
 def test_over_the_spawn_rate_is_429_with_retry_after_and_nothing_spawned(acme):
     RateLimitPolicy.objects.create(tenant=acme, spawn_rate=0.01, spawn_burst=1)
     key = issue_key(acme, "ci").key

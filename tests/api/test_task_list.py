@@ -8,6 +8,7 @@ from django.db import connection
 from psycopg import sql
 
 from absurd_core import engine
+from absurd_core import spawn as spawn_task
 from absurd_core.task_list import decode_cursor, encode_cursor, uuid7_floor
 from tenants.api_keys import issue_key
 from tenants.models import Tenant
@@ -22,8 +23,8 @@ def world(db, queue_name):
     other = Tenant.objects.create(slug=f"other{uuid.uuid4().hex[:8]}", name="Other")
 
     def spawn(name="job", params=None, tenant=slug, key=None):
-        return engine.spawn_task(
-            queue_name, name, params or {}, headers={"tenant": tenant}, idempotency_key=key
+        return spawn_task(
+            name, params or {}, tenant=tenant, queue=queue_name, idempotency_key=key
         ).task_id
 
     ids = [spawn(params={"n": n, "customer": {"id": str(n % 2)}}) for n in range(7)]

@@ -22,6 +22,7 @@ def test_api_key_guessing_is_throttled_per_address(client):
     blocked = client.get(url, headers={"Authorization": f"Bearer {good}"}, REMOTE_ADDR="10.0.0.9")
     assert blocked.status_code == 429  # even the right key waits: nothing is checked
     assert "Too many failed authentications" in blocked.json()["detail"]
+    assert 1 <= int(blocked["Retry-After"]) <= 5  # one failure allowed every 5 s
     other = client.get(url, headers={"Authorization": f"Bearer {good}"}, REMOTE_ADDR="10.0.0.10")
     assert other.status_code == 200  # other addresses are not affected
 
