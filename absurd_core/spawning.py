@@ -6,24 +6,48 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, connections, transaction
 
 from absurd_core import engine
-from absurd_core.errors import AbsurdError, InvalidArgument
+from absurd_core.errors import AbsurdError, InvalidArgument, translate
 from absurd_core.queues import validate_queue_name
 from absurd_core.registry import registry
-from tenants.limits import GATE_SQL, check_verdict, limiter_failed
+from tenants.limits import (
+    GATE_OR_RAISE_SQL,
+    RATE_LIMITED_SQLSTATE,
+    RateLimited,
+    limiter_failed,
+    wait_of,
+)
 
-# Built from two constants at import; values travel only as parameters.
+# Built from two constants at import; values travel only as parameters. The gate runs
+# only when the statement created a task (a repeated idempotency key costs nothing) and
+# raises SQLSTATE AC429 over the limit, so the statement spawns nothing then
+# (tenants/sql/0007_spawn_gate_raises.sql).
 SPAWN_SQL = (
     "select s.task_id, s.run_id, s.attempt, s.created,"  # noqa: S608
-    " case when s.created then " + GATE_SQL + " end"
+    " case when s.created then " + GATE_OR_RAISE_SQL + " end"
     " from absurd.spawn_task(%(queue)s, %(task)s, %(params)s::jsonb, %(options)s::jsonb) s"
 )
 BARE_SPAWN_SQL = (
     "select s.task_id, s.run_id, s.attempt, s.created"
     " from absurd.spawn_task(%(queue)s, %(task)s, %(params)s::jsonb, %(options)s::jsonb) s"
 )
+
+
+def _spawn_row(sql: str, values: dict, using: str) -> tuple:
+    """Run the one spawn statement: in autocommit, its own transaction (no BEGIN or
+    COMMIT round trips); inside the caller's transaction, a savepoint that keeps it
+    usable when the statement fails."""
+    connection = connections[using]
+    if connection.in_atomic_block:
+        return engine.fetch_all(sql, values, using)[0]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
+            return cursor.fetchone()
+    except DatabaseError as exc:
+        raise translate(exc) from exc
 
 
 def tenant_idempotency_key(tenant: str, key: str | None) -> str | None:
@@ -91,20 +115,15 @@ def spawn(
         "options": json.dumps(options),
         "tenant": tenant,
     }
-    with transaction.atomic(using=using):
-        try:
-            # One statement: the spawn and, only when it created a task (a repeated
-            # idempotency key costs nothing), the tenant's spawn-rate gate.
-            row = engine.fetch_all(SPAWN_SQL, values, using)[0]
-        except AbsurdError as gated:
-            # The statement failed. Without the gate: if the engine fails again, that
-            # is the error to raise; if it succeeds, the limiter's storage failed, and
-            # its fail-open flag decides whether this spawn stands.
+    try:
+        row = _spawn_row(SPAWN_SQL, values, using)
+    except AbsurdError as refused:
+        if refused.sqlstate == RATE_LIMITED_SQLSTATE:
+            raise RateLimited(tenant, wait_of(refused)) from None
+        # Something else failed. Without the gate, in a transaction: if the engine fails
+        # again, that is the error to raise; if it succeeds, the limiter's storage failed,
+        # and its fail-open flag decides whether this spawn stands (raising rolls it back).
+        with transaction.atomic(using=using):
             row = engine.fetch_all(BARE_SPAWN_SQL, values, using)[0]
-            limiter_failed(tenant, gated)
-            return engine.SpawnResult(*row[:4])
-        result = engine.SpawnResult(*row[:4])
-        if result.created:
-            # Raises RateLimited over the limit; leaving atomic() rolls the spawn back.
-            check_verdict(tenant, row[4])
-    return result
+            limiter_failed(tenant, refused)
+    return engine.SpawnResult(*row[:4])

@@ -8,9 +8,9 @@ from django.core.exceptions import PermissionDenied
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
-from tenants.api_keys import InvalidApiKey, verify_key
+from tenants.api_keys import AuthThrottled, InvalidApiKey, verify_key
 from tenants.api_scopes import allows
-from tenants.auth_throttle import record_failure, retry_after, source_of
+from tenants.auth_throttle import record_failure, source_of
 from tenants.permissions import Action, Principal
 from tenants.resolution import principal_for_api_key
 
@@ -22,16 +22,15 @@ class ApiKeyAuth(HttpBearer):
 
     def authenticate(self, request, token):
         source = source_of(request)
-        wait = retry_after(source)
-        if wait > 0:
-            seconds = max(1, math.ceil(wait))
+        try:
+            api_key = verify_key(token, throttle_source=source)
+        except AuthThrottled as throttled:
+            seconds = max(1, math.ceil(throttled.wait))
             error = HttpError(
                 429, f"Too many failed authentications from this address; retry in {seconds} s."
             )
             error.retry_after = seconds
-            raise error
-        try:
-            api_key = verify_key(token)
+            raise error from None
         except InvalidApiKey as exc:
             record_failure(source)
             raise HttpError(401, str(exc)) from exc

@@ -31,8 +31,24 @@ class LimiterUnavailable(RateLimited):
     """The limiter's storage failed and the policy fails closed."""
 
 
-#: SQL fragment: 0 when one spawn of ``%(tenant)s`` may go ahead, else the seconds to wait.
-GATE_SQL = "absurd_control_spawn_gate(%(tenant)s, 1)"
+#: SQL fragment: 0 when one spawn of ``%(tenant)s`` may go ahead; over the limit it raises
+#: SQLSTATE ``RATE_LIMITED_SQLSTATE`` with the seconds to wait as DETAIL.
+GATE_OR_RAISE_SQL = "absurd_control_spawn_gate_or_raise(%(tenant)s, 1)"
+RATE_LIMITED_SQLSTATE = "AC429"
+
+
+def wait_of(error: BaseException) -> float:
+    """The seconds to wait that an AC429 error carries (its DETAIL); 1 if unreadable."""
+    cause = error
+    while cause is not None:
+        diag = getattr(cause, "diag", None)
+        if diag is not None and diag.message_detail:
+            try:
+                return float(diag.message_detail)
+            except ValueError:
+                break
+        cause = cause.__cause__
+    return 1.0
 
 
 def check_verdict(tenant_slug: str, retry_after: float) -> None:
