@@ -165,3 +165,30 @@ class ListenerCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.listener} at {self.last_txid}/{self.last_id}"
+
+
+class OperatorAction(models.Model):
+    """Who did what to a task, queue or dead letter, through the dashboard or the API.
+
+    Written by absurd_core.audit.record in the same transaction as the action, and
+    shown on the task's timeline beside the event log's transitions.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.TextField(null=True, blank=True)
+    #: "user:ann" or "key:ci".
+    actor = models.TextField()
+    #: "cancel", "retry", "emit_event", "discard", "pause", ...
+    action = models.TextField()
+    queue = models.TextField(null=True, blank=True)
+    task_id = models.UUIDField(null=True, blank=True)
+    detail = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "absurd_control_operator_action"
+        ordering = ["id"]
+        indexes = [models.Index(fields=["queue", "task_id", "id"], name="operator_action_task")]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.queue}/{self.task_id}"

@@ -1,6 +1,22 @@
+"""The dashboard's URLs, all in the ``dashboard`` namespace.
+
+Each page's module owns its routes (its ``urlpatterns``); the names tests and
+plugins link to are overview, runs, task, dead_letters, queues, workers, events
+and approvals.
+"""
+
 from django.urls import path
 
-from dashboard import approval_views, views
+from dashboard import (
+    approval_views,
+    dead_letters_views,
+    events_views,
+    queues_views,
+    runs_views,
+    task_views,
+    views,
+    workers_views,
+)
 
 app_name = "dashboard"
 urlpatterns = [
@@ -13,4 +29,10 @@ urlpatterns = [
         approval_views.cancel_approval,
         name="cancel_approval",
     ),
+    *runs_views.urlpatterns,
+    *task_views.urlpatterns,
+    *dead_letters_views.urlpatterns,
+    *queues_views.urlpatterns,
+    *workers_views.urlpatterns,
+    *events_views.urlpatterns,
 ]
