@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+from django.db import transaction
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from absurd_core import dead_letters
+from absurd_core import audit, dead_letters
 from absurd_core.models import DeadLetter
 from config.problems import Problem
 from tenants.api_auth import api_principal
@@ -104,15 +105,17 @@ def get_dead_letter(request, dead_letter_id: int):
 )
 def retry(request, dead_letter_id: int, body: RetryIn):
     principal = api_principal(request, Action.OPERATE, "dead_letters:write")
-    _get(principal, dead_letter_id)
-    result = dead_letters.retry_dead_letter(
-        principal.scope,
-        dead_letter_id,
-        actor=principal.label,
-        note=body.note,
-        spawn_new=body.spawn_new,
-        max_attempts=body.max_attempts,
-    )
+    letter = _get(principal, dead_letter_id)
+    with transaction.atomic():
+        result = dead_letters.retry_dead_letter(
+            principal.scope,
+            dead_letter_id,
+            actor=principal.label,
+            note=body.note,
+            spawn_new=body.spawn_new,
+            max_attempts=body.max_attempts,
+        )
+        _audit(principal, "retry_dead_letter", letter, result, note=body.note)
     return _action(result)
 
 
@@ -123,11 +126,23 @@ def retry(request, dead_letter_id: int, body: RetryIn):
 )
 def discard(request, dead_letter_id: int, body: DiscardIn):
     principal = api_principal(request, Action.OPERATE, "dead_letters:write")
-    _get(principal, dead_letter_id)
-    result = dead_letters.discard_dead_letter(
-        principal.scope, dead_letter_id, actor=principal.label, note=body.note
-    )
+    letter = _get(principal, dead_letter_id)
+    with transaction.atomic():
+        result = dead_letters.discard_dead_letter(
+            principal.scope, dead_letter_id, actor=principal.label, note=body.note
+        )
+        _audit(principal, "discard_dead_letter", letter, result, note=body.note)
     return _action(result)
+
+
+def _audit(principal, action: str, letter: DeadLetter, result, *, note) -> None:
+    """Only an action that took effect is recorded; a repeat changed nothing."""
+    if result.applied:
+        detail = {"via": "api", "dead_letter": letter.pk, "note": note}
+        audit.record(
+            principal, action, queue=letter.queue, task_id=letter.task_id,
+            tenant=letter.tenant, detail=detail,
+        )  # fmt: skip
 
 
 def _action(result: dead_letters.ActionResult) -> dict:

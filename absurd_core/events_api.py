@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
+from absurd_core import audit
 from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
 from absurd_core.events import MAX_NAME_LENGTH, emit_for_tenant
 from config.problems import Problem
@@ -46,7 +48,11 @@ class EmitOut(Schema):
 def emit_event(request, body: EmitIn):
     principal = api_principal(request, Action.OPERATE, "events:write")
     try:
-        result = emit_for_tenant(principal.scope, body.queue, body.name, body.payload)
+        with transaction.atomic():
+            result = emit_for_tenant(principal.scope, body.queue, body.name, body.payload)
+            if result.first:
+                detail = {"via": "api", "event": result.event_name}
+                audit.record(principal, "emit_event", queue=body.queue, detail=detail)
     except (QueueNotFound, InvalidQueueName):
         raise HttpError(404, f"No queue named {body.queue!r}.") from None
     except InvalidArgument as exc:

@@ -10,9 +10,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
+from absurd_core import audit
 from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
 from absurd_core.queue_admin import (
     QueueInfo,
@@ -130,14 +132,20 @@ def get_queue(request, name: str):
     response={200: QueueDetailOut, 403: Problem, 404: Problem, 422: Problem},
     summary="Update a queue's cleanup policy",
     description="How long finished tasks are kept (`cleanup_ttl_seconds`) and how many one "
-    "cleanup pass deletes (`cleanup_limit`); omitted fields stay as they are. Needs an admin "
+    "cleanup pass deletes (`cleanup_limit`); omitted fields stay as they are (an empty body "
+    "changes nothing and answers the policy). Needs an admin "
     "key of a platform tenant (scope queues:admin): queues are shared by every tenant.",
 )
 def update_policy(request, name: str, body: PolicyIn):
     principal = _platform_admin(request, "change a queue's policy")
     ttl = timedelta(seconds=body.cleanup_ttl_seconds) if body.cleanup_ttl_seconds else None
+    if ttl is None and body.cleanup_limit is None:
+        return _detail(principal, name)  # nothing to change: the policy as it is
     try:
-        update_cleanup_policy(name, cleanup_ttl=ttl, cleanup_limit=body.cleanup_limit)
+        with transaction.atomic():
+            update_cleanup_policy(name, cleanup_ttl=ttl, cleanup_limit=body.cleanup_limit)
+            detail = {"via": "api", **body.model_dump(exclude_none=True)}
+            audit.record(principal, "update_queue_policy", queue=name, detail=detail)
     except (QueueNotFound, InvalidQueueName):
         raise HttpError(404, NO_QUEUE) from None
     except InvalidArgument as exc:
@@ -156,7 +164,10 @@ def update_policy(request, name: str, body: PolicyIn):
 def pause(request, name: str):
     principal = _platform_admin(request, "pause a queue")
     try:
-        changed = pause_queue(name, principal.label)
+        with transaction.atomic():
+            changed = pause_queue(name, principal.label)
+            if changed:
+                audit.record(principal, "pause_queue", queue=name, detail={"via": "api"})
     except (QueueNotFound, InvalidQueueName):
         raise HttpError(404, NO_QUEUE) from None
     return {"name": name, "paused": True, "changed": changed}
@@ -170,9 +181,12 @@ def pause(request, name: str):
     "tenant (scope queues:admin).",
 )
 def resume(request, name: str):
-    _platform_admin(request, "resume a queue")
+    principal = _platform_admin(request, "resume a queue")
     try:
-        changed = resume_queue(name)
+        with transaction.atomic():
+            changed = resume_queue(name)
+            if changed:
+                audit.record(principal, "resume_queue", queue=name, detail={"via": "api"})
     except (QueueNotFound, InvalidQueueName):
         raise HttpError(404, NO_QUEUE) from None
     return {"name": name, "paused": False, "changed": changed}

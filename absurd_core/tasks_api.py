@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.db import transaction
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
-from absurd_core import engine, history, spawn
+from absurd_core import audit, engine, history, spawn
 from absurd_core.engine import TaskState
 from absurd_core.errors import AbsurdError, InvalidArgument, QueueNotFound, TaskNotFound
 from absurd_core.registry import registry
@@ -27,6 +28,8 @@ from tenants.limits import RateLimited
 from tenants.permissions import Action
 
 router = Router(tags=["tasks"])
+#: Audit detail of actions taken through the API (the dashboard's say "dashboard").
+VIA_API = {"via": "api"}
 
 
 class SpawnIn(Schema):
@@ -267,7 +270,9 @@ def task_history(request, task_id: UUID):
 def cancel_task(request, task_id: UUID):
     principal = api_principal(request, Action.OPERATE, "tasks:write")
     task = _task(principal, task_id)
-    engine.cancel_task(task.queue, task.task_id)
+    with transaction.atomic():
+        engine.cancel_task(task.queue, task.task_id)
+        audit.record(principal, "cancel", queue=task.queue, task_id=task.task_id, detail=VIA_API)
     return {"task_id": task.task_id, "state": _task(principal, task_id).state}
 
 
@@ -285,9 +290,12 @@ def retry_task(request, task_id: UUID, body: RetryIn):
     principal = api_principal(request, Action.OPERATE, "tasks:write")
     task = _task(principal, task_id)
     try:
-        result = engine.retry_task(
-            task.queue, task.task_id, max_attempts=body.max_attempts, spawn_new=body.spawn_new
-        )
+        with transaction.atomic():
+            result = engine.retry_task(
+                task.queue, task.task_id, max_attempts=body.max_attempts, spawn_new=body.spawn_new
+            )
+            detail = {**VIA_API, "spawn_new": body.spawn_new, "new_task_id": str(result.task_id)}
+            audit.record(principal, "retry", queue=task.queue, task_id=task.task_id, detail=detail)
     except AbsurdError as exc:
         raise HttpError(409, str(exc)) from None
     return {"task_id": result.task_id, "state": _task(principal, result.task_id).state}

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from absurd_core import engine
-from absurd_core.models import DeadLetter
+from absurd_core.models import DeadLetter, OperatorAction
 from tenants.api_keys import issue_key
 from tenants.models import Tenant
 from tests.helpers import raw_connection
@@ -73,6 +73,8 @@ def test_retry_takes_effect_once(world):
     assert "Already retried by key:op" in again.json()["message"]
     state = engine.get_task_result("testq", world["mine"].task_id).state
     assert state == "pending"
+    audited = OperatorAction.objects.filter(task_id=world["mine"].task_id)
+    assert [(a.actor, a.action) for a in audited] == [("key:op", "retry_dead_letter")]
 
 
 def test_discard_then_retry_changes_nothing_more(world):

@@ -42,6 +42,20 @@ def test_malformed_json_is_400(key):
     assert spawned() == 0
 
 
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("post", "/tasks", {"task": "demo.two_steps", "params": {"note": "a\x00b"}}),
+        ("post", "/events", {"queue": "demo", "name": "x", "payload": ["\x00"]}),
+        ("get", "/tasks?q=a%00b", None),
+    ],
+)
+def test_nul_characters_are_refused_before_postgresql(key, method, path, body):
+    problem = assert_problem(api(method, path, key, body), 400, "bad-request")
+    assert "NUL" in problem["detail"]
+    assert spawned() == 0
+
+
 def test_validation_errors_name_each_field(key):
     body = assert_problem(
         api("post", "/tasks", key, {"params": [], "max_attempts": 0}), 422, "validation-error"

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from absurd_core import engine, spawn
-from absurd_core.models import Worker
+from absurd_core.models import OperatorAction, Worker
 from tenants.api_keys import issue_key
 from tenants.models import Tenant
 from tests.helpers import WorkerProcess, api, wait_for
@@ -54,7 +54,8 @@ def test_policy_update_needs_a_platform_admin(keys):
     assert response.status_code == 200, response.content
     assert response.json()["cleanup_ttl_seconds"] == 3600
     assert response.json()["cleanup_limit"] == 10
-    assert api("put", path, keys["platform"], {}).status_code == 422
+    unchanged = api("put", path, keys["platform"], {})
+    assert unchanged.status_code == 200 and unchanged.json()["cleanup_limit"] == 10
     assert api("put", path, keys["platform"], {"cleanup_limit": 0}).status_code == 422
     assert engine.get_queue_policy(keys["queue"]).cleanup_limit == 10
 
@@ -68,6 +69,8 @@ def test_pause_and_resume_are_idempotent_and_platform_only(keys):
     shown = api("get", path, keys["viewer"]).json()
     assert shown["paused"] is True and shown["paused_by"] == "key:p"
     assert api("post", path + "/resume", keys["platform"]).json()["changed"] is True
+    audited = OperatorAction.objects.filter(queue=keys["queue"]).values_list("actor", "action")
+    assert list(audited) == [("key:p", "pause_queue"), ("key:p", "resume_queue")]
     assert api("post", path + "/resume", keys["platform"]).json()["changed"] is False
     assert api("post", "/queues/nope/pause", keys["platform"]).status_code == 404
 

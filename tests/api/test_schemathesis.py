@@ -13,11 +13,10 @@ import pytest
 import schemathesis
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck
 
 from absurd_core import engine
-from absurd_core.models import TaskEvent
 from tenants.api_keys import issue_key
 from tenants.models import RateLimitPolicy, Tenant
 
@@ -35,6 +34,9 @@ SETTINGS = hypothesis.settings(
 LENIENT = [schemathesis.checks.negative_data_rejection]
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
+# PostgreSQL stores no NUL character; the API refuses them up front with a 400
+# (config/nul_guard.py, tested in test_problems.py), which the schema cannot express.
+schema.config.generation.update(allow_x00=False)
 
 
 @pytest.fixture
@@ -68,8 +70,22 @@ def test_stateful_links(auth):
     """Spawn, then follow the links: get, history, cancel and retry the spawned task."""
     schema.config.headers = auth
     machine = schema.as_state_machine()
+    spawned = []
 
     class Workflow(machine):
+        # Every scenario starts from the same database: generation follows responses
+        # (links), and hypothesis needs the same choices to lead to the same data.
+        def setup(self):
+            self.savepoint = transaction.savepoint()
+
+        def teardown(self):
+            transaction.savepoint_rollback(self.savepoint)
+
+        def after_call(self, response, case):
+            super().after_call(response, case)
+            if case.method == "POST" and case.path == "/api/v1/tasks":
+                spawned.append(response.status_code)
+
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             case.validate_response(response, excluded_checks=LENIENT)
 
@@ -82,4 +98,4 @@ def test_stateful_links(auth):
     finally:
         schema.config.headers = None
     # The run reached a successful spawn, the start of the links it follows.
-    assert TaskEvent.objects.filter(tenant="fuzz", kind="spawned").exists()
+    assert 201 in spawned

@@ -7,8 +7,10 @@ from django.db import connection
 from django.test import Client
 
 from absurd_core import engine, spawn
+from absurd_core.audit import task_timeline
 from tenants.api_keys import issue_key
 from tenants.models import Tenant
+from tenants.scoping import TenantScope
 from tests.helpers import raw_connection
 
 
@@ -77,6 +79,12 @@ def test_cancel_and_retry(keys):
         )
     retried = call("post", f"/{failed.task_id}/retry", keys["operator"], {"max_attempts": 3})
     assert retried.status_code == 200 and retried.json()["state"] == "pending"
+    # Who did what is on each task's timeline; the refused retry left no trace.
+    timeline = {
+        t: [(e.kind, e.actor) for e in task_timeline(TenantScope("acme"), "demo", t) if e.actor]
+        for t in (task.task_id, failed.task_id)
+    }
+    assert timeline == {task.task_id: [("cancel", "key:op")], failed.task_id: [("retry", "key:op")]}
 
 
 def test_retry_of_a_running_task_is_409(keys):
