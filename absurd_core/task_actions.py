@@ -3,7 +3,8 @@
 Each looks the task up in the principal's scope first (another tenant's task is
 TaskNotFound, as if it did not exist), checks the role, then calls the engine
 and writes the audit row (absurd_core.audit.record) in one transaction, so an
-action and its record commit together or not at all. When the engine or the
+action and its record commit together or not at all. The row is written first,
+so its time precedes the transition the action causes. When the engine or the
 task's state says no, ``ActionRefused`` carries a message for the operator and
 nothing is changed or recorded.
 """
@@ -19,6 +20,7 @@ from django.db import transaction
 
 from absurd_core import audit, engine
 from absurd_core.errors import AbsurdError
+from absurd_core.models import OperatorAction
 from absurd_core.task_queries import TaskDetail, find_task
 from tenants.permissions import Action, Principal
 
@@ -57,25 +59,27 @@ def _operable(principal: Principal, task_id: UUID) -> TaskDetail:
     return find_task(principal.scope, task_id)
 
 
+def _record(principal: Principal, action: str, task: TaskDetail, detail: dict) -> OperatorAction:
+    # Written before the engine call, in its transaction: the row's time (the statement's)
+    # then comes before the transition the action causes, as on the timeline it should.
+    return audit.record(
+        principal, action, queue=task.queue, task_id=task.task_id, tenant=task_tenant(task),
+        detail=detail,
+    )  # fmt: skip
+
+
 def cancel(principal: Principal, task_id: UUID) -> TaskDetail:
     """Cancel a pending, running or sleeping task. Returns the task as it was before."""
     task = _operable(principal, task_id)
     if task.state not in CANCELLABLE:
         raise ActionRefused(f"The task is {task.state}; only an unfinished task can be cancelled.")
     with transaction.atomic():
+        _record(principal, "cancel", task, {"from_state": task.state})
         engine.cancel_task(task.queue, task.task_id)
         # cancel_task leaves a task that finished meanwhile alone: say so, record nothing.
         state = engine.get_task_result(task.queue, task.task_id).state
         if state != "cancelled":
             raise ActionRefused(f"The task is {state}; it finished before the cancel.")
-        audit.record(
-            principal,
-            "cancel",
-            queue=task.queue,
-            task_id=task.task_id,
-            tenant=task_tenant(task),
-            detail={"from_state": task.state},
-        )
     return task
 
 
@@ -86,18 +90,12 @@ def retry(principal: Principal, task_id: UUID, *, spawn_new: bool = False) -> Re
         raise ActionRefused(f"The task is {task.state}; only a failed task can be retried.")
     try:
         with transaction.atomic():
+            action = _record(principal, "retry", task, {"spawn_new": spawn_new})
             result = engine.retry_task(task.queue, task.task_id, spawn_new=spawn_new)
-            detail: dict[str, Any] = {"spawn_new": spawn_new, "attempt": result.attempt}
+            action.detail["attempt"] = result.attempt
             if spawn_new:
-                detail["new_task_id"] = str(result.task_id)
-            audit.record(
-                principal,
-                "retry",
-                queue=task.queue,
-                task_id=task.task_id,
-                tenant=task_tenant(task),
-                detail=detail,
-            )
+                action.detail["new_task_id"] = str(result.task_id)
+            action.save(update_fields=["detail"])
     except AbsurdError as exc:
         raise ActionRefused(f"The engine refused the retry: {exc.message}") from None
     return RetryOutcome(result.task_id, result.attempt, spawn_new)
@@ -136,13 +134,7 @@ def emit_wait_event(principal: Principal, task_id: UUID, event_name: str, payloa
             "This task waits for an approval decision; decide the approval request instead."
         )
     with transaction.atomic():
+        detail = {"event": waiting_for, "payload": payload_summary(payload)}
+        _record(principal, "emit_event", task, detail)
         engine.emit_event(task.queue, waiting_for, payload)
-        audit.record(
-            principal,
-            "emit_event",
-            queue=task.queue,
-            task_id=task.task_id,
-            tenant=task_tenant(task),
-            detail={"event": waiting_for, "payload": payload_summary(payload)},
-        )
     return waiting_for
