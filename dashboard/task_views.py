@@ -38,7 +38,7 @@ TIMELINE_DETAIL_CHARS = 500
 
 
 class EmitEventForm(forms.Form):
-    event = forms.CharField(widget=forms.HiddenInput, max_length=1000)
+    event = forms.CharField(widget=forms.HiddenInput)
     payload = forms.CharField(
         label="Payload (JSON)",
         required=False,
