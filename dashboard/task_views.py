@@ -83,7 +83,7 @@ def _wait_view(task: TaskDetail) -> dict | None:
         run_id = task.runs[-1].run_id if task.runs else ""
         digest = hashlib.sha1(f"{run_id}:{event}".encode(), usedforsecurity=False)
         wait["key"] = f"emit-{digest.hexdigest()[:16]}"
-        if event.startswith("approval:"):
+        if task_actions.reserved_event(event):
             wait["approval_id"] = event.removeprefix("approval:")
     return wait
 
@@ -105,7 +105,6 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
     if emit_form is None and may_operate and emittable:
         emit_form = EmitEventForm(initial={"event": wait["event"]})
     return {
-        "title": f"Task {task.task_name}",
         "task": task,
         "tenant": task_actions.task_tenant(task),
         "terminal": task.state in task_actions.TERMINAL,
@@ -127,7 +126,6 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
         "approvals": list(requests_for_task(scope, task.queue, task.task_id).order_by("id")),
         "wait": wait,
         "emit_form": emit_form,
-        "retry_form": RetryForm(),
         "action_error": action_error,
     }
 

@@ -43,6 +43,16 @@
     bootstrap.Modal.getOrCreateInstance(dialog()).show();
   });
 
+  // A poll answered 4xx (the task is gone, the tenant was switched, the session ended):
+  // stop polling rather than fail every 2 s; base.html's handler has shown the error once.
+  document.body.addEventListener("htmx:responseError", function (event) {
+    var elt = event.detail.elt;
+    if (!elt || elt.id !== "task-live" || event.detail.xhr.status >= 500) return;
+    elt.setAttribute("data-stopped", "");  // the hx-trigger filter checks it
+    var status = elt.querySelector("#live-status");
+    if (status) status.textContent = "Updates stopped: reload the page.";
+  });
+
   document.addEventListener("click", function (event) {
     if (!event.target.closest("#task-confirm-ok")) return;
     bootstrap.Modal.getOrCreateInstance(dialog()).hide();
