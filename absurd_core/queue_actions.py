@@ -5,8 +5,9 @@ Queues are shared by every tenant, so each change first checks
 change and writes its audit row (absurd_core.audit.record) in one transaction: the
 change and the record of who made it commit together or not at all.
 
-``queue_rows`` is the page's read: every queue with the tenant's own counts, its
-pause and its cleanup policy.
+``queue_rows`` is the page's read: every queue with the tenant's own counts (from
+absurd_core.overview.overview_stats, the read tuned for large queues: its counts may
+be estimates), its pause and its cleanup policy.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from absurd_core import engine
 from absurd_core.audit import record
 from absurd_core.engine import TASK_STATES, CleanupResult
 from absurd_core.errors import AbsurdError, InvalidQueueName, QueueNotFound
-from absurd_core.queue_admin import list_queue_info, pause_queue, resume_queue
+from absurd_core.overview import overview_stats
+from absurd_core.queue_admin import pause_queue, pauses, resume_queue
 from absurd_core.queue_admin import update_cleanup_policy as _update_cleanup_policy
 from absurd_core.queues import validate_queue_name
 from tenants.permissions import Principal
@@ -40,6 +42,8 @@ class QueueRow:
     name: str
     #: (state, count) in the engine's state order: the scope's own tasks.
     counts: list[tuple[str, int]]
+    #: True when the counts are estimates (huge queues).
+    estimated: bool
     paused: bool
     paused_at: datetime | None
     paused_by: str | None
@@ -63,17 +67,20 @@ def _is_valid(name: str) -> bool:
 
 
 def queue_rows(scope: TenantScope, *, using: str = "default") -> list[QueueRow]:
+    paused = pauses(using=using)
     rows = []
-    for info in list_queue_info(scope, using=using):
-        manageable = _is_valid(info.name)
-        policy = engine.get_queue_policy(info.name, using=using) if manageable else None
+    for stats in overview_stats(scope, using=using):
+        manageable = _is_valid(stats.name)
+        policy = engine.get_queue_policy(stats.name, using=using) if manageable else None
+        pause = paused.get(stats.name)
         rows.append(
             QueueRow(
-                name=info.name,
-                counts=[(state, int(info.counts.get(state, 0))) for state in TASK_STATES],
-                paused=info.paused,
-                paused_at=info.pause.paused_at if info.pause else None,
-                paused_by=info.pause.paused_by if info.pause else None,
+                name=stats.name,
+                counts=[(state, int(stats.counts.get(state, 0))) for state in TASK_STATES],
+                estimated=bool(getattr(stats, "estimated", False)),
+                paused=pause is not None,
+                paused_at=pause.paused_at if pause else None,
+                paused_by=pause.paused_by if pause else None,
                 cleanup_ttl=policy.cleanup_ttl if policy else None,
                 cleanup_limit=policy.cleanup_limit if policy else None,
                 manageable=manageable,

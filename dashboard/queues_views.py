@@ -35,7 +35,12 @@ def _page(request, *, create_form=None, bound=None, status=200):
     admin = principal.platform and principal.can(Action.ADMIN)
     rows = []
     for row in queue_actions.queue_rows(principal.scope):
-        item = {"queue": row, "ttl": human_duration(row.cleanup_ttl) if row.cleanup_ttl else ""}
+        item = {
+            "queue": row,
+            "counts": [(state, f"{count:,}") for state, count in row.counts],
+            "ttl": human_duration(row.cleanup_ttl) if row.cleanup_ttl else "",
+            "limit": f"{row.cleanup_limit:,}" if row.cleanup_limit else "",
+        }
         if admin and row.manageable:
             item["policy_form"] = CleanupPolicyForm.for_policy(
                 row.name, row.cleanup_ttl, row.cleanup_limit

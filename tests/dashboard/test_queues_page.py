@@ -342,18 +342,6 @@ def test_pause_and_resume(platform_admin, queue_name):
     assert [a[1] for a in _actions()] == ["pause_queue", "resume_queue"]
 
 
-def test_htmx_request_gets_the_toast_in_hx_trigger(platform_admin, queue_name):
-    response = platform_admin.post(
-        reverse("dashboard:pause_queue", args=[queue_name]), headers={"HX-Request": "true"}
-    )
-    assert response.status_code == 302
-    toast = json.loads(response["HX-Trigger"])["toast"]
-    assert toast == {
-        "level": "success",
-        "text": f"Paused {queue_name}: workers stop claiming from it.",
-    }
-
-
 # -- drop ------------------------------------------------------------------------------
 
 
@@ -408,3 +396,20 @@ def test_platform_admin_acting_in_a_tenant_keeps_that_tenant_on_the_audit_row(
     response = client.post(reverse("dashboard:pause_queue", args=[queue_name]))
     assert response.status_code == 302
     assert OperatorAction.objects.get().tenant == "acme"
+
+
+def test_estimated_counts_are_marked(viewer, queue_name, monkeypatch):
+    from absurd_core import queue_actions
+    from absurd_core.overview import QueueStats
+
+    def estimated(scope, using="default"):
+        counts = {"pending": 1_234_567, "running": 0, "sleeping": 0, "completed": 0,
+                  "failed": 0, "cancelled": 0}  # fmt: skip
+        return [QueueStats(queue_name, counts, True, None, False)]
+
+    monkeypatch.setattr(queue_actions, "overview_stats", estimated)
+    section = _section(viewer.get(reverse("dashboard:queues")).content.decode(), queue_name)
+    assert (
+        'class="mb-0 fw-semibold estimate" title="estimate" data-state="pending">≈1,234,567<'
+        in (section)
+    )
