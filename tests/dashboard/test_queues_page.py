@@ -413,3 +413,41 @@ def test_estimated_counts_are_marked(viewer, queue_name, monkeypatch):
         'class="mb-0 fw-semibold estimate" title="estimate" data-state="pending">≈1,234,567<'
         in (section)
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_of_one_name_create_and_audit_it_once():
+    import threading
+
+    from django.db import connections
+
+    from absurd_core import queue_actions
+    from tenants.permissions import Principal
+    from tenants.scoping import ALL_TENANTS, TenantScope
+
+    name = "q_raced_create"
+    engine.drop_queue(name)
+    principal = Principal(TenantScope(ALL_TENANTS), "admin", "user:racer", platform=True)
+    barrier = threading.Barrier(4)
+    outcomes = []
+
+    def create():
+        try:
+            barrier.wait()
+            queue_actions.create_queue(principal, name)
+            outcomes.append("created")
+        except queue_actions.QueueExists:
+            outcomes.append("exists")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(outcomes) == ["created", "exists", "exists", "exists"]
+        assert OperatorAction.objects.filter(action="create_queue", queue=name).count() == 1
+    finally:
+        engine.drop_queue(name)
