@@ -1,20 +1,201 @@
-"""The queues page. Queues: policy, pause, cleanup.
+"""The queues page: every queue with the tenant's counts, its pause and cleanup policy;
+platform admins also create, pause, resume, clean up, re-configure and drop queues.
+
+Queues are shared by every tenant, so each change needs a platform admin
+(``Principal.require_platform_admin``: 403 otherwise) and others see no controls.
+Changes are POSTs (CSRF-checked; GET is 405) that redirect back with a toast; a
+form with bad input is shown again with its errors inline (400, or 409 for a name
+that exists) and nothing changes. The work and the audit rows are in
+absurd_core.queue_actions.
 
 Its routes are in ``urlpatterns`` below; dashboard/urls.py includes them in the
 ``dashboard`` namespace.
 """
 
-from django.shortcuts import render
-from django.urls import path
+from __future__ import annotations
 
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
+
+from absurd_core import queue_actions
+from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
+from absurd_core.queue_actions import ConfirmationMismatch, QueueExists
 from dashboard.access import dashboard_view
+from dashboard.feedback import toast
+from dashboard.overview_data import human_duration
+from dashboard.queue_forms import CleanupPolicyForm, CreateQueueForm, DropQueueForm
+from tenants.permissions import Action
+
+
+def _page(request, *, create_form=None, bound=None, status=200):
+    """The page; ``bound``: (queue, "policy" | "drop", form) to show with its errors."""
+    principal = request.principal
+    admin = principal.platform and principal.can(Action.ADMIN)
+    rows = []
+    for row in queue_actions.queue_rows(principal.scope):
+        item = {
+            "queue": row,
+            "counts": [(state, f"{count:,}") for state, count in row.counts],
+            "ttl": human_duration(row.cleanup_ttl) if row.cleanup_ttl else "",
+            "limit": f"{row.cleanup_limit:,}" if row.cleanup_limit else "",
+        }
+        if admin and row.manageable:
+            item["policy_form"] = CleanupPolicyForm.for_policy(
+                row.name, row.cleanup_ttl, row.cleanup_limit
+            )
+            item["drop_form"] = DropQueueForm(row.name)
+            if bound and bound[0] == row.name:
+                item[f"{bound[1]}_form"] = bound[2]
+                item["open"] = bound[1]
+        rows.append(item)
+    context = {
+        "title": "Queues",
+        "principal": principal,
+        "scope": principal.scope,
+        "may_manage": admin,
+        "rows": rows,
+        "create_form": create_form or (CreateQueueForm() if admin else None),
+    }
+    return render(request, "dashboard/queues.html", context, status=status)
 
 
 @dashboard_view()
 def queues(request):
-    return render(request, "dashboard/queues.html", {"title": "Queues"})
+    return _page(request)
+
+
+def _back(request, level: str, text: str, anchor: str = ""):
+    response = redirect(reverse("dashboard:queues") + (f"#queue-{anchor}" if anchor else ""))
+    return toast(request, response, level, text)
+
+
+def _not_found():
+    return Http404("No queue has that name.")
+
+
+@dashboard_view()
+@require_POST
+def create_queue(request):
+    request.principal.require_platform_admin("create a queue")
+    form = CreateQueueForm(request.POST)
+    if not form.is_valid():
+        return _page(request, create_form=form, status=400)
+    name = form.cleaned_data["name"]
+    try:
+        queue_actions.create_queue(request.principal, name)
+    except QueueExists:
+        form.add_error("name", f"A queue named {name!r} exists already.")
+        return _page(request, create_form=form, status=409)
+    except InvalidQueueName as exc:  # the form validated it; the engine is the last word
+        form.add_error("name", exc.message)
+        return _page(request, create_form=form, status=400)
+    return _back(request, "success", f"Created queue {name}.", name)
+
+
+@dashboard_view()
+@require_POST
+def update_policy(request, name: str):
+    request.principal.require_platform_admin("change a queue's cleanup policy")
+    form = CleanupPolicyForm(name, request.POST)
+    if not form.is_valid():
+        _exists_or_404(name)
+        return _page(request, bound=(name, "policy", form), status=400)
+    try:
+        queue_actions.update_cleanup_policy(
+            request.principal,
+            name,
+            cleanup_ttl=form.cleaned_data["cleanup_ttl"],
+            cleanup_limit=form.cleaned_data["cleanup_limit"],
+        )
+    except QueueNotFound:
+        raise _not_found() from None
+    except InvalidArgument as exc:
+        form.add_error(None, exc.message)
+        return _page(request, bound=(name, "policy", form), status=400)
+    ttl = human_duration(form.cleaned_data["cleanup_ttl"])
+    limit = form.cleaned_data["cleanup_limit"]
+    return _back(
+        request,
+        "success",
+        f"Queue {name} now keeps finished tasks for {ttl}, deleting at most {limit:,} per pass.",
+        name,
+    )
+
+
+@dashboard_view()
+@require_POST
+def cleanup(request, name: str):
+    request.principal.require_platform_admin("clean up a queue")
+    try:
+        result = queue_actions.cleanup(request.principal, name)
+    except QueueNotFound:
+        raise _not_found() from None
+    return _back(
+        request,
+        "success",
+        f"Cleaned up {name}: deleted {result.tasks_deleted:,} tasks and "
+        f"{result.events_deleted:,} events.",
+        name,
+    )
+
+
+@dashboard_view()
+@require_POST
+def drop_queue(request, name: str):
+    request.principal.require_platform_admin("drop a queue")
+    _exists_or_404(name)
+    form = DropQueueForm(name, request.POST)
+    if not form.is_valid():
+        return _page(request, bound=(name, "drop", form), status=400)
+    try:
+        queue_actions.drop_queue(request.principal, name, form.cleaned_data["confirm"])
+    except QueueNotFound:
+        raise _not_found() from None
+    except ConfirmationMismatch as exc:  # the form checked; kept for the contract's sake
+        form.add_error("confirm", exc.message)
+        return _page(request, bound=(name, "drop", form), status=400)
+    return _back(request, "success", f"Dropped queue {name} and all its tasks.")
+
+
+@dashboard_view()
+@require_POST
+def pause_queue(request, name: str):
+    request.principal.require_platform_admin("pause a queue")
+    try:
+        changed = queue_actions.pause(request.principal, name)
+    except QueueNotFound:
+        raise _not_found() from None
+    if changed:
+        return _back(request, "success", f"Paused {name}: workers stop claiming from it.", name)
+    return _back(request, "info", f"{name} was paused already.", name)
+
+
+@dashboard_view()
+@require_POST
+def resume_queue(request, name: str):
+    request.principal.require_platform_admin("resume a queue")
+    try:
+        changed = queue_actions.resume(request.principal, name)
+    except QueueNotFound:
+        raise _not_found() from None
+    if changed:
+        return _back(request, "success", f"Resumed {name}: workers claim from it again.", name)
+    return _back(request, "info", f"{name} was not paused.", name)
+
+
+def _exists_or_404(name: str) -> None:
+    if not queue_actions.queue_exists(name):
+        raise _not_found()
 
 
 urlpatterns = [
     path("queues/", queues, name="queues"),
+    path("queues/create", create_queue, name="create_queue"),
+    path("queues/<str:name>/policy", update_policy, name="queue_policy"),
+    path("queues/<str:name>/cleanup", cleanup, name="queue_cleanup"),
+    path("queues/<str:name>/drop", drop_queue, name="drop_queue"),
+    path("queues/<str:name>/pause", pause_queue, name="pause_queue"),
+    path("queues/<str:name>/resume", resume_queue, name="resume_queue"),
 ]

@@ -7,7 +7,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from absurd_core.engine import TASK_STATES
-from absurd_core.queries import queue_overview
+from dashboard.overview_data import overview as overview_data
 from dashboard.panels import render_panels
 from tenants.resolution import principal_for_user, switch_tenant
 
@@ -15,11 +15,13 @@ from tenants.resolution import principal_for_user, switch_tenant
 def _overview_context(request):
     principal = principal_for_user(request.user, request.session)
     scope = principal.scope if principal else None
+    data = overview_data(scope) if scope else None
     return {
         "scope": scope,
         "principal": principal,
         "states": TASK_STATES,
-        "queues": queue_overview(scope) if scope else [],
+        "queues": data.queues if data else [],
+        "totals": data.totals if data else None,
     }
 
 
@@ -32,7 +34,7 @@ def overview(request):
 
 @login_required
 def queue_table(request):
-    """The queue table alone, polled by htmx every 2 seconds."""
+    """The live part alone (totals and the queue table), polled by htmx every 2 seconds."""
     return render(request, "dashboard/_queue_table.html", _overview_context(request))
 
 

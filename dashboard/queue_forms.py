@@ -1,0 +1,124 @@
+"""Forms of the Queues page: create a queue, change its cleanup policy, drop it.
+
+Rendered with crispy forms (Bootstrap 5). Each per-queue form gets ids of its own
+(``auto_id``) so labels stay tied to their inputs when every queue has one, while
+field names stay plain.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Column, Layout, Row
+from django import forms
+
+from absurd_core.errors import InvalidQueueName
+from absurd_core.queues import MAX_QUEUE_NAME_BYTES, validate_queue_name
+
+UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+MAX_TTL = timedelta(days=3650)
+MAX_LIMIT = 1_000_000
+
+
+def _helper(*layout) -> FormHelper:
+    helper = FormHelper()
+    helper.form_tag = False  # the template writes <form> with its action and CSRF token
+    helper.disable_csrf = True
+    if layout:
+        helper.layout = Layout(*layout)
+    return helper
+
+
+class CreateQueueForm(forms.Form):
+    name = forms.CharField(
+        label="Queue name",
+        strip=False,  # " a" is not the name "a": say so instead of creating "a"
+        help_text=f"ASCII letters, digits, '_', '-' and '.', starting with a letter, digit or "
+        f"'_'; at most {MAX_QUEUE_NAME_BYTES} bytes.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "create-%s")
+        super().__init__(*args, **kwargs)
+        self.helper = _helper()
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        try:
+            return validate_queue_name(name)
+        except InvalidQueueName as exc:
+            raise forms.ValidationError(exc.message, code="invalid_queue_name") from None
+
+
+def split_ttl(ttl: timedelta | None) -> tuple[int | None, str]:
+    """The largest unit that expresses ``ttl`` exactly: (30, "days"), (90, "minutes")."""
+    if ttl is None:
+        return None, "days"
+    seconds = int(ttl.total_seconds())
+    for unit in ("days", "hours", "minutes"):
+        if seconds and seconds % UNITS[unit] == 0:
+            return seconds // UNITS[unit], unit
+    return seconds, "seconds"
+
+
+class CleanupPolicyForm(forms.Form):
+    ttl_value = forms.IntegerField(label="Keep finished tasks for", min_value=1)
+    ttl_unit = forms.ChoiceField(
+        label="Unit", choices=[(unit, unit) for unit in UNITS], initial="days"
+    )
+    cleanup_limit = forms.IntegerField(
+        label="Most tasks deleted per cleanup pass", min_value=1, max_value=MAX_LIMIT
+    )
+
+    def __init__(self, queue: str, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"policy-{queue}-%s")
+        super().__init__(*args, **kwargs)
+        self.queue = queue
+        self.helper = _helper(
+            Row(
+                Column("ttl_value", css_class="col-7"),
+                Column("ttl_unit", css_class="col-5"),
+            ),
+            "cleanup_limit",
+        )
+
+    @classmethod
+    def for_policy(cls, queue: str, ttl: timedelta | None, limit: int | None):
+        value, unit = split_ttl(ttl)
+        return cls(queue, initial={"ttl_value": value, "ttl_unit": unit, "cleanup_limit": limit})
+
+    def clean(self):
+        data = super().clean()
+        value, unit = data.get("ttl_value"), data.get("ttl_unit")
+        if value is not None and unit in UNITS:
+            ttl = timedelta(seconds=value * UNITS[unit])
+            if ttl > MAX_TTL:
+                self.add_error("ttl_value", "Keep finished tasks for at most 3650 days.")
+            else:
+                data["cleanup_ttl"] = ttl
+        return data
+
+
+class DropQueueForm(forms.Form):
+    confirm = forms.CharField(
+        label="Type the queue's name to confirm",
+        strip=False,
+        required=True,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, queue: str, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"drop-{queue}-%s")
+        super().__init__(*args, **kwargs)
+        self.queue = queue
+        self.helper = _helper()
+
+    def clean_confirm(self) -> str:
+        typed = self.cleaned_data["confirm"]
+        if typed != self.queue:
+            raise forms.ValidationError(
+                "That is not this queue's name: nothing was dropped.", code="mismatch"
+            )
+        return typed
