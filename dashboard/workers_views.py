@@ -1,18 +1,67 @@
 """The workers page. The worker registry.
 
+Every runworker process with its state (live, dead: no heartbeat for three
+intervals, stopped), queues and concurrency; its counters (in flight,
+processed, failed) only for platform staff, since they add up every tenant's
+work (absurd_core.workers). The table polls every 2 seconds while the tab is
+visible; "show stopped" adds the processes that have shut down.
+
 Its routes are in ``urlpatterns`` below; dashboard/urls.py includes them in the
 ``dashboard`` namespace.
 """
 
 from django.shortcuts import render
 from django.urls import path
+from django.utils import timezone
+from django.views.decorators.http import require_GET
 
+from absurd_core.workers import workers_for
 from dashboard.access import dashboard_view
 
+BADGES = {"alive": ("live", "text-bg-success"), "dead": ("dead", "text-bg-danger"),
+          "stopped": ("stopped", "text-bg-secondary")}  # fmt: skip
 
+
+def ago(seconds: float) -> str:
+    """A short relative time: "4 s ago", "3 min ago", "2 h ago", "5 d ago"."""
+    seconds = max(int(seconds), 0)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def _context(request):
+    principal = request.principal
+    show_stopped = request.GET.get("stopped") == "1"
+    now = timezone.now()
+    rows = [
+        {
+            "worker": worker,
+            "badge": BADGES.get(worker.status, (worker.status, "text-bg-secondary")),
+            "last_seen_ago": ago((now - worker.last_seen).total_seconds()),
+        }
+        for worker in workers_for(
+            principal.scope, include_stopped=show_stopped, platform=principal.platform
+        )
+    ]
+    return {
+        "title": "Workers",
+        "principal": principal,
+        "rows": rows,
+        "show_stopped": show_stopped,
+        "counters": any(row["worker"].in_flight is not None for row in rows),
+        "show_failed": any(row["worker"].failed is not None for row in rows),
+    }
+
+
+@require_GET
 @dashboard_view()
 def workers(request):
-    return render(request, "dashboard/workers.html", {"title": "Workers"})
+    context = _context(request)
+    if request.htmx and request.htmx.target == "workers-table":
+        return render(request, "dashboard/_workers_table.html", context)
+    return render(request, "dashboard/workers.html", context)
 
 
 urlpatterns = [
