@@ -1,0 +1,208 @@
+"""Bulk cancel and retry: on a selection of task ids, or on every task a filter matches.
+
+For the runs page (and anything else that needs it). Each task is acted on in
+its own short transaction together with its audit row (``absurd_core.audit``,
+detail ``{"bulk": true}``), so a bulk action over many tasks never holds a long
+transaction or thousands of row locks, and a task that changed meanwhile is
+counted, not an error:
+
+- cancel (``engine.cancel_task``) applies to pending, running and sleeping
+  tasks; a task that had already ended is counted as skipped;
+- retry (``engine.retry_task``, in place) applies to failed tasks only; the
+  engine checks the state under its row lock, any other state is skipped.
+
+"All matching" walks the filter in keyset pages of ``BATCH`` tasks through
+``task_list.list_tasks`` (never OFFSET, never everything in memory), restricted
+to the states the action applies to; the matching tasks in other states are
+counted once, up front, as skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from django.db import transaction
+
+from absurd_core import audit, engine
+from absurd_core.errors import AbsurdError, TaskNotFound
+from absurd_core.task_list import MAX_LIMIT, TaskFilter, TaskRow, list_tasks
+from absurd_core.task_selection import count_by_state, tasks_by_id
+from tenants.permissions import Action, Principal
+from tenants.scoping import TenantScope
+
+#: The states each action applies to.
+APPLIES_TO: dict[str, tuple[str, ...]] = {
+    "cancel": ("pending", "running", "sleeping"),
+    "retry": ("failed",),
+}
+#: Tasks per keyset page when walking "all matching".
+BATCH = MAX_LIMIT
+#: Most ids one selection may name (a page holds at most task_list.MAX_LIMIT rows).
+MAX_SELECTION = 1000
+
+
+@dataclass
+class BulkOutcome:
+    action: str
+    #: Tasks cancelled or retried.
+    applied: int = 0
+    #: Tasks the action does not apply to (already ended; not failed).
+    skipped: int = 0
+    #: Tasks that no longer exist (removed by queue cleanup meanwhile).
+    missing: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.applied + self.skipped + self.missing
+
+    @property
+    def level(self) -> str:
+        return "success" if self.applied else "warning"
+
+    @property
+    def message(self) -> str:
+        """E.g. "Cancelled 1,230 tasks; 4 had already ended."."""
+        verb = {"cancel": "Cancelled", "retry": "Retried"}[self.action]
+        skipped = {"cancel": "had already ended", "retry": "had not failed"}[self.action]
+        text = f"{verb} {self.applied:,} {'task' if self.applied == 1 else 'tasks'}"
+        if self.skipped:
+            text += f"; {self.skipped:,} {skipped}"
+        if self.missing:
+            text += f"; {self.missing:,} no longer {'exists' if self.missing == 1 else 'exist'}"
+        return text + "."
+
+
+def _check(principal: Principal, action: str) -> None:
+    if action not in APPLIES_TO:
+        raise ValueError(f"Unknown bulk action {action!r}; actions are cancel and retry.")
+    principal.require(Action.OPERATE)
+
+
+def actionable(action: str, filters: TaskFilter) -> TaskFilter | None:
+    """``filters`` narrowed to the states ``action`` applies to; None when that is no state."""
+    states = tuple(s for s in APPLIES_TO[action] if not filters.states or s in filters.states)
+    return dataclasses.replace(filters, states=states) if states else None
+
+
+def matching_tasks(
+    scope: TenantScope, filters: TaskFilter, *, batch: int = BATCH, using: str = "default"
+) -> Iterator[TaskRow]:
+    """Every task ``filters`` matches, newest first, fetched ``batch`` at a time by keyset.
+
+    The keyset is the task id, so acting on the tasks of one page (which changes their
+    state) cannot make the walk skip or repeat any.
+    """
+    cursor = None
+    while True:
+        page = list_tasks(scope, filters, cursor=cursor, limit=batch, using=using)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def _cancel(principal: Principal, task: TaskRow, outcome: BulkOutcome) -> None:
+    if task.state not in APPLIES_TO["cancel"]:
+        outcome.skipped += 1
+        return
+    try:
+        with transaction.atomic():
+            engine.cancel_task(task.queue, task.task_id)
+            # cancel_task holds the task's row lock until commit: this state is final.
+            if engine.get_task_result(task.queue, task.task_id).state != "cancelled":
+                outcome.skipped += 1  # it ended between the listing and the cancel
+                return
+            audit.record(principal, "cancel", queue=task.queue, task_id=task.task_id,
+                         tenant=task.tenant, detail={"bulk": True})  # fmt: skip
+    except AbsurdError:
+        outcome.missing += 1  # "Task ... not found": removed by cleanup meanwhile
+        return
+    outcome.applied += 1
+
+
+def _retry(principal: Principal, task: TaskRow, outcome: BulkOutcome) -> None:
+    if task.state not in APPLIES_TO["retry"]:
+        outcome.skipped += 1
+        return
+    try:
+        with transaction.atomic():
+            engine.retry_task(task.queue, task.task_id)
+            audit.record(principal, "retry", queue=task.queue, task_id=task.task_id,
+                         tenant=task.tenant, detail={"bulk": True})  # fmt: skip
+    except AbsurdError as refused:
+        # The engine checks the state under the row lock: not failed (any more), or gone.
+        if "not found" in str(refused):
+            outcome.missing += 1
+        else:
+            outcome.skipped += 1
+        return
+    outcome.applied += 1
+
+
+def apply(principal: Principal, action: str, tasks: Iterable[TaskRow]) -> BulkOutcome:
+    """Cancel or retry each of ``tasks`` (rows the principal's scope already let it see)."""
+    _check(principal, action)
+    outcome = BulkOutcome(action)
+    one = _cancel if action == "cancel" else _retry
+    for task in tasks:
+        one(principal, task, outcome)
+    return outcome
+
+
+def selected(scope: TenantScope, task_ids: Sequence[UUID]) -> list[TaskRow]:
+    """The selected tasks, all of them visible to ``scope``; raises TaskNotFound otherwise.
+
+    Another tenant's task id is not found, the same as one that does not exist, and
+    then nothing is done to any of the selection.
+    """
+    ids = list(dict.fromkeys(task_ids))
+    if len(ids) > MAX_SELECTION:
+        raise ValueError(f"Select at most {MAX_SELECTION:,} tasks, or act on all matching.")
+    rows = tasks_by_id(scope, ids)
+    found = {row.task_id for row in rows}
+    absent = [task_id for task_id in ids if task_id not in found]
+    if absent:
+        raise TaskNotFound(f"No task {absent[0]}.")
+    return rows
+
+
+def apply_to_selection(
+    principal: Principal, action: str, scope: TenantScope, task_ids: Sequence[UUID]
+) -> BulkOutcome:
+    """``scope``: the principal's, or narrower (a platform user's tenant filter)."""
+    _check(principal, action)
+    return apply(principal, action, selected(scope, task_ids))
+
+
+def frozen(filters: TaskFilter, as_of: datetime) -> TaskFilter:
+    """``filters`` limited to tasks spawned before ``as_of``: what a confirmation counted."""
+    before = filters.spawned_before
+    return dataclasses.replace(
+        filters, spawned_before=as_of if before is None or as_of < before else before
+    )
+
+
+def apply_to_matching(
+    principal: Principal, action: str, scope: TenantScope, filters: TaskFilter
+) -> BulkOutcome:
+    """Cancel or retry every task ``filters`` matches in ``scope``.
+
+    Pass ``frozen(filters, confirmed_at)`` so tasks spawned after the confirmation are
+    left alone. Raises QueueNotFound and InvalidArgument for a bad filter.
+    """
+    _check(principal, action)
+    counts = count_by_state(scope, filters)
+    outcome = BulkOutcome(action)
+    outcome.skipped = sum(n for state, n in counts.items() if state not in APPLIES_TO[action])
+    narrowed = actionable(action, filters)
+    if narrowed is None:
+        return outcome
+    tasks = matching_tasks(scope, narrowed)
+    applied = apply(principal, action, tasks)
+    outcome.applied, outcome.missing = applied.applied, applied.missing
+    outcome.skipped += applied.skipped
+    return outcome
