@@ -44,8 +44,8 @@ FILTER_PARAMS = ("queue", "state", "task", "range", "from", "to", "tenant", "q")
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
 SEARCH_HELP = (
-    "A task id or run id, an idempotency key, or params.<field>:<value> / "
-    "headers.<field>:<value>; several terms must all match."
+    "A task or run id, an idempotency key, or params.FIELD:VALUE / headers.FIELD:VALUE; "
+    "all terms must match. Press / to focus."
 )
 
 

@@ -20,6 +20,7 @@ from uuid import UUID
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST, require_safe
 
@@ -100,10 +101,17 @@ def runs(request):
     status = 200 if page is not None else 400
     target = request.htmx.target if request.htmx else None
     if target == "runs-rows":
-        return render(request, "dashboard/_runs_rows.html", context, status=status)
-    if target == "runs-page":
-        return render(request, "dashboard/_runs_page.html", context, status=status)
-    return render(request, "dashboard/runs.html", context, status=status)
+        # A poll whose filter went bad (its queue was dropped): 286 tells htmx to stop polling.
+        response = render(request, "dashboard/_runs_rows.html", context,
+                          status=200 if page is not None else 286)  # fmt: skip
+    elif target == "runs-page":
+        # A 400 fragment is swapped in too (runs.js), so the message shows by the field.
+        response = render(request, "dashboard/_runs_page.html", context, status=status)
+    else:
+        response = render(request, "dashboard/runs.html", context, status=status)
+    # One URL, three bodies: caches must key on the htmx headers.
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])
+    return response
 
 
 def _bulk_error(request, form, message: str, status: int):

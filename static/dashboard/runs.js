@@ -27,8 +27,10 @@
   function customRange() {
     var range = document.getElementById("id_range");
     if (!range) return;
+    // Hidden dates are disabled too, so they are not sent (and do not make a custom range).
     document.querySelectorAll(".runs-custom-range").forEach(function (column) {
       column.hidden = range.value !== "custom";
+      column.querySelectorAll("input").forEach(function (input) { input.disabled = column.hidden; });
     });
   }
 
@@ -48,6 +50,14 @@
     var elt = event.detail.elt;
     if (elt && elt.id === "runs-rows" && rowBoxes().some(function (box) { return box.checked; })) {
       event.preventDefault();
+    }
+  });
+  // A filter with a bad value answers 400 with the form and its inline messages: show it.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (event.detail.xhr.status === 400 && target && target.id === "runs-page") {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
     }
   });
   document.addEventListener("htmx:afterSettle", function () { sync(); customRange(); });

@@ -221,6 +221,23 @@ def test_poll_fragment_keeps_filters_and_page(client, world):
     assert _ids(response) == list(reversed(ids))
 
 
+def test_a_poll_whose_queue_was_dropped_stops_polling(client, world):
+    client.force_login(_user(world["acme"]))
+    response = client.get(
+        RUNS,
+        {"queue": "dropped-meanwhile"},
+        headers={"HX-Request": "true", "HX-Target": "runs-rows"},
+    )
+    assert response.status_code == 286  # htmx: stop polling
+    assert "No queue named &#x27;dropped-meanwhile&#x27;." in response.content.decode()
+
+
+def test_responses_vary_on_the_htmx_headers(client, world):
+    client.force_login(_user(world["acme"]))
+    vary = _get(client, queue=world["queue"])["Vary"]
+    assert "HX-Request" in vary and "HX-Target" in vary
+
+
 def test_paused_live_updates_do_not_poll(client, world):
     client.force_login(_user(world["acme"]))
     html = _get(client, queue=world["queue"], paused="1").content.decode()
