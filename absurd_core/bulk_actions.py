@@ -1,10 +1,10 @@
 """Bulk cancel and retry: on a selection of task ids, or on every task a filter matches.
 
-For the runs page (and anything else that needs it). Each task is acted on in
-its own short transaction together with its audit row (``absurd_core.audit``,
-detail ``{"bulk": true}``), so a bulk action over many tasks never holds a long
-transaction or thousands of row locks, and a task that changed meanwhile is
-counted, not an error:
+For the runs page (and anything else that needs it). Tasks are acted on a page
+(``BATCH``) per short transaction, each task with its audit row
+(``absurd_core.audit.record``, detail ``{"bulk": true}``) in that transaction,
+so a bulk action over many tasks never holds a long transaction or thousands of
+row locks. A task that changed meanwhile is counted, not an error:
 
 - cancel (``engine.cancel_task``) applies to pending, running and sleeping
   tasks; a task that had already ended is counted as skipped;
@@ -28,11 +28,11 @@ from uuid import UUID
 from django.db import transaction
 
 from absurd_core import audit, engine
-from absurd_core.errors import AbsurdError, TaskNotFound
+from absurd_core.errors import AbsurdError, QueueNotFound, TaskNotFound
 from absurd_core.task_list import MAX_LIMIT, TaskFilter, TaskRow, list_tasks
 from absurd_core.task_selection import count_by_state, tasks_by_id
 from tenants.permissions import Action, Principal
-from tenants.scoping import TenantScope
+from tenants.scoping import ALL_TENANTS, TenantScope
 
 #: The states each action applies to.
 APPLIES_TO: dict[str, tuple[str, ...]] = {
@@ -89,7 +89,7 @@ def actionable(action: str, filters: TaskFilter) -> TaskFilter | None:
 
 
 def matching_tasks(
-    scope: TenantScope, filters: TaskFilter, *, batch: int = BATCH, using: str = "default"
+    scope: TenantScope, filters: TaskFilter, *, batch: int | None = None, using: str = "default"
 ) -> Iterator[TaskRow]:
     """Every task ``filters`` matches, newest first, fetched ``batch`` at a time by keyset.
 
@@ -98,58 +98,91 @@ def matching_tasks(
     """
     cursor = None
     while True:
-        page = list_tasks(scope, filters, cursor=cursor, limit=batch, using=using)
+        page = list_tasks(scope, filters, cursor=cursor, limit=batch or BATCH, using=using)
         yield from page.items
         if page.next_cursor is None:
             return
         cursor = page.next_cursor
 
 
-def _cancel(principal: Principal, task: TaskRow, outcome: BulkOutcome) -> None:
-    if task.state not in APPLIES_TO["cancel"]:
-        outcome.skipped += 1
-        return
-    try:
-        with transaction.atomic():
-            engine.cancel_task(task.queue, task.task_id)
-            # cancel_task holds the task's row lock until commit: this state is final.
-            if engine.get_task_result(task.queue, task.task_id).state != "cancelled":
-                outcome.skipped += 1  # it ended between the listing and the cancel
-                return
-            audit.record(principal, "cancel", queue=task.queue, task_id=task.task_id,
-                         tenant=task.tenant, detail={"bulk": True})  # fmt: skip
-    except AbsurdError:
-        outcome.missing += 1  # "Task ... not found": removed by cleanup meanwhile
-        return
-    outcome.applied += 1
+def _record(principal: Principal, action: str, task: TaskRow) -> None:
+    audit.record(principal, action, queue=task.queue, task_id=task.task_id, tenant=task.tenant,
+                 detail={"bulk": True})  # fmt: skip
 
 
-def _retry(principal: Principal, task: TaskRow, outcome: BulkOutcome) -> None:
-    if task.state not in APPLIES_TO["retry"]:
-        outcome.skipped += 1
-        return
-    try:
-        with transaction.atomic():
-            engine.retry_task(task.queue, task.task_id)
-            audit.record(principal, "retry", queue=task.queue, task_id=task.task_id,
-                         tenant=task.tenant, detail={"bulk": True})  # fmt: skip
-    except AbsurdError as refused:
-        # The engine checks the state under the row lock: not failed (any more), or gone.
-        if "not found" in str(refused):
-            outcome.missing += 1
+def _final_states(tasks: list[TaskRow]) -> dict[UUID, str]:
+    """The tasks' states now (this transaction holds their row locks: the states are final)."""
+    rows = tasks_by_id(TenantScope(ALL_TENANTS), [task.task_id for task in tasks])
+    return {row.task_id: row.state for row in rows}
+
+
+def _refused(refused: AbsurdError, outcome: BulkOutcome) -> None:
+    if "not found" in str(refused) or isinstance(refused, QueueNotFound):
+        outcome.missing += 1  # removed by queue cleanup (or its queue dropped) meanwhile
+    else:
+        outcome.skipped += 1  # retry_task checks "failed" under its row lock
+
+
+def _apply_page(principal: Principal, action: str, tasks: list[TaskRow]) -> BulkOutcome:
+    """One transaction for the page. Each engine call is its own savepoint (engine._cursor),
+    so a task that refuses leaves the transaction usable and is only counted."""
+    outcome = BulkOutcome(action)
+    with transaction.atomic():
+        if action == "cancel":
+            called = []
+            for task in tasks:
+                try:
+                    engine.cancel_task(task.queue, task.task_id)
+                    called.append(task)
+                except AbsurdError as refused:
+                    _refused(refused, outcome)
+            states = _final_states(called) if called else {}
+            for task in called:
+                if states.get(task.task_id) == "cancelled":
+                    _record(principal, action, task)
+                    outcome.applied += 1
+                else:
+                    outcome.skipped += 1  # it ended between the listing and the cancel
         else:
-            outcome.skipped += 1
-        return
-    outcome.applied += 1
+            for task in tasks:
+                try:
+                    engine.retry_task(task.queue, task.task_id)
+                except AbsurdError as refused:
+                    _refused(refused, outcome)
+                    continue
+                _record(principal, action, task)
+                outcome.applied += 1
+    return outcome
+
+
+def _chunks(tasks: Iterable[TaskRow], size: int) -> Iterator[list[TaskRow]]:
+    chunk: list[TaskRow] = []
+    for task in tasks:
+        chunk.append(task)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def apply(principal: Principal, action: str, tasks: Iterable[TaskRow]) -> BulkOutcome:
-    """Cancel or retry each of ``tasks`` (rows the principal's scope already let it see)."""
+    """Cancel or retry each of ``tasks`` (rows the principal's scope already let it see).
+
+    Tasks in states the action does not apply to are skipped without a call. The rest
+    are handled a page (``BATCH``) per transaction, each with its audit row.
+    """
     _check(principal, action)
     outcome = BulkOutcome(action)
-    one = _cancel if action == "cancel" else _retry
-    for task in tasks:
-        one(principal, task, outcome)
+    for chunk in _chunks(tasks, BATCH):
+        candidates = [task for task in chunk if task.state in APPLIES_TO[action]]
+        outcome.skipped += len(chunk) - len(candidates)
+        if not candidates:
+            continue
+        done = _apply_page(principal, action, candidates)
+        outcome.applied += done.applied
+        outcome.skipped += done.skipped
+        outcome.missing += done.missing
     return outcome
 
 

@@ -107,6 +107,9 @@ def runs(request):
     elif target == "runs-page":
         # A 400 fragment is swapped in too (runs.js), so the message shows by the field.
         response = render(request, "dashboard/_runs_page.html", context, status=status)
+        # The address bar gets the tidy URL (no empty parameters), still bookmarkable.
+        query = context["self_query"]
+        response["HX-Push-Url"] = f"{reverse('dashboard:runs')}{'?' if query else ''}{query}"
     else:
         response = render(request, "dashboard/runs.html", context, status=status)
     # One URL, three bodies: caches must key on the htmx headers.

@@ -1,5 +1,6 @@
 """The runs page: filters, search, keyset pages, tenancy, and bulk cancel / retry."""
 
+import dataclasses
 import uuid
 from datetime import timedelta
 
@@ -249,11 +250,14 @@ def test_paused_live_updates_do_not_poll(client, world):
 def test_filter_submit_by_htmx_answers_with_the_page_fragment(client, world):
     client.force_login(_user(world["acme"]))
     response = client.get(
-        RUNS, {"queue": world["queue"]}, headers={"HX-Request": "true", "HX-Target": "runs-page"}
+        RUNS,
+        {"queue": world["queue"], "task": "", "q": ""},
+        headers={"HX-Request": "true", "HX-Target": "runs-page"},
     )
     html = response.content.decode()
     assert response.status_code == 200
     assert html.lstrip().startswith('<div id="runs-page">') and "<html" not in html
+    assert response["HX-Push-Url"] == f"{RUNS}?queue={world['queue']}"
 
 
 # -- tenancy ---------------------------------------------------------------------------------
@@ -504,3 +508,29 @@ def test_bulk_functions_directly(world):
     assert bulk_actions.BulkOutcome("cancel", 1230, 4).message == (
         "Cancelled 1,230 tasks; 4 had already ended."
     )
+
+
+def _complete(queue, run_id):
+    with connection.cursor() as cursor:
+        cursor.execute("select absurd.complete_run(%s, %s, '{}'::jsonb)", [queue, run_id])
+
+
+def test_tasks_that_changed_since_the_listing_are_counted_not_acted_on(world):
+    """Rows listed as pending / failed whose task has changed by the time the action runs."""
+    scope = TenantScope(world["acme"].slug)
+    operator = Principal(scope, "operator", "user:op")
+    finished = world["spawn"]()
+    listed = tasks_by_id(scope, [finished])  # listed while pending ...
+    run_id, _ = _claim(world["queue"])
+    _complete(world["queue"], run_id)  # ... completed before the cancel
+    gone = dataclasses.replace(listed[0], task_id=uuid.uuid4())  # removed meanwhile
+    outcome = bulk_actions.apply(operator, "cancel", [*listed, gone])
+    assert (outcome.applied, outcome.skipped, outcome.missing) == (0, 1, 1)
+    assert engine.get_task_result(world["queue"], finished).state == "completed"
+
+    failed = failed_task(world)
+    listed = tasks_by_id(scope, [failed])  # listed while failed ...
+    engine.retry_task(world["queue"], failed)  # ... retried by someone else first
+    outcome = bulk_actions.apply(operator, "retry", listed)
+    assert (outcome.applied, outcome.skipped, outcome.missing) == (0, 1, 0)
+    assert not OperatorAction.objects.filter(task_id__in=[finished, failed]).exists()
