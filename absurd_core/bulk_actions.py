@@ -20,6 +20,7 @@ counted once, up front, as skipped.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,8 @@ APPLIES_TO: dict[str, tuple[str, ...]] = {
     "cancel": ("pending", "running", "sleeping"),
     "retry": ("failed",),
 }
+#: The states each action applies to, in words.
+STATE_WORDS = {"cancel": "pending, running or sleeping", "retry": "failed"}
 #: Tasks per keyset page when walking "all matching".
 BATCH = MAX_LIMIT
 #: Most ids one selection may name (a page holds at most task_list.MAX_LIMIT rows).
@@ -74,6 +77,63 @@ class BulkOutcome:
         if self.missing:
             text += f"; {self.missing:,} no longer {'exists' if self.missing == 1 else 'exist'}"
         return text + "."
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a bulk action would do, for its confirmation: nothing has changed yet."""
+
+    action: str
+    #: Tasks selected, or matching the filter.
+    total: int
+    #: Of those, the ones in a state the action applies to.
+    actionable: int
+
+    @property
+    def left_alone(self) -> int:
+        return self.total - self.actionable
+
+    @property
+    def tasks(self) -> str:
+        """E.g. "1,234 tasks"."""
+        return f"{self.total:,} {'task' if self.total == 1 else 'tasks'}"
+
+    @property
+    def button(self) -> str:
+        """The confirming button's label, e.g. "Cancel 1,200 tasks"."""
+        noun = "task" if self.actionable == 1 else "tasks"
+        return f"{self.action.capitalize()} {self.actionable:,} {noun}"
+
+    @property
+    def breakdown(self) -> str:
+        """E.g. "1,200 are pending, running or sleeping and will be cancelled; 34 have
+        already ended and will be left alone."."""
+        words = STATE_WORDS[self.action]
+        if self.actionable == self.total:
+            return f"{'It is' if self.total == 1 else 'All of them are'} {words}."
+        verb = "is" if self.actionable == 1 else "are"
+        done = "cancelled" if self.action == "cancel" else "retried"
+        has = "has" if self.left_alone == 1 else "have"
+        reason = "already ended" if self.action == "cancel" else "not failed"
+        return (
+            f"{self.actionable:,} {verb} {words} and will be {done}; "
+            f"{self.left_alone:,} {has} {reason} and will be left alone."
+        )
+
+
+def _preview(action: str, counts: dict[str, int]) -> Preview:
+    applies = APPLIES_TO[action]
+    return Preview(action, sum(counts.values()), sum(n for s, n in counts.items() if s in applies))
+
+
+def preview_selection(action: str, tasks: Sequence[TaskRow]) -> Preview:
+    """``tasks``: from :func:`selected`."""
+    return _preview(action, Counter(task.state for task in tasks))
+
+
+def preview_matching(action: str, scope: TenantScope, filters: TaskFilter) -> Preview:
+    """Counts the filter by state in one statement. Raises QueueNotFound, InvalidArgument."""
+    return _preview(action, count_by_state(scope, filters))
 
 
 def _check(principal: Principal, action: str) -> None:
@@ -228,9 +288,8 @@ def apply_to_matching(
     left alone. Raises QueueNotFound and InvalidArgument for a bad filter.
     """
     _check(principal, action)
-    counts = count_by_state(scope, filters)
     outcome = BulkOutcome(action)
-    outcome.skipped = sum(n for state, n in counts.items() if state not in APPLIES_TO[action])
+    outcome.skipped = preview_matching(action, scope, filters).left_alone
     narrowed = actionable(action, filters)
     if narrowed is None:
         return outcome

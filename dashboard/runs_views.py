@@ -14,7 +14,7 @@ Its routes are in ``urlpatterns`` below; dashboard/urls.py includes them in the
 
 from __future__ import annotations
 
-from collections import Counter
+from datetime import timedelta
 from uuid import UUID
 
 from django.shortcuts import redirect, render
@@ -28,19 +28,20 @@ from absurd_core import bulk_actions
 from absurd_core.engine import list_queues
 from absurd_core.errors import InvalidArgument, QueueNotFound, TaskNotFound
 from absurd_core.task_list import list_tasks
-from absurd_core.task_selection import count_by_state, newer_cursor
+from absurd_core.task_selection import newer_cursor
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
 from dashboard.runs_forms import RunFilterForm
 from tenants.permissions import Action
 
 PAGE_SIZE = 50
+#: A confirmation's moment may not be later than now (allowing for clock skew between hosts).
+AS_OF_SLACK = timedelta(minutes=1)
 BULK_CHOICES = {
     f"{action}:{target}"
     for action in bulk_actions.APPLIES_TO
     for target in ("selected", "matching")
 }
-STATE_WORDS = {"cancel": "pending, running or sleeping", "retry": "failed"}
 
 
 def _form(request, data, *, now=None) -> RunFilterForm:
@@ -108,8 +109,7 @@ def runs(request):
         # A 400 fragment is swapped in too (runs.js), so the message shows by the field.
         response = render(request, "dashboard/_runs_page.html", context, status=status)
         # The address bar gets the tidy URL (no empty parameters), still bookmarkable.
-        query = context["self_query"]
-        response["HX-Push-Url"] = f"{reverse('dashboard:runs')}{'?' if query else ''}{query}"
+        response["HX-Push-Url"] = _runs_url(context["self_query"])
     else:
         response = render(request, "dashboard/runs.html", context, status=status)
     # One URL, three bodies: caches must key on the htmx headers.
@@ -117,24 +117,13 @@ def runs(request):
     return response
 
 
+def _runs_url(query: str) -> str:
+    return f"{reverse('dashboard:runs')}?{query}" if query else reverse("dashboard:runs")
+
+
 def _bulk_error(request, form, message: str, status: int):
-    context = {"title": "Bulk action", "error": message, "back_query": form.query()}
+    context = {"title": "Bulk action", "error": message, "back_url": _runs_url(form.query())}
     return render(request, "dashboard/runs_confirm.html", context, status=status)
-
-
-def _breakdown(action: str, total: int, actionable: int) -> str:
-    words = STATE_WORDS[action]
-    if actionable == total:
-        return f"{'It is' if total == 1 else 'All of them are'} {words}."
-    left = total - actionable
-    verb = "is" if actionable == 1 else "are"
-    done = "cancelled" if action == "cancel" else "retried"
-    has = "has" if left == 1 else "have"
-    reason = "already ended" if action == "cancel" else "not failed"
-    return (
-        f"{actionable:,} {verb} {words} and will be {done}; "
-        f"{left:,} {has} {reason} and will be left alone."
-    )
 
 
 def _task_ids(values: list[str]) -> list[UUID]:
@@ -148,8 +137,9 @@ def _task_ids(values: list[str]) -> list[UUID]:
 @dashboard_view(Action.OPERATE)
 def runs_bulk(request):
     data = request.POST
-    as_of = parse_datetime(data.get("as_of", "")) if data.get("as_of") else timezone.now()
-    if as_of is None or timezone.is_naive(as_of):
+    now = timezone.now()
+    as_of = parse_datetime(data.get("as_of", "")) if data.get("as_of") else now
+    if as_of is None or timezone.is_naive(as_of) or as_of > now + AS_OF_SLACK:
         return _bulk_error(request, _form(request, data), "The confirmation is not valid.", 400)
     form = _form(request, data, now=as_of)
     choice = data.get("bulk", "")
@@ -168,35 +158,25 @@ def runs_bulk(request):
             if not task_ids:
                 return _bulk_error(request, form, "Select at least one task.", 400)
             tasks = bulk_actions.selected(scope, task_ids)
-            counts = Counter(task.state for task in tasks)
+            preview = bulk_actions.preview_selection(action, tasks)
         else:
-            counts = count_by_state(scope, filters)
+            preview = bulk_actions.preview_matching(action, scope, filters)
     except TaskNotFound as missing:
         return _bulk_error(request, form, str(missing), 404)
     except (InvalidArgument, QueueNotFound, ValueError) as invalid:
         return _bulk_error(request, form, str(invalid), 400)
 
     if data.get("confirm") != "yes":
-        total = sum(counts.values())
-        actionable = sum(n for s, n in counts.items() if s in bulk_actions.APPLIES_TO[action])
         context = {
             "title": "Confirm bulk action",
-            "breakdown": _breakdown(action, total, actionable),
-            "action": action,
+            "preview": preview,
             "target": target,
             "bulk": choice,
-            "total": total,
-            "actionable": actionable,
-            "left_alone": total - actionable,
-            "total_text": f"{total:,}",
-            "actionable_text": f"{actionable:,}",
-            "left_alone_text": f"{total - actionable:,}",
-            "state_words": STATE_WORDS[action],
             "description": form.describe(),
             "filter_params": form.filter_params(),
             "task_ids": [str(t) for t in dict.fromkeys(task_ids)] if target == "selected" else [],
             "as_of": as_of.isoformat(),
-            "back_query": form.query(),
+            "back_url": _runs_url(form.query()),
         }
         return render(request, "dashboard/runs_confirm.html", context)
 
@@ -204,7 +184,7 @@ def runs_bulk(request):
         outcome = bulk_actions.apply(request.principal, action, tasks)
     else:
         outcome = bulk_actions.apply_to_matching(request.principal, action, scope, filters)
-    response = redirect(f"{reverse('dashboard:runs')}?{form.query()}")
+    response = redirect(_runs_url(form.query()))
     return toast(request, response, outcome.level, outcome.message)
 
 

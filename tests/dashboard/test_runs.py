@@ -476,6 +476,16 @@ def test_platform_staff_bulk_all_matching_narrowed_to_one_tenant(client, world):
         ({"bulk": "cancel:selected", "selected": str(uuid.uuid4())}, 404, "No task"),
         ({"bulk": "cancel:matching", "queue": "nope"}, 400, "No queue named"),
         ({"bulk": "cancel:matching", "as_of": "whenever", "confirm": "yes"}, 400, "not valid"),
+        (
+            {"bulk": "cancel:matching", "as_of": "2999-01-01T00:00:00+00:00", "confirm": "yes"},
+            400,
+            "not valid",
+        ),
+        (
+            {"bulk": "cancel:matching", "as_of": "2026-01-01T00:00:00", "confirm": "yes"},
+            400,
+            "not valid",
+        ),
     ],
 )
 def test_bad_bulk_input_is_a_clear_error(client, world, data, status, message):
