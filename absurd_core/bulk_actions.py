@@ -1,0 +1,300 @@
+"""Bulk cancel and retry: on a selection of task ids, or on every task a filter matches.
+
+For the runs page (and anything else that needs it). Tasks are acted on a page
+(``BATCH``) per short transaction, each task with its audit row
+(``absurd_core.audit.record``, detail ``{"bulk": true}``) in that transaction,
+so a bulk action over many tasks never holds a long transaction or thousands of
+row locks. A task that changed meanwhile is counted, not an error:
+
+- cancel (``engine.cancel_task``) applies to pending, running and sleeping
+  tasks; a task that had already ended is counted as skipped;
+- retry (``engine.retry_task``, in place) applies to failed tasks only; the
+  engine checks the state under its row lock, any other state is skipped.
+
+"All matching" walks the filter in keyset pages of ``BATCH`` tasks through
+``task_list.list_tasks`` (never OFFSET, never everything in memory), restricted
+to the states the action applies to; the matching tasks in other states are
+counted once, up front, as skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from django.db import transaction
+
+from absurd_core import audit, engine
+from absurd_core.errors import AbsurdError, QueueNotFound, TaskNotFound
+from absurd_core.task_list import MAX_LIMIT, TaskFilter, TaskRow, list_tasks
+from absurd_core.task_selection import count_by_state, tasks_by_id
+from tenants.permissions import Action, Principal
+from tenants.scoping import ALL_TENANTS, TenantScope
+
+#: The states each action applies to.
+APPLIES_TO: dict[str, tuple[str, ...]] = {
+    "cancel": ("pending", "running", "sleeping"),
+    "retry": ("failed",),
+}
+#: The states each action applies to, in words.
+STATE_WORDS = {"cancel": "pending, running or sleeping", "retry": "failed"}
+#: Tasks per keyset page when walking "all matching".
+BATCH = MAX_LIMIT
+#: Most ids one selection may name (a page holds at most task_list.MAX_LIMIT rows).
+MAX_SELECTION = 1000
+
+
+@dataclass
+class BulkOutcome:
+    action: str
+    #: Tasks cancelled or retried.
+    applied: int = 0
+    #: Tasks the action does not apply to (already ended; not failed).
+    skipped: int = 0
+    #: Tasks that no longer exist (removed by queue cleanup meanwhile).
+    missing: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.applied + self.skipped + self.missing
+
+    @property
+    def level(self) -> str:
+        return "success" if self.applied else "warning"
+
+    @property
+    def message(self) -> str:
+        """E.g. "Cancelled 1,230 tasks; 4 had already ended."."""
+        verb = {"cancel": "Cancelled", "retry": "Retried"}[self.action]
+        skipped = {"cancel": "had already ended", "retry": "had not failed"}[self.action]
+        text = f"{verb} {self.applied:,} {'task' if self.applied == 1 else 'tasks'}"
+        if self.skipped:
+            text += f"; {self.skipped:,} {skipped}"
+        if self.missing:
+            text += f"; {self.missing:,} no longer {'exists' if self.missing == 1 else 'exist'}"
+        return text + "."
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a bulk action would do, for its confirmation: nothing has changed yet."""
+
+    action: str
+    #: Tasks selected, or matching the filter.
+    total: int
+    #: Of those, the ones in a state the action applies to.
+    actionable: int
+
+    @property
+    def left_alone(self) -> int:
+        return self.total - self.actionable
+
+    @property
+    def tasks(self) -> str:
+        """E.g. "1,234 tasks"."""
+        return f"{self.total:,} {'task' if self.total == 1 else 'tasks'}"
+
+    @property
+    def button(self) -> str:
+        """The confirming button's label, e.g. "Cancel 1,200 tasks"."""
+        noun = "task" if self.actionable == 1 else "tasks"
+        return f"{self.action.capitalize()} {self.actionable:,} {noun}"
+
+    @property
+    def breakdown(self) -> str:
+        """E.g. "1,200 are pending, running or sleeping and will be cancelled; 34 have
+        already ended and will be left alone."."""
+        words = STATE_WORDS[self.action]
+        if self.actionable == self.total:
+            return f"{'It is' if self.total == 1 else 'All of them are'} {words}."
+        verb = "is" if self.actionable == 1 else "are"
+        done = "cancelled" if self.action == "cancel" else "retried"
+        has = "has" if self.left_alone == 1 else "have"
+        reason = "already ended" if self.action == "cancel" else "not failed"
+        return (
+            f"{self.actionable:,} {verb} {words} and will be {done}; "
+            f"{self.left_alone:,} {has} {reason} and will be left alone."
+        )
+
+
+def _preview(action: str, counts: dict[str, int]) -> Preview:
+    applies = APPLIES_TO[action]
+    return Preview(action, sum(counts.values()), sum(n for s, n in counts.items() if s in applies))
+
+
+def preview_selection(action: str, tasks: Sequence[TaskRow]) -> Preview:
+    """``tasks``: from :func:`selected`."""
+    return _preview(action, Counter(task.state for task in tasks))
+
+
+def preview_matching(action: str, scope: TenantScope, filters: TaskFilter) -> Preview:
+    """Counts the filter by state in one statement. Raises QueueNotFound, InvalidArgument."""
+    return _preview(action, count_by_state(scope, filters))
+
+
+def _check(principal: Principal, action: str) -> None:
+    if action not in APPLIES_TO:
+        raise ValueError(f"Unknown bulk action {action!r}; actions are cancel and retry.")
+    principal.require(Action.OPERATE)
+
+
+def actionable(action: str, filters: TaskFilter) -> TaskFilter | None:
+    """``filters`` narrowed to the states ``action`` applies to; None when that is no state."""
+    states = tuple(s for s in APPLIES_TO[action] if not filters.states or s in filters.states)
+    return dataclasses.replace(filters, states=states) if states else None
+
+
+def matching_tasks(
+    scope: TenantScope, filters: TaskFilter, *, batch: int | None = None, using: str = "default"
+) -> Iterator[TaskRow]:
+    """Every task ``filters`` matches, newest first, fetched ``batch`` at a time by keyset.
+
+    The keyset is the task id, so acting on the tasks of one page (which changes their
+    state) cannot make the walk skip or repeat any.
+    """
+    cursor = None
+    while True:
+        page = list_tasks(scope, filters, cursor=cursor, limit=batch or BATCH, using=using)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def _record(principal: Principal, action: str, task: TaskRow) -> None:
+    audit.record(principal, action, queue=task.queue, task_id=task.task_id, tenant=task.tenant,
+                 detail={"bulk": True})  # fmt: skip
+
+
+def _final_states(tasks: list[TaskRow]) -> dict[UUID, str]:
+    """The tasks' states now (this transaction holds their row locks: the states are final)."""
+    rows = tasks_by_id(TenantScope(ALL_TENANTS), [task.task_id for task in tasks])
+    return {row.task_id: row.state for row in rows}
+
+
+def _refused(refused: AbsurdError, outcome: BulkOutcome) -> None:
+    if "not found" in str(refused) or isinstance(refused, QueueNotFound):
+        outcome.missing += 1  # removed by queue cleanup (or its queue dropped) meanwhile
+    else:
+        outcome.skipped += 1  # retry_task checks "failed" under its row lock
+
+
+def _apply_page(principal: Principal, action: str, tasks: list[TaskRow]) -> BulkOutcome:
+    """One transaction for the page. Each engine call is its own savepoint (engine._cursor),
+    so a task that refuses leaves the transaction usable and is only counted."""
+    outcome = BulkOutcome(action)
+    with transaction.atomic():
+        if action == "cancel":
+            called = []
+            for task in tasks:
+                try:
+                    engine.cancel_task(task.queue, task.task_id)
+                    called.append(task)
+                except AbsurdError as refused:
+                    _refused(refused, outcome)
+            states = _final_states(called) if called else {}
+            for task in called:
+                if states.get(task.task_id) == "cancelled":
+                    _record(principal, action, task)
+                    outcome.applied += 1
+                else:
+                    outcome.skipped += 1  # it ended between the listing and the cancel
+        else:
+            for task in tasks:
+                try:
+                    engine.retry_task(task.queue, task.task_id)
+                except AbsurdError as refused:
+                    _refused(refused, outcome)
+                    continue
+                _record(principal, action, task)
+                outcome.applied += 1
+    return outcome
+
+
+def _chunks(tasks: Iterable[TaskRow], size: int) -> Iterator[list[TaskRow]]:
+    chunk: list[TaskRow] = []
+    for task in tasks:
+        chunk.append(task)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def apply(principal: Principal, action: str, tasks: Iterable[TaskRow]) -> BulkOutcome:
+    """Cancel or retry each of ``tasks`` (rows the principal's scope already let it see).
+
+    Tasks in states the action does not apply to are skipped without a call. The rest
+    are handled a page (``BATCH``) per transaction, each with its audit row.
+    """
+    _check(principal, action)
+    outcome = BulkOutcome(action)
+    for chunk in _chunks(tasks, BATCH):
+        candidates = [task for task in chunk if task.state in APPLIES_TO[action]]
+        outcome.skipped += len(chunk) - len(candidates)
+        if not candidates:
+            continue
+        done = _apply_page(principal, action, candidates)
+        outcome.applied += done.applied
+        outcome.skipped += done.skipped
+        outcome.missing += done.missing
+    return outcome
+
+
+def selected(scope: TenantScope, task_ids: Sequence[UUID]) -> list[TaskRow]:
+    """The selected tasks, all of them visible to ``scope``; raises TaskNotFound otherwise.
+
+    Another tenant's task id is not found, the same as one that does not exist, and
+    then nothing is done to any of the selection.
+    """
+    ids = list(dict.fromkeys(task_ids))
+    if len(ids) > MAX_SELECTION:
+        raise ValueError(f"Select at most {MAX_SELECTION:,} tasks, or act on all matching.")
+    rows = tasks_by_id(scope, ids)
+    found = {row.task_id for row in rows}
+    absent = [task_id for task_id in ids if task_id not in found]
+    if absent:
+        raise TaskNotFound(f"No task {absent[0]}.")
+    return rows
+
+
+def apply_to_selection(
+    principal: Principal, action: str, scope: TenantScope, task_ids: Sequence[UUID]
+) -> BulkOutcome:
+    """``scope``: the principal's, or narrower (a platform user's tenant filter)."""
+    _check(principal, action)
+    return apply(principal, action, selected(scope, task_ids))
+
+
+def frozen(filters: TaskFilter, as_of: datetime) -> TaskFilter:
+    """``filters`` limited to tasks spawned before ``as_of``: what a confirmation counted."""
+    before = filters.spawned_before
+    return dataclasses.replace(
+        filters, spawned_before=as_of if before is None or as_of < before else before
+    )
+
+
+def apply_to_matching(
+    principal: Principal, action: str, scope: TenantScope, filters: TaskFilter
+) -> BulkOutcome:
+    """Cancel or retry every task ``filters`` matches in ``scope``.
+
+    Pass ``frozen(filters, confirmed_at)`` so tasks spawned after the confirmation are
+    left alone. Raises QueueNotFound and InvalidArgument for a bad filter.
+    """
+    _check(principal, action)
+    outcome = BulkOutcome(action)
+    outcome.skipped = preview_matching(action, scope, filters).left_alone
+    narrowed = actionable(action, filters)
+    if narrowed is None:
+        return outcome
+    tasks = matching_tasks(scope, narrowed)
+    applied = apply(principal, action, tasks)
+    outcome.applied, outcome.missing = applied.applied, applied.missing
+    outcome.skipped += applied.skipped
+    return outcome
