@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Count
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
@@ -91,7 +91,14 @@ def _capped_counts(
             ).format(sql.Identifier(f"t_{queue}"), where)
         )
         params.extend([queue, *where_params, limit + 1, list(TASK_STATES)])
-    with connections[using].cursor() as cursor:
+    # The scans must be index scans that stop at the limit. Left to itself, the planner
+    # may pick a sequential scan for a common state, betting that matching rows are
+    # spread evenly through the table; but pending and running tasks are the newest,
+    # at the table's end, so that bet reads the whole table. (A bitmap scan would
+    # read every matching index entry before the limit applies.)
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute("set local enable_seqscan = off")
+        cursor.execute("set local enable_bitmapscan = off")
         cursor.execute(sql.SQL(" union all ").join(parts).as_string(cursor.connection), params)
         return {(queue, state): count for queue, state, count in cursor.fetchall()}
 

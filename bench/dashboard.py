@@ -339,6 +339,18 @@ def _table(rows: dict) -> list[str]:
     return lines
 
 
+def markdown_rows(rows: dict) -> str:
+    """Table rows for docs/performance.md (bench/run_all.py)."""
+    lines = []
+    for name, stats in rows.items():
+        status = ", ".join(str(code) for code in stats.get("status", []))
+        cells = [name, f"{stats['p50_ms']:.1f} ms", f"{stats['p95_ms']:.1f} ms"]
+        if "status" in stats:
+            cells.append(status)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def run(tasks: int = TASKS, repeat: int = REQUESTS, worker_tasks: int = WORKER_TASKS) -> dict:
     url = fresh_database()
     from bench.dashboard_load import load
