@@ -96,11 +96,23 @@ def _capped_counts(
     # spread evenly through the table; but pending and running tasks are the newest,
     # at the table's end, so that bet reads the whole table. (A bitmap scan would
     # read every matching index entry before the limit applies.)
+    # The settings are local to the transaction, and put back after the statement in
+    # case the caller's transaction (ATOMIC_REQUESTS, a test) goes on after it.
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        cursor.execute("set local enable_seqscan = off")
-        cursor.execute("set local enable_bitmapscan = off")
+        cursor.execute(
+            "select current_setting('enable_seqscan'), current_setting('enable_bitmapscan'),"
+            " set_config('enable_seqscan', 'off', true),"
+            " set_config('enable_bitmapscan', 'off', true)"
+        )
+        seqscan, bitmapscan, _, _ = cursor.fetchone()
         cursor.execute(sql.SQL(" union all ").join(parts).as_string(cursor.connection), params)
-        return {(queue, state): count for queue, state, count in cursor.fetchall()}
+        counts = {(queue, state): count for queue, state, count in cursor.fetchall()}
+        cursor.execute(
+            "select set_config('enable_seqscan', %s, true),"
+            " set_config('enable_bitmapscan', %s, true)",
+            [seqscan, bitmapscan],
+        )
+    return counts
 
 
 def _estimate(scope: TenantScope, queue: str, state: str, using: str) -> int:

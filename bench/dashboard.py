@@ -12,7 +12,7 @@
    Target: p95 <= 150 ms for every page.
 3. Worker under a watching dashboard: runworker drains ``WORKER_TASKS``
    demo.two_steps tasks idle, then while a client refreshes the overview, its
-   queue table and the runs list every 2 s; alternating rounds, medians.
+   queue table and the runs list every 2 s; alternating rounds (ABBA), medians.
    Target: at most 10% fewer tasks per second.
 4. Estimates: which overview counts are estimates at this size, and how far
    each is from the exact count.
@@ -46,7 +46,7 @@ from bench.common import (
 TASKS = 1_000_000
 REQUESTS = 50
 WORKER_TASKS = 2000
-WORKER_ROUNDS = 3
+WORKER_ROUNDS = 4
 POLL_SECONDS = 2.0
 TARGET_P95_MS = 150.0
 DEEP_PAGES = 200
@@ -308,15 +308,31 @@ def _drain(conn, tasks: int) -> float:
 
 def worker_under_dashboard(url: str, tasks: int, rounds: int) -> dict:
     idle, watched = [], []
+    poller_args = [sys.executable, "-m", "bench.dashboard", "--child", "poll"]
+
+    def drain_watched(conn) -> float:
+        with process(poller_args, worker_env(url), ready_line="poll.ready"):
+            return _drain(conn, tasks)
+
     with connect() as conn:
         reset_queue(conn)
-        poller_args = [sys.executable, "-m", "bench.dashboard", "--child", "poll"]
+        # Write out the load's dirty pages now, not during the first timed drain.
+        conn.execute("checkpoint")
         with runworker(url, 4):
             _drain(conn, min(tasks, 500))  # warm-up
-            for _ in range(rounds):
-                idle.append(_drain(conn, tasks))
-                with process(poller_args, worker_env(url), ready_line="poll.ready"):
-                    watched.append(_drain(conn, tasks))
+            for index in range(rounds):
+                # ABBA order: drift on a shared machine favours neither side.
+                if index % 2 == 0:
+                    idle.append(_drain(conn, tasks))
+                    watched.append(drain_watched(conn))
+                else:
+                    watched.append(drain_watched(conn))
+                    idle.append(_drain(conn, tasks))
+                print(
+                    f"  round {index + 1}: idle {idle[-1]:.0f} tasks/s,"
+                    f" watched {watched[-1]:.0f} tasks/s",
+                    flush=True,
+                )
     idle_tps, watched_tps = statistics.median(idle), statistics.median(watched)
     return {
         "worker_tasks": tasks,
@@ -324,6 +340,8 @@ def worker_under_dashboard(url: str, tasks: int, rounds: int) -> dict:
         "idle_tps": idle_tps,
         "watched_tps": watched_tps,
         "worker_drop": 1 - ratio(watched_tps, idle_tps),
+        "idle_rounds": idle,
+        "watched_rounds": watched,
     }
 
 
@@ -360,13 +378,14 @@ def run(tasks: int = TASKS, repeat: int = REQUESTS, worker_tasks: int = WORKER_T
     print(
         f"dashboard: loaded {loaded['tasks']:,} tasks and {loaded['runs']:,} runs over 3 queues"
         f" and 2 tenants in {loaded['insert_seconds']:.1f} s (+ VACUUM ANALYZE:"
-        f" {loaded['load_seconds']:.1f} s in all)"
+        f" {loaded['load_seconds']:.1f} s in all)",
+        flush=True,
     )
     pages = _child("pages", url, "--repeat", str(repeat))
     print(f"  pages, server time over {repeat} requests (Django test Client, in-process):")
     print("\n".join(_table(pages["pages"])))
     print(f"  query functions alone, over {repeat} calls:")
-    print("\n".join(_table(pages["functions"])))
+    print("\n".join(_table(pages["functions"])), flush=True)
     print("  estimated overview counts (exact up to the limit, estimates above):")
     for row in pages["estimates"]:
         print(

@@ -65,6 +65,16 @@ def test_counts_above_the_limit_are_estimates_never_below_it(queue):
     assert stats.counts["running"] == 0  # under the limit: still exact
 
 
+def test_planner_settings_are_put_back(queue):
+    # pytest-django runs the test in a transaction, as ATOMIC_REQUESTS would a view.
+    overview.overview_stats(ALL)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select current_setting('enable_seqscan'), current_setting('enable_bitmapscan')"
+        )
+        assert cursor.fetchone() == ("on", "on")
+
+
 def test_a_count_at_the_limit_is_exact(queue):
     stats = _stats(ACME, queue, exact_limit=5)
     assert stats.counts["pending"] == 5
