@@ -15,7 +15,6 @@ from django.db import connections
 
 from absurd_core import engine
 from absurd_core.errors import InvalidArgument, QueueNotFound
-from absurd_core.queries import QueueSummary, queue_overview
 from tenants.scoping import TenantScope
 
 
@@ -30,6 +29,8 @@ class QueueInfo:
     name: str
     counts: dict[str, int]
     pause: Pause | None
+    #: True when ``counts`` are estimates (huge tables; absurd_core/overview.py).
+    estimated: bool = False
     cleanup_ttl: timedelta | None = None
     cleanup_limit: int | None = None
 
@@ -44,12 +45,20 @@ def pauses(*, using: str = "default") -> dict[str, Pause]:
         return {name: Pause(at, by) for name, at, by in cursor.fetchall()}
 
 
-def _info(summary: QueueSummary, paused: dict[str, Pause], with_policy: bool, using: str):
+def _stats(scope: TenantScope, using: str):
+    # overview imports this module (for pauses); import it when used.
+    from absurd_core.overview import overview_stats
+
+    return overview_stats(scope, using=using)
+
+
+def _info(summary, paused: dict[str, Pause], with_policy: bool, using: str):
     policy = engine.get_queue_policy(summary.name, using=using) if with_policy else None
     return QueueInfo(
         name=summary.name,
         counts=summary.counts,
         pause=paused.get(summary.name),
+        estimated=summary.estimated,
         cleanup_ttl=policy.cleanup_ttl if policy else None,
         cleanup_limit=policy.cleanup_limit if policy else None,
     )
@@ -57,14 +66,14 @@ def _info(summary: QueueSummary, paused: dict[str, Pause], with_policy: bool, us
 
 def list_queue_info(scope: TenantScope, *, using: str = "default") -> list[QueueInfo]:
     paused = pauses(using=using)
-    return [_info(s, paused, False, using) for s in queue_overview(scope, using=using)]
+    return [_info(s, paused, False, using) for s in _stats(scope, using)]
 
 
 def get_queue_info(scope: TenantScope, name: str, *, using: str = "default") -> QueueInfo:
     """Raises QueueNotFound (and InvalidQueueName for a name no queue can have)."""
     if not engine.queue_exists(name, using=using):
         raise QueueNotFound(f"No queue named {name!r}.")
-    summary = next((s for s in queue_overview(scope, using=using) if s.name == name), None)
+    summary = next((s for s in _stats(scope, using) if s.name == name), None)
     if summary is None:  # dropped between the two reads
         raise QueueNotFound(f"No queue named {name!r}.")
     return _info(summary, pauses(using=using), True, using)

@@ -40,6 +40,11 @@ class QueueOut(Schema):
         ..., description="Your tenant's tasks by state.", examples=[{"pending": 3, "running": 1}]
     )
     paused: bool
+    estimated: bool = Field(
+        False,
+        description="True when the counts are estimates: exact counting stops at a "
+        "limit on huge queues (docs/dashboard-performance.md).",
+    )
     paused_at: datetime | None = None
     paused_by: str | None = None
 
@@ -80,6 +85,7 @@ def _out(info: QueueInfo) -> dict:
         "name": info.name,
         "counts": info.counts,
         "paused": info.paused,
+        "estimated": info.estimated,
         "paused_at": info.pause.paused_at if info.pause else None,
         "paused_by": info.pause.paused_by if info.pause else None,
     }
