@@ -157,6 +157,32 @@ def _queues(scope_queues: tuple[str, ...], using: str) -> list[str]:
     return [q for q in existing if q in scope_queues]
 
 
+def filter_conditions(
+    queue: str, scope: TenantScope, filters: TaskFilter
+) -> tuple[sql.Composable, list]:
+    """The WHERE clause of ``filters`` (and the tenant) for one queue's task table, no cursor."""
+    tenant_where, tenant_params = _tenant_filter(scope)
+    conditions: list[sql.Composable] = [tenant_where]
+    values: list = list(tenant_params)
+    if filters.states:
+        conditions.append(sql.SQL("state = any(%s)"))
+        values.append(list(filters.states))
+    if filters.task_name:
+        conditions.append(sql.SQL("task_name = %s"))
+        values.append(filters.task_name)
+    if filters.spawned_after:
+        conditions.append(sql.SQL("task_id >= %s"))
+        values.append(uuid7_floor(filters.spawned_after))
+    if filters.spawned_before:
+        conditions.append(sql.SQL("task_id < %s"))
+        values.append(uuid7_floor(filters.spawned_before))
+    for term in _search_terms(filters.search):
+        condition, term_values = _term_condition(term, sql.Identifier(f"r_{queue}"), scope)
+        conditions.append(condition)
+        values.extend(term_values)
+    return sql.SQL(" and ").join(conditions), values
+
+
 def list_tasks(
     scope: TenantScope,
     filters: TaskFilter = TaskFilter(),
@@ -174,31 +200,13 @@ def list_tasks(
     queues = _queues(filters.queues, using)
     if not queues:
         return TaskPage([], None, [])
-    terms = _search_terms(filters.search)
-    tenant_where, tenant_params = _tenant_filter(scope)
     parts, params = [], []
     for queue in queues:
-        conditions: list[sql.Composable] = [tenant_where]
-        values: list = [queue, *tenant_params]
-        if filters.states:
-            conditions.append(sql.SQL("state = any(%s)"))
-            values.append(list(filters.states))
-        if filters.task_name:
-            conditions.append(sql.SQL("task_name = %s"))
-            values.append(filters.task_name)
-        if filters.spawned_after:
-            conditions.append(sql.SQL("task_id >= %s"))
-            values.append(uuid7_floor(filters.spawned_after))
-        if filters.spawned_before:
-            conditions.append(sql.SQL("task_id < %s"))
-            values.append(uuid7_floor(filters.spawned_before))
+        where, values = filter_conditions(queue, scope, filters)
+        conditions, values = [where], [queue, *values]
         if cursor:
             conditions.append(sql.SQL("task_id < %s"))
             values.append(decode_cursor(cursor))
-        for term in terms:
-            condition, term_values = _term_condition(term, sql.Identifier(f"r_{queue}"), scope)
-            conditions.append(condition)
-            values.extend(term_values)
         parts.append(
             sql.SQL(
                 "(select %s::text as queue, task_id, task_name, state, headers->>'tenant',"

@@ -31,11 +31,9 @@ from absurd_core.task_list import (
     TaskRow,
     _queues,
     _row,
-    _search_terms,
-    _term_condition,
     decode_cursor,
     encode_cursor,
-    uuid7_floor,
+    filter_conditions,
 )
 from tenants.scoping import TenantScope
 
@@ -44,30 +42,6 @@ _ROW_COLUMNS = sql.SQL(
     "task_id, task_name, state, headers->>'tenant', attempts, max_attempts, enqueue_at,"
     " first_started_at, idempotency_key"
 )
-
-
-def _where(queue: str, scope: TenantScope, filters: TaskFilter) -> tuple[sql.Composable, list]:
-    """The WHERE clause list_tasks uses for ``queue`` (without its cursor)."""
-    tenant_where, tenant_params = _tenant_filter(scope)
-    conditions: list[sql.Composable] = [tenant_where]
-    values: list = list(tenant_params)
-    if filters.states:
-        conditions.append(sql.SQL("state = any(%s)"))
-        values.append(list(filters.states))
-    if filters.task_name:
-        conditions.append(sql.SQL("task_name = %s"))
-        values.append(filters.task_name)
-    if filters.spawned_after:
-        conditions.append(sql.SQL("task_id >= %s"))
-        values.append(uuid7_floor(filters.spawned_after))
-    if filters.spawned_before:
-        conditions.append(sql.SQL("task_id < %s"))
-        values.append(uuid7_floor(filters.spawned_before))
-    for term in _search_terms(filters.search):
-        condition, term_values = _term_condition(term, sql.Identifier(f"r_{queue}"), scope)
-        conditions.append(condition)
-        values.extend(term_values)
-    return sql.SQL(" and ").join(conditions), values
 
 
 def _check_states(filters: TaskFilter) -> None:
@@ -97,7 +71,7 @@ def count_by_state(
         return counts
     parts, params = [], []
     for queue in queues:
-        where, values = _where(queue, scope, filters)
+        where, values = filter_conditions(queue, scope, filters)
         parts.append(
             sql.SQL("(select state from absurd.{} where {})").format(
                 sql.Identifier(f"t_{queue}"), where
@@ -141,7 +115,7 @@ def newer_cursor(
         return NewerPage(False, None)
     parts, params = [], []
     for queue in queues:
-        where, values = _where(queue, scope, filters)
+        where, values = filter_conditions(queue, scope, filters)
         parts.append(
             sql.SQL(
                 "(select task_id from absurd.{} where {} and task_id >= %s"
