@@ -1,8 +1,8 @@
 """Spawn throughput through the tenant spawn limiter against the same spawns without it.
 
 Same database, same tenant, same task: "with" is ``absurd_core.spawn`` (the
-spawn plus the limiter's one statement, in one transaction), "without" is the
-same transaction with the engine call alone. The bucket is large enough never
+spawn and the limiter's gate in one autocommit statement), "without" is the
+same spawn statement without the gate, also in autocommit. The bucket is large enough never
 to refuse. The two alternate in 10 rounds and each side's median round counts.
 Target: at least 90%.
 """
@@ -27,21 +27,23 @@ def measure(spawns: int) -> dict:
     import django
 
     django.setup()
-    from django.db import transaction
+    from django.db import connection
 
     from absurd_core import engine, spawn
+    from absurd_core.spawning import BARE_SPAWN_SQL
     from tenants.models import RateLimitPolicy, Tenant
 
     engine.create_queue("demo")
     limited = Tenant.objects.create(slug="limited", name="Limited")
     RateLimitPolicy.objects.create(tenant=limited, spawn_rate=1e6, spawn_burst=10**9)
 
+    options = json.dumps({"headers": {"tenant": "limited"}, "max_attempts": 5})
+
     def bare(i: int) -> None:
-        # What spawn() does, minus the limiter: one transaction around the engine call.
-        with transaction.atomic():
-            engine.spawn_task(
-                "demo", "demo.two_steps", {"i": i}, headers={"tenant": "limited"}, max_attempts=5
-            )
+        # What spawn() does, minus the gate: the same statement, in autocommit.
+        with connection.cursor() as cursor:
+            values = {"queue": "demo", "task": "demo.two_steps", "options": options}
+            cursor.execute(BARE_SPAWN_SQL, {**values, "params": json.dumps({"i": i})})
 
     def limited_spawn(i: int) -> None:
         spawn("demo.two_steps", {"i": i}, tenant="limited")
