@@ -17,22 +17,8 @@ create or replace function absurd_control_spawn_gate_or_raise(p_tenant text, p_c
   language plpgsql
 as $$
 declare
-  v_wait double precision;
+  v_wait double precision := absurd_control_spawn_gate(p_tenant, p_cost);
 begin
-  -- The fast path of absurd_control_spawn_gate (0006), inline: one plpgsql call
-  -- per spawn, not two.
-  update absurd_control_spawn_bucket b
-     set tokens = least(b.burst, b.tokens
-                    + b.rate * extract(epoch from clock_timestamp() - b.updated_at)) - p_cost,
-         updated_at = clock_timestamp()
-   where b.tenant = p_tenant
-     and b.rate is not null
-     and least(b.burst, b.tokens
-           + b.rate * extract(epoch from clock_timestamp() - b.updated_at)) >= p_cost;
-  if found then
-    return 0;
-  end if;
-  v_wait := absurd_control_spawn_gate_full(p_tenant, p_cost);
   if v_wait > 0 then
     raise exception using
       errcode = 'AC429',
