@@ -16,6 +16,12 @@ shared machine hits both sides alike; each side's median round counts.
 Target: spawn throughput >= 60% of health's, 0 errors (any other status than
 201/200, or a failed request). Afterwards every task id acknowledged with 201 is
 looked up in the database: all must be there.
+
+A reference follows, not a target: the same spawns with this project's SQL taken
+out of the statement (the lifecycle triggers disabled and the spawn gate made a
+no-op, in the scratch database only), again alternating with health. What
+remains is authentication, the engine's own ``absurd.spawn_task`` and a durable
+commit: the ceiling any spawn through this stack can reach on this machine.
 """
 
 from __future__ import annotations
@@ -39,6 +45,17 @@ THREADS = 4
 CLIENTS = 8
 ROUNDS = 5
 ROUND_SECONDS = 4.0
+REFERENCE_ROUNDS = 3
+
+# The reference's surgery on the scratch database: no lifecycle triggers on the
+# queue's tables, and a spawn gate that admits everything without touching a row.
+ENGINE_ONLY_SQL = [
+    "alter table absurd.t_demo disable trigger user",
+    "alter table absurd.r_demo disable trigger user",
+    "create or replace function absurd_control_spawn_gate_or_raise("
+    " p_tenant text, p_cost double precision) returns double precision"
+    " language sql as 'select 0::double precision'",
+]
 
 
 def free_port() -> int:
@@ -176,6 +193,14 @@ class Load:
         if response.status != 200:
             self.errors.append(f"health {response.status}: {data[:200]!r}")
 
+    def rounds(self, endpoint: str, rounds: int) -> tuple[float, float]:
+        """Medians of ``rounds`` alternating rounds: (health, ``endpoint``) requests/s."""
+        health, other = [], []
+        for _ in range(rounds):
+            health.append(self.run("health", ROUND_SECONDS))
+            other.append(self.run(endpoint, ROUND_SECONDS))
+        return statistics.median(health), statistics.median(other)
+
     def run(self, endpoint: str, seconds: float) -> float:
         """Requests per second over ``seconds`` on every connection at once."""
         one = self._spawn if endpoint == "spawn" else self._health
@@ -233,15 +258,19 @@ def measure() -> dict:
         load = Load(server.port, key)
         load.run("health", 1.0)  # warm-up: connections, plans, imports
         load.run("spawn", 1.0)
-        health, spawn = [], []
-        for _ in range(ROUNDS):
-            health.append(load.run("health", ROUND_SECONDS))
-            spawn.append(load.run("spawn", ROUND_SECONDS))
+        health, spawn = load.rounds("spawn", ROUNDS)
+        acknowledged = list(load.acknowledged)
+        errors = list(load.errors)
+        with connection.cursor() as cursor:
+            for statement in ENGINE_ONLY_SQL:
+                cursor.execute(statement)
+        connection.close()
+        load.run("spawn", 1.0)  # warm-up of the changed statement
+        reference_health, engine_only = load.rounds("spawn", REFERENCE_ROUNDS)
         load.close()
     finally:
         server.stop()
 
-    acknowledged = load.acknowledged
     with connection.cursor() as cursor:
         cursor.execute(
             "select count(*) from absurd.t_demo where task_id = any(%s::uuid[])", [acknowledged]
@@ -255,10 +284,14 @@ def measure() -> dict:
         "clients": CLIENTS,
         "rounds": ROUNDS,
         "round_seconds": ROUND_SECONDS,
-        "health_rps": statistics.median(health),
-        "spawn_rps": statistics.median(spawn),
-        "errors": len(load.errors),
-        "error_samples": load.errors[:5],
+        "health_rps": health,
+        "spawn_rps": spawn,
+        "reference_rounds": REFERENCE_ROUNDS,
+        "reference_health_rps": reference_health,
+        "engine_only_rps": engine_only,
+        "reference_errors": len(load.errors) - len(errors),
+        "errors": len(errors),
+        "error_samples": errors[:5],
         "reconnects": load.reconnects,
         "acknowledged": len(acknowledged),
         "unique_acknowledged": len(set(acknowledged)),
@@ -281,6 +314,7 @@ def run() -> dict:
     r = json.loads(child.stdout.strip().splitlines()[-1])
     r["ratio"] = r["spawn_rps"] / r["health_rps"]
     r["missing"] = r["unique_acknowledged"] - r["found"]
+    r["engine_only_ratio"] = r["engine_only_rps"] / r["reference_health_rps"]
     print(
         f"api: gunicorn {r['workers']} gthread workers x {r['threads']} threads, keep-alive;"
         f" {r['clients']} persistent HTTP/1.1 connections, {r['rounds']} alternating rounds"
@@ -292,6 +326,12 @@ def run() -> dict:
     print(f"  errors {r['errors']} (target 0); reconnects {r['reconnects']}")
     for sample in r["error_samples"]:
         print(f"    {sample}")
+    print(
+        f"  reference, {r['reference_rounds']} more rounds with this project's triggers and"
+        f" spawn gate taken out: {r['engine_only_rps']:.0f} spawns/s against"
+        f" {r['reference_health_rps']:.0f} health/s, {r['engine_only_ratio']:.0%}"
+        f" (errors {r['reference_errors']})"
+    )
     print(
         f"  acknowledged spawns {r['acknowledged']:,}, found in the database {r['found']:,}"
         f" (missing {r['missing']}, duplicate ids {r['acknowledged'] - r['unique_acknowledged']});"

@@ -122,6 +122,12 @@ else:
     EMBEDDED_DATABASE = attach(BASE_DIR)
     DATABASES = {"default": EMBEDDED_DATABASE.django_settings()}
 
+# Server-side parameter binding, and psycopg's automatic prepared statements (Django
+# turns them off by default): a statement a connection has run 5 times is prepared,
+# so PostgreSQL parses and plans the API's hot statements once per connection rather
+# than on every request (docs/deploy.md, "Database and migrations").
+DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -14,6 +14,8 @@ import psycopg
 from django.db import connections
 
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
+#: OPTIONS that Django's backend consumes itself; psycopg.connect would refuse them.
+DJANGO_ONLY_OPTIONS = frozenset({"server_side_binding", "isolation_level", "assume_role", "pool"})
 
 logger = logging.getLogger("absurd_core.worker.db")
 
@@ -32,7 +34,11 @@ def connect(*, application_name: str, using: str = "default") -> psycopg.Connect
         "password": settings.get("PASSWORD") or None,
         "host": settings.get("HOST") or None,
         "port": settings.get("PORT") or None,
-        **{k: v for k, v in (settings.get("OPTIONS") or {}).items() if isinstance(v, str | int)},
+        **{
+            k: v
+            for k, v in (settings.get("OPTIONS") or {}).items()
+            if k not in DJANGO_ONLY_OPTIONS and isinstance(v, str | int)
+        },
     }
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     conn = psycopg.connect(
