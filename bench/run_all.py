@@ -155,8 +155,8 @@ Reference, not a target: {h["reference_rounds"]} more alternating rounds with th
 taken out of the spawn (lifecycle triggers disabled and the spawn gate a no-op, in the scratch
 database). What remains is the API key's lookup, the engine's own `absurd.spawn_task` and a durable
 commit: {h["engine_only_rps"]:.0f} spawns/s against {h["reference_health_rps"]:.0f} health/s,
-**{h["engine_only_ratio"]:.0%}**. That is the most any spawn through this stack reaches here; the
-triggers and the gate cost the difference to the ratio above.
+**{h["engine_only_ratio"]:.0%}**. No change to this project's triggers or gate can take spawn past
+that; they cost the difference to the ratio above.
 
 ## Operator dashboard at a million tasks (bench/dashboard.py)
 
