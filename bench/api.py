@@ -20,8 +20,8 @@ looked up in the database: all must be there.
 A reference follows, not a target: the same spawns with this project's SQL taken
 out of the statement (the lifecycle triggers disabled and the spawn gate made a
 no-op, in the scratch database only), again alternating with health. What
-remains is authentication, the engine's own ``absurd.spawn_task`` and a durable
-commit: the ceiling any spawn through this stack can reach on this machine.
+remains is the API key's lookup, the engine's own ``absurd.spawn_task`` and a
+durable commit: the most that any change to our triggers or gate could give back.
 """
 
 from __future__ import annotations
