@@ -1,9 +1,10 @@
 """The context passed to task functions.
 
 It is absurd-sdk's ``TaskContext`` (so ``step``, ``sleep_for``, ``sleep_until``,
-``await_event``, ``emit_event`` and ``heartbeat`` keep upstream semantics),
-built on the executing thread's own connection, plus a few read-only facts
-about the run that task authors need.
+``await_event``, ``emit_event`` and ``heartbeat`` keep upstream semantics, except
+that a task with a tenant names only its tenant's events), built on the executing
+thread's own connection, plus a few read-only facts about the run that task
+authors need.
 """
 
 from __future__ import annotations
