@@ -142,6 +142,19 @@ def test_a_raw_wait_from_before_the_upgrade_that_timed_out_raises_timeout(queue_
         ctx.await_event("go")
 
 
+def test_a_raw_wait_from_before_the_upgrade_resumes_when_the_platform_emits_it(queue_name):
+    """The step name is unchanged, so the checkpoint the raw emit wrote is found."""
+    ctx = claimed_context(queue_name)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select * from absurd.await_event(%s, %s, %s, '$awaitEvent:go', 'go', null)",
+            [queue_name, ctx.task_id, ctx.run_id],
+        )
+    engine.emit_event(queue_name, "go", {"late": "but here"})  # a platform key's raw emit
+    ctx = build_context(connection.connection, queue_name, claim(queue_name, ctx.task_id), 60)
+    assert engine.load_json(ctx.await_event("go")) == {"late": "but here"}
+
+
 def test_name_rules():
     assert tenant_event_name("acme", "x") == "tenant:acme:x"
     assert tenant_event_name("acme", "tenant:acme:x") == "tenant:acme:x"
