@@ -145,25 +145,26 @@ def test_a_cannot_wake_or_poison_bs_namespaced_wait_from_the_dashboard(world):
     assert engine.get_task_result(QUEUE, b_task.task_id).result == B_SECRET
 
 
-def _b_foreign_raw_wait(name: str):
-    """B's task asleep on a raw name, as another Absurd client (raw SQL, TypeScript) leaves it."""
-    b_task = engine.spawn_task(QUEUE, "demo.wait_event", {"event": name}, headers={"tenant": "tb"})
+def foreign_wait(name: str, tenant: str):
+    """A task of ``tenant`` asleep on ``name`` as another Absurd client (raw SQL, TypeScript)
+    leaves it: no context of ours added or checked anything."""
+    task = engine.spawn_task(QUEUE, "demo.wait_event", {"event": name}, headers={"tenant": tenant})
     with connection.cursor() as cursor:
         cursor.execute(
             "select run_id from absurd.claim_task(%s, 'ts-worker', 60, 10) where task_id = %s",
-            [QUEUE, b_task.task_id],
+            [QUEUE, task.task_id],
         )
         run_id = cursor.fetchone()[0]
         cursor.execute(
             "select * from absurd.await_event(%s, %s, %s, 'wait', %s, null)",
-            [QUEUE, b_task.task_id, run_id, name],
+            [QUEUE, task.task_id, run_id, name],
         )
-    return b_task.task_id
+    return task.task_id
 
 
 def test_a_cannot_wake_a_raw_name_b_awaits_through_its_own_task(world):
     worker = world["worker"]
-    b_task = _b_foreign_raw_wait("shipment-9")
+    b_task = foreign_wait("shipment-9", "tb")
     # A's task (run by our worker) names B's raw event: it waits in A's namespace instead.
     a_task = spawn("demo.wait_event", {"event": "shipment-9"}, tenant="ta")
     worker.run_due()
@@ -174,27 +175,18 @@ def test_a_cannot_wake_a_raw_name_b_awaits_through_its_own_task(world):
     assert state(b_task) == "sleeping" and emitted("shipment-9") is None
 
 
-def test_a_cannot_emit_a_raw_name_even_when_its_own_task_waits_for_it(world):
-    """A waits for B's raw name outside our context (raw SQL, another client): the dashboard
-    checks the wait against A's namespace and refuses, whatever the task was told to do."""
-    b_task = _b_foreign_raw_wait("shipment-9")
-    a_task = engine.spawn_task(QUEUE, "demo.wait_event", {}, headers={"tenant": "ta"}).task_id
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "select run_id from absurd.claim_task(%s, 'ts-worker', 60, 10) where task_id = %s",
-            [QUEUE, a_task],
-        )
-        run_id = cursor.fetchone()[0]
-        cursor.execute(
-            "select * from absurd.await_event(%s, %s, %s, 'wait', 'shipment-9', null)",
-            [QUEUE, a_task, run_id],
-        )
+@pytest.mark.parametrize("name", ["shipment-9", "tenant:tb:order-1:paid"])
+def test_a_cannot_emit_bs_name_even_when_its_own_task_waits_for_it(world, name):
+    """A's task waits for B's raw or namespaced name outside our context (raw SQL, another
+    client): the dashboard checks the wait against A's namespace and refuses."""
+    b_task = foreign_wait(name, "tb")
+    a_task = foreign_wait(name, "ta")
     page = world["a_client"].get(reverse("dashboard:task", args=[a_task])).content.decode()
     assert 'name="payload"' not in page and "outside its tenant" in page
     before = tenant_snapshot("tb")
     assert dashboard_emit(world["a_client"], a_task, "poison") == 403
     assert_unchanged(before, tenant_snapshot("tb"))
-    assert state(b_task) == "sleeping" and emitted("shipment-9") is None
+    assert state(b_task) == "sleeping" and emitted(name) is None
 
 
 def test_a_late_waiter_cannot_read_bs_emitted_event(world):
