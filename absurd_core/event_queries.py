@@ -21,10 +21,11 @@ Where the data is:
   that timed out before the emit woke no one: neither is listed.
 
 Tenancy: events belong to queues, not tenants. A tenant sees the events in its
-own namespace (``tenant:<slug>:...``, what the API emits for it, see
-absurd_core.events) and any event that woke one of its own tasks (an approval
-decision's ``approval:<id>``, a name its task code awaited); of the woken
-tasks, only its own.
+own namespace (``tenant:<slug>:...``, what the API, its tasks and its operators
+emit for it, see absurd_core.event_names) and any event that woke one of its own
+tasks (an approval decision's ``approval:<random>:<task id>``, a raw name another
+client's task awaited); of the woken tasks, only its own. Nothing here depends on
+the form of an approval's name.
 """
 
 from __future__ import annotations

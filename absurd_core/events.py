@@ -1,17 +1,24 @@
-"""Events emitted on behalf of a tenant (the JSON API; later the dashboard).
+"""Emitting events for a tenant or, explicitly, for the platform (the JSON API).
 
 Absurd's event names belong to a queue, not to a tenant, and the first emit of
 a name wins for good: if tenants emitted raw names, one tenant could wake
 another's waiting task, or emit a name first and hand every later waiter its
 own payload. So an event a tenant emits is stored under
-``tenant:<slug>:<name>``, and task code waits for it with
-``ctx.await_tenant_event(name)``, which adds the same prefix from the task's
-own ``headers.tenant``. Slugs cannot contain ``:``, so no tenant's names can
-reach another's, nor ``approval:<id>``, which only a recorded decision emits.
+``tenant:<slug>:<name>``, the name a task of that tenant means when it calls
+``ctx.await_event(name)`` (the context adds the same prefix from the task's own
+``headers.tenant``; absurd_core.event_names has the rules). Slugs cannot contain
+``:``, so no tenant's names can reach another's, nor a system name such as an
+approval decision's, which only a recorded decision emits.
+
+Platform principals may also emit a raw name (``emit_raw``): for tasks without a
+tenant, and for workers of other Absurd clients that await names of their own.
+System names stay refused there too.
 
 Emitting is idempotent: the first emit of a name stores its payload and wakes
 the waiters; a later one changes nothing, and the result says so and returns
-the payload that won.
+the payload that won. ``woken`` counts the tasks the emit woke, read in the
+emit's transaction from the ``woken`` rows the engine's task tables log
+(absurd_core/sql/0005_lifecycle.sql), so it is exact under concurrent waits.
 """
 
 from __future__ import annotations
@@ -24,7 +31,10 @@ from psycopg import sql
 
 from absurd_core import engine
 from absurd_core.errors import InvalidArgument, QueueNotFound
+from absurd_core.event_names import is_system_event, tenant_event_name
 from tenants.scoping import TenantScope
+
+__all__ = ["EmitResult", "emit_for_tenant", "emit_raw", "tenant_event_name"]
 
 MAX_NAME_LENGTH = 200
 
@@ -39,10 +49,12 @@ class EmitResult:
     first: bool
     #: The payload waiters receive: this emit's, or the earlier one's.
     payload: Any
+    #: How many waiting tasks this emit woke (0 when it was not the first).
+    woken: int = 0
 
 
-def tenant_event_name(tenant: str, name: str) -> str:
-    return f"tenant:{tenant}:{name}"
+class SystemEventName(InvalidArgument):
+    """A system event name (an approval's): only the platform's own code emits those."""
 
 
 def validate_event_name(name: object) -> str:
@@ -65,9 +77,25 @@ def emit_for_tenant(
     if scope.is_all:
         raise InvalidArgument("Events are emitted for one tenant; choose a tenant first.")
     validate_event_name(name)
+    return _emit(queue, name, tenant_event_name(scope.slug, name), payload, using)
+
+
+def emit_raw(queue: str, name: str, payload: Any = None, *, using: str = "default") -> EmitResult:
+    """Emit ``name`` as it is: for platform principals only (the caller checks).
+
+    Raises QueueNotFound, InvalidArgument, and SystemEventName for a system name.
+    """
+    validate_event_name(name)
+    if is_system_event(name):
+        raise SystemEventName(
+            f"{name!r} is a system event name: only a recorded approval decision emits it."
+        )
+    return _emit(queue, name, name, payload, using)
+
+
+def _emit(queue: str, name: str, event_name: str, payload: Any, using: str) -> EmitResult:
     if not engine.queue_exists(queue, using=using):
         raise QueueNotFound(f"No queue named {queue!r}.")
-    event_name = tenant_event_name(scope.slug, name)
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         # Serialises emits of one name, so exactly one caller is told it was first.
         cursor.execute(
@@ -83,4 +111,12 @@ def emit_for_tenant(
         if earlier is not None:
             return EmitResult(queue, name, event_name, False, engine.load_json(earlier[0]))
         engine.emit_event(queue, event_name, payload, using=using)
-    return EmitResult(queue, name, event_name, True, payload)
+        # The tasks emit_event moved from sleeping to pending, in this transaction.
+        cursor.execute(
+            "select count(*) from public.absurd_control_task_event"
+            " where txid = pg_current_xact_id() and queue = %s and kind = 'woken'"
+            " and reason = 'event ' || %s",
+            [queue, event_name],
+        )
+        woken = cursor.fetchone()[0]
+    return EmitResult(queue, name, event_name, True, payload, woken)

@@ -20,14 +20,15 @@ from django.db import transaction
 
 from absurd_core import audit, engine
 from absurd_core.errors import AbsurdError
+from absurd_core.event_names import SYSTEM_EVENT_PREFIXES, in_tenant_namespace, is_system_event
 from absurd_core.models import OperatorAction
 from absurd_core.task_queries import TaskDetail, find_task
 from tenants.permissions import Action, Principal
 
 CANCELLABLE = frozenset({"pending", "running", "sleeping"})
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
-#: Events only a recorded decision may emit (DESIGN.md: approval:<request id>).
-RESERVED_EVENT_PREFIXES = ("approval:",)
+#: Events only a recorded decision may emit (absurd_core.event_names).
+RESERVED_EVENT_PREFIXES = SYSTEM_EVENT_PREFIXES
 #: How much of an emitted payload the audit row keeps.
 PAYLOAD_PREVIEW_CHARS = 200
 
@@ -103,7 +104,36 @@ def retry(principal: Principal, task_id: UUID, *, spawn_new: bool = False) -> Re
 
 def reserved_event(name: str) -> bool:
     """True for events no operator may emit by hand (an approval's decision)."""
-    return name.startswith(RESERVED_EVENT_PREFIXES)
+    return is_system_event(name)
+
+
+def emit_refusal(principal: Principal, task: TaskDetail, event_name: str) -> str | None:
+    """Why ``principal`` may not emit ``event_name`` for ``task``'s wait, or None.
+
+    Checked against the tenant that owns the waiting task, not the principal's: a
+    tenant's task waits for its tenant's events (``tenant:<slug>:...``), and a wait on
+    any other name (another tenant's, or a raw name awaited with raw SQL or another
+    client) is not this task's to satisfy: emitting it would wake or poison every
+    other waiter of that name, queue-wide. A task without a tenant waits for raw
+    names, which only platform principals may emit. System names: never.
+    """
+    if reserved_event(event_name):
+        return "This task waits for an approval decision; decide the approval request instead."
+    tenant = task_tenant(task)
+    if tenant:
+        if not in_tenant_namespace(tenant, event_name):
+            return (
+                f"This task waits for {event_name!r}, which is outside its tenant's namespace"
+                f" (tenant:{tenant}:…): emitting it would reach other waiters of that name."
+                " Only a platform operator may emit it (the API's raw emit)."
+            )
+        return None
+    if not principal.platform:
+        return (
+            "This task has no tenant and waits for a raw event name: only platform operators"
+            " may emit it."
+        )
+    return None
 
 
 def payload_summary(payload: Any) -> dict[str, Any]:
@@ -129,10 +159,9 @@ def emit_wait_event(principal: Principal, task_id: UUID, event_name: str, payloa
         raise ActionRefused(f"The task is {task.state} and waits for no event.")
     if waiting_for != event_name:
         raise ActionRefused(f"The task now waits for {waiting_for!r}, not {event_name!r}.")
-    if reserved_event(waiting_for):
-        raise ActionRefused(
-            "This task waits for an approval decision; decide the approval request instead."
-        )
+    refusal = emit_refusal(principal, task, waiting_for)
+    if refusal:
+        raise ActionRefused(refusal)
     with transaction.atomic():
         detail = {"event": waiting_for, "payload": payload_summary(payload)}
         _record(principal, "emit_event", task, detail)

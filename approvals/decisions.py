@@ -2,10 +2,11 @@
 
 ``decide`` (a link's POST, or an API key acting for an approver) locks the
 request row, then the token row, checks both, records the answer, evaluates the
-policy and, when the request is settled, emits ``approval:<id>`` through
-``absurd.emit_event`` in the same transaction. Concurrent POSTs of one token,
-or two approvers at once, serialise on the request row: one decision, one
-event. ``cancel`` and ``expire`` settle a request the same way.
+policy and, when the request is settled, emits the request's recorded
+``event_name`` (``approval:<random>:<task id>``; ``approval:<id>`` for requests made
+before issue 14) through ``absurd.emit_event`` in the same transaction.
+Concurrent POSTs of one token, or two approvers at once, serialise on the
+request row: one decision, one event. ``cancel`` and ``expire`` settle a request the same way.
 """
 
 from __future__ import annotations

@@ -8,7 +8,19 @@ token rows under row locks (approvals/decisions.py); the SQL terminal hook
 
 from __future__ import annotations
 
+import secrets
+
 from django.db import models
+
+
+def approval_event_name(task_id) -> str:
+    """The event a request's decision is emitted under: unguessable, bound to the waiting task.
+
+    128 random bits make it impossible to guess, even for someone who knows the task
+    id; the task id lets the context's system path check that a task awaits only a
+    decision owed to it (absurd_core.event_names.system_event_bound_to).
+    """
+    return f"approval:{secrets.token_urlsafe(16)}:{task_id}"
 
 
 class ApprovalRequest(models.Model):
@@ -45,8 +57,12 @@ class ApprovalRequest(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     #: Who settled it: approver emails, "user:ann" for an operator's cancel, "expiry".
     decided_by = models.TextField(blank=True)
-    #: What the workflow was sent (the approval:<id> event payload).
+    #: What the workflow was sent (the payload of ``event_name``).
     decision = models.JSONField(null=True, blank=True)
+    #: The event the waiting task awaits and the decision emits, fixed at creation:
+    #: ``approval:<random>:<task id>`` (``approval_event_name``, set on first save), unguessable
+    #: and bound to the task. Requests made before it existed keep ``approval:<id>``.
+    event_name = models.TextField(unique=True)
 
     class Meta:
         ordering = ["-id"]
@@ -63,9 +79,10 @@ class ApprovalRequest(models.Model):
     def __str__(self) -> str:
         return f"approval {self.pk}: {self.title} ({self.state})"
 
-    @property
-    def event_name(self) -> str:
-        return f"approval:{self.pk}"
+    def save(self, *args, **kwargs):
+        if not self.event_name:
+            self.event_name = approval_event_name(self.task_id)
+        super().save(*args, **kwargs)
 
 
 class ApprovalToken(models.Model):

@@ -9,6 +9,7 @@ from typing import Any
 from absurd_sdk import TimeoutError as WaitTimedOut
 
 from approvals import decisions
+from approvals.models import ApprovalRequest
 from approvals.requests import create_request
 
 
@@ -44,8 +45,10 @@ def request_approval(
     """Ask ``approvers`` and wait (durably, holding no worker thread) for the decision.
 
     The request, its tokens and its delivery are created in a checkpointed step,
-    so only once however often the task runs. The wait is ``await_event`` on
-    ``approval:<request id>``, emitted in the transaction that settles it.
+    so only once however often the task runs. The wait is on the request's
+    ``event_name`` (``approval:<random>:<task id>``, unguessable and bound to this
+    task), emitted in the transaction that settles it. It goes through the
+    context's system path: ``ctx.await_event`` would look in the tenant's namespace.
     """
     if not isinstance(expires_in, timedelta):
         expires_in = timedelta(seconds=float(expires_in))
@@ -70,9 +73,13 @@ def request_approval(
             requester=requester,
         )
         request_id = ctx.complete_step(handle, request.pk)
+    # The name recorded on this task's own request (old requests: approval:<id>).
+    event_name = ApprovalRequest.objects.values_list("event_name", flat=True).get(
+        pk=request_id, queue=ctx.queue, task_id=ctx.task_id
+    )
     try:
-        payload = ctx.await_event(
-            f"approval:{request_id}", timeout=max(1, int(expires_in.total_seconds()))
+        payload = ctx._await_system_event(
+            event_name, timeout=max(1, int(expires_in.total_seconds()))
         )
     except WaitTimedOut:
         payload = ctx.step("approval-expired", lambda: decisions.expire(request_id))

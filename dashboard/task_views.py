@@ -73,7 +73,7 @@ def _task(request, task_id: UUID) -> TaskDetail:
         raise Http404(f"No task {task_id}.") from None
 
 
-def _wait_view(task: TaskDetail) -> dict | None:
+def _wait_view(task: TaskDetail, approvals: list) -> dict | None:
     if not task.wait:
         return None
     wait = dict(task.wait)
@@ -84,7 +84,9 @@ def _wait_view(task: TaskDetail) -> dict | None:
         digest = hashlib.sha1(f"{run_id}:{event}".encode(), usedforsecurity=False)
         wait["key"] = f"emit-{digest.hexdigest()[:16]}"
         if task_actions.reserved_event(event):
-            wait["approval_id"] = event.removeprefix("approval:")
+            # The decision's name is random: find the request by the name it recorded.
+            wait["approval"] = True
+            wait["approval_id"] = next((a.pk for a in approvals if a.event_name == event), None)
     return wait
 
 
@@ -100,8 +102,12 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
     scope = request.principal.scope
     claims = run_claims(scope, task.queue, task.task_id)
     may_operate = request.principal.can(Action.OPERATE)
-    wait = _wait_view(task)
-    emittable = bool(wait and wait.get("event") and not wait.get("approval_id"))
+    approvals = list(requests_for_task(scope, task.queue, task.task_id).order_by("id"))
+    wait = _wait_view(task, approvals)
+    emit_refusal = None
+    if wait and wait.get("event") and not wait.get("approval"):
+        emit_refusal = task_actions.emit_refusal(request.principal, task, wait["event"])
+    emittable = bool(wait and wait.get("event") and not wait.get("approval") and not emit_refusal)
     if emit_form is None and may_operate and emittable:
         emit_form = EmitEventForm(initial={"event": wait["event"]})
     return {
@@ -123,8 +129,9 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
             for entry in task_timeline(scope, task.queue, task.task_id)
         ],
         "checkpoints": checkpoint_values(scope, task.queue, task.task_id),
-        "approvals": list(requests_for_task(scope, task.queue, task.task_id).order_by("id")),
+        "approvals": approvals,
         "wait": wait,
+        "emit_refusal": emit_refusal if may_operate else None,
         "emit_form": emit_form,
         "action_error": action_error,
     }
@@ -227,6 +234,9 @@ def emit(request, task_id: UUID):
         return _refused(request, task_id, f"Not emitted: the task now {now}.")
     if task_actions.reserved_event(event):
         return _refused(request, task_id, "Not emitted: decide the approval request instead.")
+    refusal = task_actions.emit_refusal(request.principal, task, event)
+    if refusal:
+        return _refused(request, task_id, f"Not emitted. {refusal}", status=403)
     if not _confirmed(request):
         fields = {"event": event, "payload": request.POST.get("payload", "")}
         return _confirm(request, task, "emit", f"Emit {event!r} on queue {task.queue!r}?", fields)

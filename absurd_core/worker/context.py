@@ -1,9 +1,10 @@
 """The context passed to task functions.
 
 It is absurd-sdk's ``TaskContext`` (so ``step``, ``sleep_for``, ``sleep_until``,
-``await_event``, ``emit_event`` and ``heartbeat`` keep upstream semantics),
-built on the executing thread's own connection, plus a few read-only facts
-about the run that task authors need.
+``await_event``, ``emit_event`` and ``heartbeat`` keep upstream semantics, except
+that a task with a tenant names only its tenant's events), built on the executing
+thread's own connection, plus a few read-only facts about the run that task
+authors need.
 """
 
 from __future__ import annotations
@@ -12,10 +13,24 @@ from typing import Any
 
 import psycopg
 from absurd_sdk import TaskContext
+from absurd_sdk import TimeoutError as WaitTimedOut
 from psycopg.rows import dict_row
+
+from absurd_core.event_names import system_event_bound_to, task_event_name, tenant_event_name
 
 
 class ControlTaskContext(TaskContext):
+    """absurd-sdk's context, with event names owned by the task's tenant.
+
+    absurd-sdk 0.5.1's ``TaskContext`` names events in exactly two methods,
+    ``await_event`` and ``emit_event``; both are overridden here, so a task with a
+    tenant awaits and emits only ``tenant:<slug>:<name>`` whatever it calls, and a
+    name taken from params cannot reach another tenant's events or a system event
+    (absurd_core.event_names). Tasks without a tenant keep raw names, except system
+    ones. System events (an approval's decision) are awaited through
+    ``_await_system_event``, which only accepts names bound to this task.
+    """
+
     @property
     def queue(self) -> str:
         return self._queue_name
@@ -34,12 +49,59 @@ class ControlTaskContext(TaskContext):
 
     @property
     def tenant(self) -> str | None:
-        return (self._task.get("headers") or {}).get("tenant")
+        tenant = (self._task.get("headers") or {}).get("tenant")
+        return tenant if isinstance(tenant, str) and tenant else None
+
+    def event_name(self, name: str) -> str:
+        """The engine's name for ``name`` as this task awaits or emits it."""
+        return task_event_name(self.tenant, name)
+
+    def await_event(
+        self, event_name: str, step_name: str | None = None, timeout: int | None = None
+    ) -> Any:
+        """Wait for this task's tenant's event ``event_name`` (a raw name without a tenant).
+
+        The step (checkpoint) name stays ``$awaitEvent:<event_name>`` as the author
+        wrote it, the name it had before the prefix was added here, so a task that
+        was already waiting when the platform was upgraded resumes from its checkpoint.
+        """
+        engine_name = self.event_name(event_name)
+        step_name = step_name or f"$awaitEvent:{event_name}"
+        if (
+            engine_name != event_name
+            and self._task.get("wake_event") == event_name
+            and self._task.get("event_payload") is None
+            and step_name not in self._checkpoint_cache
+        ):
+            # A wait on the raw name that began before the upgrade, and timed out:
+            # absurd-sdk would raise for its own name; do the same for the old one.
+            self._task["wake_event"] = None
+            raise WaitTimedOut(f'Timed out waiting for event "{event_name}"')
+        return super().await_event(engine_name, step_name, timeout)
+
+    def emit_event(self, event_name: str, payload: Any = None) -> None:
+        """Emit this task's tenant's event ``event_name`` (a raw name without a tenant)."""
+        if not event_name:
+            raise ValueError("event_name must be a non-empty string")
+        super().emit_event(self.event_name(event_name), payload)
+
+    def _await_system_event(
+        self, event_name: str, step_name: str | None = None, timeout: int | None = None
+    ) -> Any:
+        """Await a system event owed to this task (approvals.workflow); not for task code.
+
+        Only system names bound to this task are accepted (absurd_core.event_names),
+        so even code that passed a name from params here could not read another
+        task's decision.
+        """
+        if not system_event_bound_to(event_name, self.task_id):
+            raise ValueError(f"{event_name!r} is not a system event owed to this task.")
+        return super().await_event(event_name, step_name or f"$awaitEvent:{event_name}", timeout)
+
+    # Deprecated aliases, kept for task code written before the context prefixed names.
 
     def tenant_event_name(self, name: str) -> str:
-        """The engine's name for event ``name`` emitted for this task's tenant (the API's)."""
-        from absurd_core.events import tenant_event_name
-
+        """Deprecated: ``await_event``/``emit_event`` add the prefix themselves now."""
         if not self.tenant:
             raise ValueError("This task has no tenant, so it has no tenant events.")
         return tenant_event_name(self.tenant, name)
@@ -47,8 +109,12 @@ class ControlTaskContext(TaskContext):
     def await_tenant_event(
         self, name: str, step_name: str | None = None, timeout: int | None = None
     ) -> Any:
-        """``await_event`` for an event the task's tenant emits (POST /api/v1/events)."""
-        return self.await_event(self.tenant_event_name(name), step_name, timeout)
+        """Deprecated: same as ``await_event(name)``.
+
+        Its step name stays ``$awaitEvent:tenant:<slug>:<name>``, the one it always had.
+        """
+        full = self.tenant_event_name(name)
+        return self.await_event(full, step_name or f"$awaitEvent:{full}", timeout)
 
 
 def build_context(

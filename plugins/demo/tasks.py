@@ -24,13 +24,13 @@ def two_steps(params: dict[str, Any], ctx) -> dict[str, int]:
 
 @task("demo.wait_event", queue=QUEUE)
 def wait_event(params: dict[str, Any], ctx) -> Any:
-    """Sleep until the named event is emitted on the queue, then return its payload.
+    """Sleep until the named event is emitted, then return its payload.
 
-    With ``"tenant_event": true`` it waits for the tenant's event of that name, as
-    emitted through ``POST /api/v1/events``.
+    The task's tenant's event of that name, as ``POST /api/v1/events`` emits it: the
+    context puts every wait of a tenant's task in its tenant's namespace, so a name
+    from params cannot reach another tenant's events. (``"tenant_event": true``, which
+    used to ask for that, is accepted and changes nothing.)
     """
-    if params.get("tenant_event"):
-        return ctx.await_tenant_event(str(params["event"]))
     return ctx.await_event(str(params["event"]))
 
 

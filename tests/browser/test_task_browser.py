@@ -73,8 +73,9 @@ def test_cancel_a_sleeping_task(live_server, page, operator):
 
 
 def test_emit_the_awaited_event_from_the_wait_form(live_server, page, operator):
-    event = f"go-{uuid.uuid4().hex[:8]}"
-    task = spawn("demo.wait_event", {"event": event}, tenant="acme")
+    name = f"go-{uuid.uuid4().hex[:8]}"
+    task = spawn("demo.wait_event", {"event": name}, tenant="acme")
+    event = f"tenant:acme:{name}"  # the context waits in the task's tenant's namespace
     with WorkerProcess("--queue", "demo", *FAST):
         wait_for(lambda: engine.get_task_result("demo", task.task_id).state == "sleeping")
 

@@ -118,7 +118,8 @@ def test_sleep_until_a_time(path, heard):
 
 
 def test_await_event_then_emit_wakes_and_completes(path, heard):
-    event = f"go-{uuid.uuid4().hex[:6]}"
+    # The tenant's namespace: what a task of acme awaits, whatever name its code passes.
+    event = f"tenant:acme:go-{uuid.uuid4().hex[:6]}"
     task_id = path.spawn("test.wait_event", {"event": event})
     run = path.claim()
     heard()

@@ -81,7 +81,7 @@ def test_wait_event_resumes_on_emit(demo_queue):
     spawned = spawn("demo.wait_event", {"event": "go-now"}, tenant="t1")
     with WorkerProcess("--queue", "demo", *FAST):
         wait_for(lambda: _state("demo", spawned.task_id).state == "sleeping")
-        engine.emit_event("demo", "go-now", {"ok": True})
+        engine.emit_event("demo", "tenant:t1:go-now", {"ok": True})
         result = wait_for(lambda: _terminal("demo", spawned.task_id))
     assert result.result == {"ok": True}
 

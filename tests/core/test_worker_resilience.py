@@ -67,7 +67,7 @@ def test_notify_wakes_the_worker_for_spawns_and_events(side_effects):
         spawned = spawn("demo.wait_event", {"event": "ping"}, tenant="t1")
         # Polling is off (one poll an hour): only the spawn's NOTIFY can wake the worker.
         wait_for(lambda: _result("demo", spawned.task_id).state == "sleeping")
-        engine.emit_event("demo", "ping", {"pong": 1})
+        engine.emit_event("demo", "tenant:t1:ping", {"pong": 1})
         result = wait_for(lambda: _terminal("demo", spawned.task_id))
         assert worker.stop() == 0
     assert result.state == "completed"

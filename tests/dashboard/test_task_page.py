@@ -108,7 +108,11 @@ def sleeping(queue, **kw):
     return task_id
 
 
-def waiting(queue, event="go", timeout=600, **kw):
+#: What a task of acme waits for when its code awaits "go" (the context adds the namespace).
+GO = "tenant:acme:go"
+
+
+def waiting(queue, event=GO, timeout=600, **kw):
     task_id = spawn(queue, name="demo.wait_event", params={"event": event}, **kw)
     run_id = claim(queue, task_id)
     _sql(
@@ -193,12 +197,12 @@ def test_sleeping_task_polls_and_offers_cancel(operator, queue_name):
 
 
 def test_waiting_task_shows_the_event_its_timeout_and_the_emit_form(operator, queue_name):
-    task_id = waiting(queue_name, event="order:7 <paid>")
+    task_id = waiting(queue_name, event="tenant:acme:order:7 <paid>")
     html = page(operator, task_id)
-    assert '<code id="wait-event">order:7 &lt;paid&gt;</code>' in html
+    assert '<code id="wait-event">tenant:acme:order:7 &lt;paid&gt;</code>' in html
     assert "then it times out" in html
     assert url("task_emit", task_id) in html
-    assert 'name="event" value="order:7 &lt;paid&gt;"' in html
+    assert 'name="event" value="tenant:acme:order:7 &lt;paid&gt;"' in html
     assert 'name="payload"' in html and 'hx-preserve="true"' in html
 
 
@@ -245,14 +249,27 @@ def test_linked_approval_requests(viewer, queue_name):
 
 
 def test_approval_wait_has_no_emit_form_and_refuses_an_emit(operator, queue_name):
-    task_id = waiting(queue_name, event="approval:99")
+    event = "approval:Zr0dM8d7kqVbYq3mWcQ2aA:0192"
+    task_id = waiting(queue_name, event=event)
+    request = ApprovalRequest.objects.create(
+        tenant="acme", queue=queue_name, task_id=task_id, task_name="demo.wait_event",
+        step_key="approval", title="Pay", expires_at=timezone.now() + timedelta(days=1),
+        event_name=event,
+    )  # fmt: skip
     html = page(operator, task_id)
-    assert "approval request #99" in html and 'name="payload"' not in html
+    assert f"approval request #{request.pk}" in html and 'name="payload"' not in html
     response = operator.post(
-        url("task_emit", task_id), {"event": "approval:99", "payload": "{}", "confirmed": "1"}
+        url("task_emit", task_id), {"event": event, "payload": "{}", "confirmed": "1"}
     )
     assert response.status_code == 409 and "decide the approval request" in response.text
-    assert emitted(queue_name, "approval:99") is None and audit_rows(task_id) == []
+    assert emitted(queue_name, event) is None and audit_rows(task_id) == []
+    # An old request's wait (approval:<id>, made before names were random) is refused too.
+    legacy = waiting(queue_name, event="approval:99")
+    assert "its approval request" in page(operator, legacy)
+    response = operator.post(
+        url("task_emit", legacy), {"event": "approval:99", "payload": "{}", "confirmed": "1"}
+    )
+    assert response.status_code == 409 and emitted(queue_name, "approval:99") is None
 
 
 # -- tenants and roles -------------------------------------------------------------------
@@ -286,10 +303,10 @@ def test_viewer_sees_no_actions_and_may_not_act(viewer, queue_name):
     for name, data in [
         ("task_cancel", {"confirmed": "1"}),
         ("task_retry", {"confirmed": "1"}),
-        ("task_emit", {"event": "go", "payload": "{}", "confirmed": "1"}),
+        ("task_emit", {"event": GO, "payload": "{}", "confirmed": "1"}),
     ]:
         assert viewer.post(url(name, task_id), data).status_code == 403
-    assert state(queue_name, task_id) == "sleeping" and emitted(queue_name, "go") is None
+    assert state(queue_name, task_id) == "sleeping" and emitted(queue_name, GO) is None
     assert audit_rows(task_id) == []
 
 
@@ -403,42 +420,77 @@ def test_engine_refusal_is_a_message_not_a_500(tenants, queue_name):
 
 
 def test_emit_the_awaited_event(operator, queue_name):
-    task_id = waiting(queue_name, event="go")
-    data = {"event": "go", "payload": '{"approved": true, "note": "<ok>"}'}
+    task_id = waiting(queue_name)
+    data = {"event": GO, "payload": '{"approved": true, "note": "<ok>"}'}
     asked = operator.post(url("task_emit", task_id), data)
-    assert asked.status_code == 200 and "Emit &#x27;go&#x27;" in asked.text
-    assert emitted(queue_name, "go") is None
+    assert asked.status_code == 200 and "Emit &#x27;tenant:acme:go&#x27;" in asked.text
+    assert emitted(queue_name, GO) is None
     response = operator.post(url("task_emit", task_id), {**data, "confirmed": "1"}, follow=True)
-    assert json.loads(emitted(queue_name, "go")) == {"approved": True, "note": "<ok>"}
+    assert json.loads(emitted(queue_name, GO)) == {"approved": True, "note": "<ok>"}
     assert state(queue_name, task_id) == "pending"  # woken, for a worker to resume
     action = OperatorAction.objects.get(task_id=task_id)
-    assert action.action == "emit_event" and action.detail["event"] == "go"
+    assert action.action == "emit_event" and action.detail["event"] == GO
     assert action.detail["payload"]["type"] == "dict" and action.detail["payload"]["bytes"] > 0
-    assert "Emitted &#x27;go&#x27;." in response.text
+    assert "Emitted &#x27;tenant:acme:go&#x27;." in response.text
     assert 'data-kind="emit_event" data-source="action"' in response.text
 
 
 def test_invalid_json_payload_is_an_inline_error_and_nothing_is_emitted(operator, queue_name):
-    task_id = waiting(queue_name, event="go")
+    task_id = waiting(queue_name)
     response = operator.post(
-        url("task_emit", task_id), {"event": "go", "payload": "{not json", "confirmed": "1"}
+        url("task_emit", task_id), {"event": GO, "payload": "{not json", "confirmed": "1"}
     )
     assert response.status_code == 400
     assert "This is not valid JSON" in response.text and "is-invalid" in response.text
     assert "{not json</textarea>" in response.text  # what was typed is kept
-    assert emitted(queue_name, "go") is None and state(queue_name, task_id) == "sleeping"
+    assert emitted(queue_name, GO) is None and state(queue_name, task_id) == "sleeping"
     assert audit_rows(task_id) == []
 
 
 def test_emit_of_an_event_the_task_no_longer_waits_for_is_409(operator, queue_name):
-    task_id = waiting(queue_name, event="go")
+    task_id = waiting(queue_name)
     response = operator.post(
         url("task_emit", task_id), {"event": "other", "payload": "1", "confirmed": "1"}
     )
-    assert response.status_code == 409 and "now waits for &#x27;go&#x27;" in response.text
-    assert emitted(queue_name, "other") is None and emitted(queue_name, "go") is None
+    assert response.status_code == 409
+    assert "now waits for &#x27;tenant:acme:go&#x27;" in response.text
+    assert emitted(queue_name, "other") is None and emitted(queue_name, GO) is None
     sleeper = sleeping(queue_name)
     response = operator.post(
-        url("task_emit", sleeper), {"event": "go", "payload": "1", "confirmed": "1"}
+        url("task_emit", sleeper), {"event": GO, "payload": "1", "confirmed": "1"}
     )
     assert response.status_code == 409 and "the task now is sleeping" in response.text
+
+
+# -- emit: whose names -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event", ["go", "tenant:globex:order-1:paid", "tenant:acmex:go"])
+def test_a_wait_outside_the_tasks_tenant_namespace_is_not_emitted(operator, queue_name, event):
+    """A raw name, or another tenant's: emitting it would wake or poison other waiters."""
+    task_id = waiting(queue_name, event=event)
+    html = page(operator, task_id)
+    assert 'name="payload"' not in html and "outside its tenant" in html
+    response = operator.post(
+        url("task_emit", task_id), {"event": event, "payload": "1", "confirmed": "1"}
+    )
+    assert response.status_code == 403 and "outside its tenant" in response.text
+    assert emitted(queue_name, event) is None and state(queue_name, task_id) == "sleeping"
+    assert audit_rows(task_id) == []
+
+
+def test_a_tenantless_wait_is_emitted_by_platform_operators_only(client, tenants, queue_name):
+    task_id = engine.spawn_task(queue_name, "demo.wait_event", {}).task_id
+    run_id = claim(queue_name, task_id)
+    _sql(
+        "select * from absurd.await_event(%s, %s, %s, 'wait', 'deploy:done', null)",
+        [queue_name, task_id, run_id],
+    )
+    data = {"event": "deploy:done", "payload": "2", "confirmed": "1"}
+    client.force_login(_user("acme-op", tenants[0], "operator"))
+    assert client.post(url("task_emit", task_id), data).status_code == 404  # not A's task
+    platform = Tenant.objects.create(slug="ops", name="Ops", is_platform=True)
+    client.force_login(_user("ops-op", platform, "operator"))
+    assert 'name="payload"' in page(client, task_id)
+    assert client.post(url("task_emit", task_id), data).status_code == 302
+    assert emitted(queue_name, "deploy:done") == "2" and state(queue_name, task_id) == "pending"

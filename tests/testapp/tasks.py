@@ -93,6 +93,7 @@ def sleep_long(params, ctx):
 
 @task("test.wait_event", queue="testq")
 def wait_event(params, ctx):
+    # In the task's tenant's namespace (the context adds tenant:<slug>:), raw without one.
     return ctx.await_event(params["event"])
 
 
