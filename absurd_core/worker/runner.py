@@ -135,7 +135,7 @@ def _next_wakeup_sql(queues: list[str], registry: TaskRegistry) -> sql.Composed:
             )
         parts.append(
             sql.SQL(
-                "(select min(claim_expires_at) from absurd.{}"
+                "(select min(claim_expires_at) as at from absurd.{}"
                 " where state = 'running' and claim_expires_at is not null)"
             ).format(runs)
         )

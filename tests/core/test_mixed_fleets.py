@@ -102,6 +102,22 @@ def test_the_timer_ignores_runs_this_worker_does_not_run(mixedq):
     assert seconds() <= 0
 
 
+def test_the_timer_of_a_queue_without_tasks_of_ours_still_sees_leases():
+    """A queue served with --queue that only other workers' tasks use: expired leases are
+    still swept promptly (claim_task is what fails them)."""
+    engine.drop_queue("foreignq")
+    engine.create_queue("foreignq")
+    try:
+        engine.spawn_task("foreignq", "sdk.echo", {}, headers={"tenant": "acme"})
+        query = _next_wakeup_sql(["foreignq"], registry)
+        with raw_connection() as conn:
+            assert conn.execute(query).fetchone()[0] is None
+            conn.execute("select * from absurd.claim_task('foreignq', 'ts-worker', 60, 1)")
+            assert 50 < conn.execute(query).fetchone()[0] <= 60
+    finally:
+        engine.drop_queue("foreignq")
+
+
 def test_a_queue_of_only_others_runs_is_set_aside_until_something_changes(mixedq):
     spawned = engine.spawn_task(mixedq, "sdk.echo", {}, headers={"tenant": "acme"})
     worker = RunWorker(WorkerConfig(queues=[mixedq], worker_id="inproc-1"), registry)
