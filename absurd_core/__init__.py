@@ -1,11 +1,13 @@
 """Absurd Control's engine layer. Public entry points:
 
-- ``absurd_core.task``: decorator registering a task;
+- ``absurd_core.task``: decorator registering a task (``internal=True``: only our code
+  spawns it);
+- ``absurd_core.external_task``: declare a task another worker runs (no handler);
 - ``absurd_core.spawn``: spawn a registered task for a tenant;
 - ``absurd_core.engine``: typed calls to ``absurd.*`` functions.
 """
 
-from absurd_core.registry import registry, task
+from absurd_core.registry import external_task, registry, task
 
 
 def spawn(*args, **kwargs):
@@ -14,4 +16,4 @@ def spawn(*args, **kwargs):
     return _spawn(*args, **kwargs)
 
 
-__all__ = ["registry", "spawn", "task"]
+__all__ = ["external_task", "registry", "spawn", "task"]

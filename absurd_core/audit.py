@@ -40,9 +40,7 @@ def record(
 
 def actions_for(scope: TenantScope, queue: str, task_id: UUID | str) -> list[OperatorAction]:
     queryset = OperatorAction.objects.filter(queue=queue, task_id=task_id)
-    if not scope.is_all:
-        queryset = queryset.filter(tenant=scope.slug)
-    return list(queryset.order_by("id"))
+    return list(scope.restrict(queryset).order_by("id"))
 
 
 @dataclass(frozen=True)

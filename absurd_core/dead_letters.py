@@ -31,9 +31,7 @@ class ActionResult:
 
 
 def dead_letters(scope: TenantScope, *, state: str | None = None) -> QuerySet[DeadLetter]:
-    queryset = DeadLetter.objects.all()
-    if not scope.is_all:
-        queryset = queryset.filter(tenant=scope.slug)
+    queryset = scope.restrict(DeadLetter.objects.all())
     if state is not None:
         queryset = queryset.filter(state=state)
     return queryset

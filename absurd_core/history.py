@@ -11,10 +11,7 @@ from tenants.scoping import TenantScope
 
 
 def events(scope: TenantScope) -> QuerySet[TaskEvent]:
-    queryset = TaskEvent.objects.all()
-    if not scope.is_all:
-        queryset = queryset.filter(tenant=scope.slug)
-    return queryset
+    return scope.restrict(TaskEvent.objects.all())
 
 
 def task_history(scope: TenantScope, queue: str, task_id: UUID | str) -> list[TaskEvent]:

@@ -178,8 +178,7 @@ def throughput(
         kind__in=["completed", "failed"],
         to_state__in=["completed", "failed"],
     )
-    if not scope.is_all:
-        rows = rows.filter(tenant=scope.slug)
+    rows = scope.restrict(rows)
     rows = (
         rows.annotate(minute=TruncMinute("created_at"))
         .values("queue", "kind", "minute")
@@ -208,7 +207,5 @@ def totals(scope: TenantScope) -> Totals:
 
     dead = DeadLetter.objects.filter(state="open")
     approvals = ApprovalRequest.objects.filter(state="pending")
-    if not scope.is_all:
-        dead = dead.filter(tenant=scope.slug)
-        approvals = approvals.filter(tenant=scope.slug)
+    dead, approvals = scope.restrict(dead), scope.restrict(approvals)
     return Totals(dead.count(), Worker.objects.alive().count(), approvals.count())

@@ -31,7 +31,14 @@ class QueueSummary:
 def _tenant_filter(scope: TenantScope) -> tuple[sql.Composable, list]:
     if scope.is_all:
         return sql.SQL("true"), []
-    return sql.SQL("headers->>'tenant' = %s"), [scope.slug]
+    where = sql.SQL("headers->>'tenant' = %s")
+    if scope.tenantless:
+        # A platform principal's scope: also tasks spawned without a tenant header.
+        # Each alternative can use the tenant index (a coalesce() could not).
+        where = sql.SQL("({} or headers->>'tenant' is null or headers->>'tenant' = '')").format(
+            where
+        )
+    return where, [scope.slug]
 
 
 def queue_overview(scope: TenantScope, *, using: str = "default") -> list[QueueSummary]:

@@ -71,13 +71,18 @@ class WorkerOut(Schema):
     worker_id: str
     host: str
     queues: list[str]
-    concurrency: int
+    concurrency: int | None = Field(..., description="null for an external worker.")
     status: str = Field(..., description="alive, dead (missed heartbeats) or stopped.")
     started_at: datetime
     last_seen: datetime
     in_flight: int | None = Field(None, description="Platform keys only: it sums all tenants.")
     processed: int | None = None
     failed: int | None = None
+    external: bool = Field(
+        False,
+        description="Not a runworker of ours (another Absurd client): seen only through the "
+        "runs it holds claimed now, named as it claims them.",
+    )
 
 
 def _out(info: QueueInfo) -> dict:
@@ -205,8 +210,9 @@ def resume(request, name: str):
     summary="List running workers",
     description="Workers are shared by every tenant: you see their identity, queues and "
     "liveness; the counters (in flight, processed, failed) add up all tenants' work and are "
-    "shown only to platform keys. `include_stopped` adds workers that shut down. Needs the "
-    "viewer role (scope tasks:read).",
+    "shown only to platform keys. `include_stopped` adds workers that shut down. Workers "
+    "that are not ours (other Absurd clients) are listed with `external: true`, from the runs "
+    "they hold claimed now. Needs the viewer role (scope tasks:read).",
 )
 def list_workers(request, include_stopped: bool = False):
     principal = api_principal(request, Action.VIEW, "tasks:read")

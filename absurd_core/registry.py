@@ -4,6 +4,17 @@ A task is a function ``handler(params, ctx)`` where ``ctx`` is an absurd-sdk
 ``TaskContext`` (``ctx.step``, ``ctx.sleep_for``, ``ctx.await_event``,
 ``ctx.emit_event``, ``ctx.heartbeat``). Modules named ``tasks`` in installed
 apps and plugins are imported at start-up, so decorating is registering.
+
+Two kinds of task are special:
+
+- *internal* (``@task(..., internal=True)``): spawned only by our own code
+  (approval delivery, webhook delivery). The API and the dashboard answer for
+  them exactly as for a name nobody registered, and the public schema does not
+  list them: their params name objects a tenant must not be able to choose.
+- *external* (``external_task(name, queue=...)``): run by a worker that is not
+  ours (a TypeScript absurd-sdk worker, say). Declared by name, queue and
+  defaults, with no Python handler: the API spawns it, ``runworker`` never runs
+  it (it hands such runs back, see absurd_core/worker/executor.py).
 """
 
 from __future__ import annotations
@@ -25,14 +36,29 @@ Handler = Callable[[Any, Any], Any]
 class TaskSpec:
     name: str
     queue: str
-    handler: Handler = field(compare=False)
+    #: None for an external task: another worker runs it.
+    handler: Handler | None = field(compare=False)
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     retry: Mapping[str, Any] | None = None
     cancellation: Mapping[str, Any] | None = None
+    internal: bool = False
+    #: Where an external task was declared (a handler's module says it for the others).
+    declared_in: str = field(default="?", compare=False)
+
+    @property
+    def external(self) -> bool:
+        return self.handler is None
 
     @property
     def module(self) -> str:
+        if self.handler is None:
+            return self.declared_in
         return getattr(self.handler, "__module__", "?")
+
+    @property
+    def spawnable(self) -> bool:
+        """May a client (the API, the dashboard) spawn it? Internal tasks: never."""
+        return not self.internal
 
 
 class TaskRegistry:
@@ -41,11 +67,8 @@ class TaskRegistry:
 
     def register(self, spec: TaskSpec) -> TaskSpec:
         existing = self._tasks.get(spec.name)
-        if existing is not None and existing.handler is not spec.handler:
-            same_place = (existing.module, existing.handler.__qualname__) == (
-                spec.module,
-                spec.handler.__qualname__,
-            )
+        if existing is not None and (existing.handler is not spec.handler or spec.external):
+            same_place = (existing.module, _qualname(existing)) == (spec.module, _qualname(spec))
             if not same_place:  # a re-import of the same module is fine
                 raise InvalidArgument(
                     f"Task {spec.name!r} is registered twice: in {existing.module} "
@@ -56,6 +79,19 @@ class TaskRegistry:
 
     def get(self, name: str) -> TaskSpec | None:
         return self._tasks.get(name)
+
+    def spawnable(self, name: str) -> TaskSpec | None:
+        """The task a client may spawn by this name; None for unknown and internal names
+        alike, so that a client cannot tell the two apart."""
+        spec = self._tasks.get(name)
+        return spec if spec is not None and spec.spawnable else None
+
+    def runnable(self, name: str, queue: str) -> TaskSpec | None:
+        """The task ``runworker`` executes for a run of ``name`` claimed on ``queue``."""
+        spec = self._tasks.get(name)
+        if spec is None or spec.external or spec.queue != queue:
+            return None
+        return spec
 
     def __getitem__(self, name: str) -> TaskSpec:
         spec = self._tasks.get(name)
@@ -70,13 +106,24 @@ class TaskRegistry:
         return iter(sorted(self._tasks.values(), key=lambda s: s.name))
 
     def queues(self) -> list[str]:
-        return sorted({spec.queue for spec in self._tasks.values()})
+        """The queues ``runworker`` serves by default: those of tasks it runs."""
+        return sorted({spec.queue for spec in self._tasks.values() if not spec.external})
 
     def for_queue(self, queue: str) -> dict[str, TaskSpec]:
         return {name: spec for name, spec in self._tasks.items() if spec.queue == queue}
 
 
+def _qualname(spec: TaskSpec) -> str:
+    return "" if spec.handler is None else spec.handler.__qualname__
+
+
 registry = TaskRegistry()
+
+
+def _check_defaults(queue: str, max_attempts: int) -> None:
+    validate_queue_name(queue)
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        raise InvalidArgument("max_attempts must be an integer >= 1.")
 
 
 def task(
@@ -86,15 +133,16 @@ def task(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     retry: Mapping[str, Any] | None = None,
     cancellation: Mapping[str, Any] | None = None,
+    internal: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(params, ctx)`` as a task.
 
     ``retry`` is an Absurd retry strategy: ``{"kind": "fixed" | "exponential" | "none",
-    "base_seconds": ..., "factor": ..., "max_seconds": ...}``.
+    "base_seconds": ..., "factor": ..., "max_seconds": ...}``. ``internal``: only our
+    own code spawns it (see the module's docstring); a handler of an internal task that
+    takes an object id from its params checks that the object is its tenant's.
     """
-    validate_queue_name(queue)
-    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-        raise InvalidArgument("max_attempts must be an integer >= 1.")
+    _check_defaults(queue, max_attempts)
 
     def decorator(handler: Handler) -> Handler:
         task_name = name or f"{handler.__module__}.{handler.__qualname__}"
@@ -106,9 +154,44 @@ def task(
                 max_attempts=max_attempts,
                 retry=dict(retry) if retry else None,
                 cancellation=dict(cancellation) if cancellation else None,
+                internal=bool(internal),
             )
         )
         handler.task_name = task_name  # type: ignore[attr-defined]
         return handler
 
     return decorator
+
+
+def external_task(
+    name: str,
+    *,
+    queue: str,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    retry: Mapping[str, Any] | None = None,
+    cancellation: Mapping[str, Any] | None = None,
+) -> TaskSpec:
+    """Declare a task that a worker other than ours runs (no Python handler).
+
+    The API spawns it with these defaults; ``runworker`` never executes it. Declare it
+    in an app's or plugin's ``tasks`` module, like ``@task``::
+
+        external_task("billing.charge", queue="billing", max_attempts=3)
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidArgument("An external task needs a name.")
+    _check_defaults(queue, max_attempts)
+    import inspect
+
+    caller = inspect.currentframe().f_back  # type: ignore[union-attr]
+    return registry.register(
+        TaskSpec(
+            name=name,
+            queue=queue,
+            handler=None,
+            max_attempts=max_attempts,
+            retry=dict(retry) if retry else None,
+            cancellation=dict(cancellation) if cancellation else None,
+            declared_in=caller.f_globals.get("__name__", "?") if caller else "?",
+        )
+    )

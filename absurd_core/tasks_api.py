@@ -35,9 +35,11 @@ VIA_API = {"via": "api"}
 class SpawnIn(Schema):
     task: str = Field(
         ...,
-        description="A registered task name.",
-        # Documents the names registered when the API was built (the server still checks).
-        json_schema_extra={"enum": sorted(spec.name for spec in registry)},
+        description="A registered task name (one run by our workers, or an external task "
+        "declared for another worker).",
+        # Documents the names registered when the API was built (the server still checks);
+        # internal tasks are not for clients, and the public schema does not name them.
+        json_schema_extra={"enum": sorted(spec.name for spec in registry if spec.spawnable)},
         examples=["demo.two_steps"],
     )
     params: dict[str, Any] = Field(default_factory=dict)
@@ -65,13 +67,16 @@ class SpawnOut(Schema):
     },
     summary="Spawn a task",
     description="201 with the new task; 200 with the existing one when `idempotency_key` was "
-    "used before. 404 for a task name nobody registered; 409 when the task's queue does not "
+    "used before. 404 for a task name nobody registered (internal tasks, which only the "
+    "server spawns, are answered alike); 409 when the task's queue does not "
     "exist. 429 with `Retry-After` (seconds) when the tenant is over its spawn rate; "
     "nothing is spawned then. Needs the operator role.",
 )
 def spawn_task(request, body: SpawnIn):
     principal = api_principal(request, Action.OPERATE, "tasks:write")
-    spec = registry.get(body.task)
+    # An internal task gets the very answer an unknown name gets: nothing tells a client
+    # that the name exists.
+    spec = registry.spawnable(body.task)
     if spec is None:
         raise HttpError(404, f"No task named {body.task!r} is registered.")
     try:

@@ -24,6 +24,9 @@ from approvals.notifiers import ApprovalMessage, notifiers
 from approvals.requests import audit
 from approvals.tokens import new_token
 
+#: Who the audit trail names for what delivery does: the task that does it, never nobody.
+DELIVERY_ACTOR = "task:approvals.deliver"
+
 
 def link_for(raw: str) -> str:
     return settings.BASE_URL + reverse("approvals:decide", args=[raw])
@@ -57,13 +60,22 @@ def send_link(token_id: int, kind: str) -> bool:
         ApprovalToken.objects.filter(pk=token_id).update(
             notify_error=f"{type(exc).__name__}: {exc}"
         )
-        audit(token.request, "notify_failed", "", approver=token.approver, error=str(exc)[:500])
+        audit(
+            token.request,
+            "notify_failed",
+            DELIVERY_ACTOR,
+            approver=token.approver,
+            error=str(exc)[:500],
+        )
         raise
     updates = {"notified_at": timezone.now(), "notify_error": ""}
     if kind == "reminder":
         updates["reminders_sent"] = F("reminders_sent") + 1
     ApprovalToken.objects.filter(pk=token_id).update(**updates)
     audit(
-        token.request, "notified" if kind == "request" else "reminded", "", approver=token.approver
+        token.request,
+        "notified" if kind == "request" else "reminded",
+        DELIVERY_ACTOR,
+        approver=token.approver,
     )
     return True

@@ -22,9 +22,7 @@ MAX_APPROVERS = 50
 
 
 def requests_for(scope: TenantScope, *, state: str | None = None) -> QuerySet[ApprovalRequest]:
-    queryset = ApprovalRequest.objects.all()
-    if not scope.is_all:
-        queryset = queryset.filter(tenant=scope.slug)
+    queryset = scope.restrict(ApprovalRequest.objects.all())
     if state:
         queryset = queryset.filter(state=state)
     return queryset

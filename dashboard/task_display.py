@@ -1,8 +1,9 @@
-"""How the task page shows JSON values and failures: indented, escaped by the template, cut short.
+"""How the task page shows JSON values, failures and attempt counts.
 
 Params, headers, results and failures come whole from ``find_task``; they are
 pretty-printed here and cut to ``LIMIT`` characters, so a huge value never makes
 a huge page. (Checkpoint values are cut in SQL: absurd_core.task_details.)
+A runaway attempt count gets a warning in words (``attempts_warning``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 LIMIT = 10 * 1024
+#: A task with no attempt limit is flagged from this many attempts on.
+UNLIMITED_ATTEMPTS_WARNING = 10
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,27 @@ def failure_view(failure: Any, limit: int = LIMIT) -> FailureView | None:
         extra=json_block(rest, limit) if rest else None,
         raw=None,
     )
+
+
+def attempts_warning(attempts: int, max_attempts: int | None) -> str | None:
+    """Words for an attempt count that has run away, or None.
+
+    Absurd stops retrying at max_attempts, so more attempts than that mean the limit
+    was set afterwards (runworker does so for tasks spawned without one); no limit
+    at all means the engine retries for ever.
+    """
+    if max_attempts is None and attempts >= UNLIMITED_ATTEMPTS_WARNING:
+        return (
+            f"{attempts} attempts and no attempt limit: this task was spawned without "
+            "max_attempts (absurdctl spawn-task without --max-attempts, another client), "
+            "and the engine retries it for ever. runworker ends it at the registered "
+            "task's limit; a worker that does not know the task never does. Cancel it if "
+            "it keeps failing."
+        )
+    if max_attempts is not None and attempts > max_attempts:
+        return (
+            f"{attempts} attempts, more than its limit of {max_attempts}: it ran without a "
+            "limit before one was set (runworker sets the registered task's limit on tasks "
+            "spawned without one)."
+        )
+    return None

@@ -29,7 +29,7 @@ from absurd_core.task_queries import TaskDetail, find_task
 from approvals.requests import requests_for_task
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
-from dashboard.task_display import failure_view, json_block
+from dashboard.task_display import attempts_warning, failure_view, json_block
 from tenants.permissions import Action
 
 #: Largest payload accepted from the emit form, in characters.
@@ -120,6 +120,7 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
         "headers": json_block(task.headers),
         "result": json_block(task.result) if task.state == "completed" else None,
         "failure": failure_view(task.failure),
+        "attempts_warning": attempts_warning(task.attempts, task.max_attempts),
         "runs": [
             {"run": run, "claimed_by": claims.get(run.run_id), "failure": failure_view(run.failure)}
             for run in reversed(task.runs)

@@ -3,8 +3,10 @@
 Every runworker process with its state (live, dead: no heartbeat for three
 intervals, stopped), queues and concurrency; its counters (in flight,
 processed, failed) only for platform staff, since they add up every tenant's
-work (absurd_core.workers). The table polls every 2 seconds while the tab is
-visible; "show stopped" adds the processes that have shut down.
+work (absurd_core.workers). Workers that are not ours (other Absurd clients)
+are listed from the runs they hold claimed, badged "external". The table polls
+every 2 seconds while the tab is visible; "show stopped" adds the processes
+that have shut down.
 
 Its routes are in ``urlpatterns`` below; dashboard/urls.py includes them in the
 ``dashboard`` namespace.

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from django.core.exceptions import PermissionDenied
@@ -39,6 +39,14 @@ class Principal:
     #: Platform staff (superusers, members of a platform tenant, its API keys) may also
     #: change what every tenant shares: queues.
     platform: bool = False
+
+    def __post_init__(self) -> None:
+        # Tasks spawned without a tenant (absurdctl, other clients) belong to no tenant, so
+        # only platform staff may see them: "all tenants" includes them already, and a
+        # platform principal acting for one tenant (a platform tenant's API key) gets them
+        # added to its scope here, where every principal is made.
+        if self.platform and not self.scope.is_all and not self.scope.tenantless:
+            object.__setattr__(self, "scope", replace(self.scope, tenantless=True))
 
     def can(self, action: Action) -> bool:
         return action in ROLE_ACTIONS.get(self.role, frozenset())

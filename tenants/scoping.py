@@ -1,12 +1,19 @@
 """Which tenants a principal may see. Every read takes a scope; there is no default.
 
-``ALL_TENANTS`` is the explicit value platform staff pass to see everything.
+``ALL_TENANTS`` is the explicit value platform staff pass to see everything,
+tasks without a tenant included. A one-tenant scope with ``tenantless`` also
+covers what has no tenant: tasks spawned by other clients without a tenant
+header (absurdctl, another SDK), and their event log, dead letters and audit.
+Only a platform principal's scope has it (tenants.permissions.Principal); an
+ordinary tenant never sees them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
+
+from django.db.models import Q, QuerySet
 
 
 class _AllTenants:
@@ -29,6 +36,8 @@ class TenantScope:
     """The tenant slug a query is restricted to, or ALL_TENANTS."""
 
     tenant: str | _AllTenants
+    #: Also what has no tenant (platform principals only).
+    tenantless: bool = False
 
     @property
     def is_all(self) -> bool:
@@ -37,3 +46,12 @@ class TenantScope:
     @property
     def slug(self) -> str | None:
         return None if self.is_all else self.tenant  # type: ignore[return-value]
+
+    def restrict(self, queryset: QuerySet, field: str = "tenant") -> QuerySet:
+        """``queryset`` narrowed to this scope by its tenant column ``field``."""
+        if self.is_all:
+            return queryset
+        condition = Q(**{field: self.slug})
+        if self.tenantless:
+            condition |= Q(**{f"{field}__isnull": True}) | Q(**{field: ""})
+        return queryset.filter(condition)

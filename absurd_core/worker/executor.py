@@ -1,12 +1,20 @@
-"""Run one claimed task and settle its run (complete, fail, suspend or defer)."""
+"""Run one claimed task and settle its run (complete, fail, suspend or defer).
+
+Runs this worker cannot execute (a name nobody registered here, an external task
+another worker runs) are handed back, not failed: another worker of the fleet may
+know them. Each goes back with a randomised backoff that grows with every time
+this worker handed that task back, so a mixed fleet's other workers get their
+runs, and runworker does not hold them in a tight claim-defer loop.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
-import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,14 +23,24 @@ import psycopg
 from absurd_sdk import CancelledTask, FailedTask, SuspendTask
 from django.db import connections
 
-from absurd_core.registry import TaskRegistry
+from absurd_core.registry import TaskRegistry, TaskSpec
 from absurd_core.worker.context import build_context
 
 logger = logging.getLogger("absurd_core.worker")
 
-#: Unknown task names are deferred as absurd-sdk does: 15 s plus up to 15 s of jitter.
-UNKNOWN_TASK_DEFER_SECONDS = 15
-UNKNOWN_TASK_DEFER_JITTER = 15
+#: A run this worker cannot execute goes back for BASE * 2**n seconds (at most CAP), n being
+#: how often this worker handed that task back before, randomised between half and all of it.
+UNKNOWN_BACKOFF_BASE = 1.0
+UNKNOWN_BACKOFF_CAP = 300.0
+#: How many tasks' hand-back counts (and unknown names) a worker remembers; the least
+#: recently seen are forgotten first (their next backoff starts small again).
+UNKNOWN_MEMORY = 10_000
+#: The retry strategy of a failed run whose task has neither max_attempts nor a strategy,
+#: and whose registered task has no strategy either: never an immediate retry loop.
+MINIMUM_BACKOFF = {"kind": "exponential", "base_seconds": 1, "factor": 2, "max_seconds": 300}
+FAIL_WITH_DEFAULTS_SQL = (
+    "select absurd_control.fail_run_with_defaults(%s, %s, %s::jsonb, %s, %s::jsonb)"
+)
 #: Check a connection that has been idle this long before running task code on it.
 IDLE_CHECK_SECONDS = 1.0
 
@@ -54,19 +72,47 @@ class ConnectionLostBeforeStart(Exception):
     """The execution connection failed before any task code ran: safe to retry the run."""
 
 
-class UnknownTaskLog:
-    """Logs each unknown task name once per worker process, whichever thread sees it."""
+class UnknownTasks:
+    """What one worker process remembers of runs it cannot execute, whichever thread saw
+    them: the names it logged (each once) and how often it handed each task back.
 
-    def __init__(self) -> None:
-        self._seen: set[str] = set()
+    What grows is the number of tasks handed back, so both are bounded (``limit``
+    entries, least recently seen forgotten first): a queue of a million foreign tasks
+    costs a fixed amount of memory.
+    """
+
+    def __init__(self, limit: int = UNKNOWN_MEMORY) -> None:
+        self._names: OrderedDict[str, None] = OrderedDict()
+        self._deferrals: OrderedDict[Any, int] = OrderedDict()
+        self._limit = limit
         self._lock = threading.Lock()
 
     def first_time(self, name: str) -> bool:
         with self._lock:
-            if name in self._seen:
+            if name in self._names:
+                self._names.move_to_end(name)
                 return False
-            self._seen.add(name)
+            self._remember(self._names, name, None)
             return True
+
+    def backoff(self, task_id: Any) -> float:
+        """Seconds to hand this task back for: grows with each hand-back, randomised."""
+        with self._lock:
+            count = self._deferrals.get(task_id, 0)
+            self._remember(self._deferrals, task_id, count + 1)
+        ceiling = min(UNKNOWN_BACKOFF_CAP, UNKNOWN_BACKOFF_BASE * 2 ** min(count, 32))
+        # Never the same instant twice: two workers that defer each other's runs do not
+        # meet again at the run's new available_at.
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (not a secret)
+
+    def __len__(self) -> int:
+        return len(self._deferrals)
+
+    def _remember(self, entries: OrderedDict, key: Any, value: Any) -> None:
+        entries[key] = value
+        entries.move_to_end(key)
+        while len(entries) > self._limit:
+            entries.popitem(last=False)
 
 
 class Executor:
@@ -77,12 +123,12 @@ class Executor:
         conn: psycopg.Connection,
         registry: TaskRegistry,
         claim_timeout: int,
-        unknown: UnknownTaskLog | None = None,
+        unknown: UnknownTasks | None = None,
     ):
         self.conn = conn
         self.registry = registry
         self.claim_timeout = claim_timeout
-        self.unknown = unknown or UnknownTaskLog()
+        self.unknown = unknown or UnknownTasks()
         self.last_used = time.monotonic()
 
     def run(self, queue: str, claimed: dict[str, Any]) -> Outcome:
@@ -95,8 +141,8 @@ class Executor:
             except psycopg.OperationalError as exc:
                 raise ConnectionLostBeforeStart(str(exc)) from exc
         self.last_used = started
-        spec = self.registry.get(claimed["task_name"])
-        if spec is None or spec.queue != queue:
+        spec = self.registry.runnable(claimed["task_name"], queue)
+        if spec is None:
             self._defer_unknown(queue, claimed)
             return Outcome("deferred", time.monotonic() - started)
 
@@ -117,11 +163,11 @@ class Executor:
         except FailedTask:
             return self._done("lost", started, fields)
         except Exception as err:
-            return self._fail(queue, claimed, err, started, fields)
+            return self._fail(queue, claimed, spec, err, started, fields)
         except BaseException as err:
             # SystemExit / KeyboardInterrupt raised inside task code: settle the
             # run before letting the interruption propagate.
-            self._fail(queue, claimed, err, started, fields)
+            self._fail(queue, claimed, spec, err, started, fields)
             raise
         finally:
             absurd_sdk._current_task_context.reset(token)
@@ -144,14 +190,30 @@ class Executor:
             raise
         return self._done("completed", started, fields)
 
-    def _fail(self, queue, claimed, err, started, fields) -> Outcome:
+    def _fail(self, queue, claimed, spec: TaskSpec, err, started, fields) -> Outcome:
         duration = time.monotonic() - started
         error = f"{err.__class__.__name__}: {err}"
+        max_attempts, retry = failure_defaults(claimed, spec)
         try:
-            self.conn.execute(
-                "select absurd.fail_run(%s, %s, %s::jsonb, null)",
-                (queue, claimed["run_id"], json.dumps(serialize_error(err))),
-            )
+            if max_attempts is None and retry is None:
+                # The task carries its own limits (every spawn of ours): the engine's call.
+                self.conn.execute(
+                    "select absurd.fail_run(%s, %s, %s::jsonb, null)",
+                    (queue, claimed["run_id"], json.dumps(serialize_error(err))),
+                )
+            else:
+                # Spawned elsewhere without them: the registered defaults apply
+                # (absurd_core/sql/0011_mixed_fleets.sql, around absurd.fail_run).
+                self.conn.execute(
+                    FAIL_WITH_DEFAULTS_SQL,
+                    (
+                        queue,
+                        claimed["run_id"],
+                        json.dumps(serialize_error(err)),
+                        max_attempts,
+                        json.dumps(retry) if retry is not None else None,
+                    ),
+                )
         except psycopg.Error as db_err:
             if _sqlstate(db_err) in ("AB001", "AB002"):
                 return self._done(
@@ -169,17 +231,39 @@ class Executor:
     def _defer_unknown(self, queue: str, claimed: dict[str, Any]) -> None:
         name = claimed["task_name"]
         if self.unknown.first_time(name):
+            spec = self.registry.get(name)
+            why = "an external task" if spec is not None and spec.external else "not registered"
             logger.warning(
-                "task.unknown name=%s queue=%s: no such task registered here; deferring",
+                "task.unknown name=%s queue=%s: %s here; handing its runs back with backoff",
                 name,
                 queue,
+                why,
             )
-        jitter = zlib.crc32(str(claimed["run_id"]).encode()) % (UNKNOWN_TASK_DEFER_JITTER + 1)
         self.conn.execute(
             "select absurd.schedule_run(%s, %s,"
-            " absurd.current_time() + make_interval(secs => %s::int))",
-            (queue, claimed["run_id"], UNKNOWN_TASK_DEFER_SECONDS + jitter),
+            " absurd.current_time() + make_interval(secs => %s::double precision))",
+            (queue, claimed["run_id"], self.unknown.backoff(claimed["task_id"])),
         )
+
+
+def failure_defaults(
+    claimed: dict[str, Any], spec: TaskSpec
+) -> tuple[int | None, dict[str, Any] | None]:
+    """What the registered task supplies to fail a run its task row has no limits for:
+    (max_attempts, retry strategy), each None when the row has its own.
+
+    A row without max_attempts retries for ever in Absurd, and one without a strategy
+    at once: a task spawned by another client (absurdctl spawn-task without
+    --max-attempts) that keeps failing would run thousands of attempts a minute.
+    """
+    row_max = claimed.get("max_attempts")
+    max_attempts = spec.max_attempts if row_max is None else None
+    retry = None
+    if claimed.get("retry_strategy") is None:
+        retry = dict(spec.retry) if spec.retry else None
+        if retry is None and row_max is None:
+            retry = dict(MINIMUM_BACKOFF)
+    return max_attempts, retry
 
 
 def _log_fields(queue: str, claimed: dict[str, Any]) -> str:

@@ -5,6 +5,10 @@ sends the queue name on channel ``absurd_control_wake`` whenever a run becomes
 claimable or gets a new wake-up time. A notification lost while disconnected
 costs at most one poll interval: after reconnecting, the listener wakes the
 claim loop once, which re-reads the queues.
+
+``wake(queue, pid)`` is told which queue a notification was for and which
+server process sent it (the worker tells its own deferrals from news); after a
+reconnect, ``wake(None, None)``: anything may have changed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,11 @@ BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 class Listener(threading.Thread):
     def __init__(
-        self, queues: list[str], wake: Callable[[], None], stopping: threading.Event, name: str
+        self,
+        queues: list[str],
+        wake: Callable[[str | None, int | None], None],
+        stopping: threading.Event,
+        name: str,
     ):
         super().__init__(name="absurd-listener", daemon=True)
         self.queues = set(queues)
@@ -41,7 +49,7 @@ class Listener(threading.Thread):
                     conn.execute(f"listen {CHANNEL}")
                     # Claim once now: a run that became available before LISTEN took
                     # effect (at start, or while reconnecting) sent its NOTIFY to nobody.
-                    self.wake()
+                    self.wake(None, None)
                     failures = 0
                     self._listen(conn)
             except psycopg.Error as exc:
@@ -54,4 +62,4 @@ class Listener(threading.Thread):
         while not self.stopping.is_set():
             for note in conn.notifies(timeout=0.5):
                 if note.payload in self.queues:
-                    self.wake()
+                    self.wake(note.payload, note.pid)

@@ -6,6 +6,13 @@
 - Between claims it sleeps on one ``threading.Event``, set by a finished task,
   by a NOTIFY from the listener, by a shutdown signal, or by the timer for the
   next known wake-up time; polling is only the fallback.
+- Mixed fleets (other workers, e.g. absurd-sdk's, on the same queues): runs of
+  tasks this worker cannot execute are handed back with a growing, randomised
+  backoff (executor.py); the timer ignores them; and a queue whose claimed runs
+  were all such runs is not claimed from again until something changes there:
+  a NOTIFY not caused by this worker, a known task of that queue settling, the
+  timer (a known run or a lease falling due), or a listener reconnect. So the
+  other workers get their runs, and this worker does not hog them.
 - Helper threads: the listener (LISTEN/NOTIFY), the lease keeper (extends
   claims of long tasks) and housekeeping (registry row, queue equipment).
 
@@ -32,7 +39,7 @@ from psycopg.rows import dict_row
 from absurd_core.listeners import registered_listeners
 from absurd_core.registry import TaskRegistry
 from absurd_core.worker.connection import connect
-from absurd_core.worker.executor import ConnectionLostBeforeStart, Executor, UnknownTaskLog
+from absurd_core.worker.executor import ConnectionLostBeforeStart, Executor, UnknownTasks
 from absurd_core.worker.housekeeping import Housekeeping
 from absurd_core.worker.leases import InFlight, LeaseKeeper
 from absurd_core.worker.listener import Listener
@@ -100,28 +107,36 @@ class Stats:
                 self.failed += 1
 
 
-def _next_wakeup_sql(queues: list[str]) -> sql.Composed:
-    """Seconds until the next moment a claim would find work in these queues.
+def _next_wakeup_sql(queues: list[str], registry: TaskRegistry) -> sql.Composed:
+    """Seconds until the next moment a claim would find work for us in these queues.
 
-    That is the earliest finite wake-up of a live run (served by the live-runs
-    index) or the earliest lease expiry (upstream's r_<queue>_cei index), since
-    claim_task is what fails an expired lease and schedules its retry.
+    That is the earliest finite wake-up of a live run of a task this worker runs
+    (served by the live-runs index, in available_at order, stopping at the first
+    run of a known name) or the earliest lease expiry (upstream's r_<queue>_cei
+    index), since claim_task is what fails an expired lease and schedules its
+    retry. Runs of other workers' tasks set no timer: waking at their
+    available_at would win their claim again from the worker that runs them.
     """
     parts = []
     for queue in queues:
-        runs = sql.Identifier(f"r_{queue}")
+        runs, tasks = sql.Identifier(f"r_{queue}"), sql.Identifier(f"t_{queue}")
+        names = sorted(s.name for s in registry if s.queue == queue and not s.external)
+        if names:
+            parts.append(
+                sql.SQL(
+                    "(select r.available_at as at from absurd.{} r"
+                    " where r.state in ('pending', 'sleeping') and r.available_at < 'infinity'"
+                    # A paused queue's due runs are no reason to wake: claims find nothing.
+                    " and not absurd_control.queue_paused({})"
+                    " and exists (select from absurd.{} t"
+                    "             where t.task_id = r.task_id and t.task_name = any({}))"
+                    " order by r.available_at limit 1)"
+                ).format(runs, sql.Literal(queue), tasks, sql.Literal(names))
+            )
         parts.append(
             sql.SQL(
-                "select min(available_at) as at from absurd.{}"
-                " where state in ('pending', 'sleeping') and available_at < 'infinity'"
-                # A paused queue's due runs are no reason to wake: claims would find nothing.
-                " and not absurd_control.queue_paused({})"
-            ).format(runs, sql.Literal(queue))
-        )
-        parts.append(
-            sql.SQL(
-                "select min(claim_expires_at) from absurd.{}"
-                " where state = 'running' and claim_expires_at is not null"
+                "(select min(claim_expires_at) as at from absurd.{}"
+                " where state = 'running' and claim_expires_at is not null)"
             ).format(runs)
         )
     return sql.SQL(
@@ -137,7 +152,13 @@ class Worker:
         self.stopping = threading.Event()
         self.done = threading.Event()
         self.wake = threading.Event()
-        self.unknown_tasks = UnknownTaskLog()
+        self.unknown_tasks = UnknownTasks()
+        # Queues whose last claim found only runs of tasks this worker cannot execute:
+        # not claimed from until something changes there (see the module docstring).
+        self._foreign_only: set[str] = set()
+        # Server process ids of this worker's execution connections, by thread: their
+        # own hand-backs NOTIFY too, and are no news.
+        self._own_pids: dict[str, int] = {}
         self._work: queue_mod.Queue[tuple[str, dict[str, Any]]] = queue_mod.Queue()
         # Every run this worker holds a claim on, buffered or executing, by run id.
         self._claimed: dict[Any, InFlight] = {}
@@ -145,8 +166,8 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self._claim_conn: psycopg.Connection | None = None
         self._queue_errors: dict[str, str] = {}
-        self._next_wakeup_sql = _next_wakeup_sql(config.queues)
-        self.listener = Listener(config.queues, self.wake.set, self.stopping, config.worker_id)
+        self._next_wakeup_sql = _next_wakeup_sql(config.queues, registry)
+        self.listener = Listener(config.queues, self._notified, self.stopping, config.worker_id)
         self.leases = LeaseKeeper(
             self._claimed_snapshot, config.claim_timeout, self.done, config.worker_id
         )
@@ -203,11 +224,13 @@ class Worker:
         while not self.stopping.is_set():
             self.wake.clear()
             try:
-                requested, claimed = self._claim_round(rotation)
-                timeout = self.config.poll_interval
-                if claimed < requested:
-                    # The queues ran dry: sleep until the next known wake-up at most.
-                    timeout = self._until_next_wakeup(timeout)
+                requested, claimed, skipped = self._claim_round(rotation)
+                timeout, timed = self.config.poll_interval, False
+                # Dry: the queues ran out, or every queue is one of others' runs only.
+                dry = claimed < requested or (skipped and not requested)
+                if dry:
+                    # Sleep until the next known wake-up at most.
+                    timeout, timed = self._until_next_wakeup(timeout)
                 if failures:
                     logger.info("worker.db_reconnected after %d attempt(s)", failures)
                 failures = 0
@@ -220,9 +243,12 @@ class Worker:
                 self.stopping.wait(delay)
                 continue
             rotation += 1
-            if claimed < requested or self._free() == 0:
+            if dry or self._free() == 0:
                 # Woken by a finished task, a NOTIFY, a signal or the timer.
-                self.wake.wait(timeout)
+                woken = self.wake.wait(timeout)
+                if timed and not woken:
+                    # The timer: a known run or a lease is due, maybe on a queue set aside.
+                    self._look_again()
 
     def _free(self) -> int:
         """Runs the worker may claim now: threads free plus a local buffer of one per thread.
@@ -233,14 +259,35 @@ class Worker:
         with self._lock:
             return 2 * self.config.concurrency - len(self._claimed)
 
-    def _claim_round(self, rotation: int) -> tuple[int, int]:
+    def _notified(self, queue: str | None, pid: int | None) -> None:
+        """The listener's news: a run of ``queue`` became claimable or got a wake-up time."""
+        with self._lock:
+            if queue is None:
+                self._foreign_only.clear()  # after a reconnect: anything may have changed
+            elif pid not in self._own_pids.values():
+                self._foreign_only.discard(queue)
+        self.wake.set()
+
+    def _look_again(self, queue: str | None = None) -> None:
+        with self._lock:
+            if queue is None:
+                self._foreign_only.clear()
+            else:
+                self._foreign_only.discard(queue)
+
+    def _claim_round(self, rotation: int) -> tuple[int, int, int]:
+        """Claim from each queue in turn: (runs requested, runs claimed, queues skipped)."""
         queues = self.config.queues
-        requested = claimed = 0
+        requested = claimed = skipped = 0
         for offset in range(len(queues)):
             free = self._free()
             if free <= 0 or self.stopping.is_set():
                 break
             queue = queues[(rotation + offset) % len(queues)]
+            with self._lock:
+                if queue in self._foreign_only:
+                    skipped += 1
+                    continue
             qty = min(self.config.batch_size, free)
             requested += qty  # counted even when the claim fails, so the loop then waits
             try:
@@ -255,12 +302,19 @@ class Worker:
             # they still count as claimed, so the loop claims again at once.
             admitted = [row for row in rows if row.pop("admitted")]
             with self._lock:
+                if rows and not any(self._runnable(queue, row) for row in rows):
+                    # Only others' runs were due here: handed back, and this queue is left
+                    # to the workers that run them until something changes.
+                    self._foreign_only.add(queue)
                 for row in admitted:
                     self._claimed[row["run_id"]] = InFlight(queue, row["run_id"], row["task_id"])
             for row in admitted:
                 self._work.put((queue, row))
             claimed += len(rows)
-        return requested, claimed
+        return requested, claimed, skipped
+
+    def _runnable(self, queue: str, row: dict[str, Any]) -> bool:
+        return self.registry.runnable(row["task_name"], queue) is not None
 
     def _queue_error(self, queue: str, exc: psycopg.Error) -> None:
         message = _one_line(exc)
@@ -281,17 +335,20 @@ class Worker:
             )
             return cursor.fetchall()
 
-    def _until_next_wakeup(self, poll: float) -> float:
-        """Sleep no longer than until the next known wake-up time (timed sleeps)."""
+    def _until_next_wakeup(self, poll: float) -> tuple[float, bool]:
+        """Sleep no longer than until the next known wake-up time (timed sleeps).
+
+        Returns the timeout and whether it is the timer's (not the poll interval's).
+        """
         try:
             seconds = self._claim_connection().execute(self._next_wakeup_sql).fetchone()[0]
         except psycopg.OperationalError:
             raise
         except psycopg.Error:
-            return poll  # a broken queue was reported by the claim; poll meanwhile
-        if seconds is None:
-            return poll
-        return max(0.0, min(poll, float(seconds)))
+            return poll, False  # a broken queue was reported by the claim; poll meanwhile
+        if seconds is None or float(seconds) > poll:
+            return poll, False
+        return max(0.0, float(seconds)), True
 
     def _claim_connection(self) -> psycopg.Connection:
         if self._claim_conn is None or self._claim_conn.closed:
@@ -333,6 +390,10 @@ class Worker:
                     executor = self._new_executor()
                     outcome = executor.run(queue, claimed)
                 self.stats.record(outcome.status)
+                if outcome.status != "deferred":
+                    # One of our tasks of this queue settled: its retry or its next
+                    # run may be due there now.
+                    self._look_again(queue)
             except psycopg.OperationalError as exc:
                 # The connection died under the task (a database restart). Give the run
                 # back at once on a new connection, so it resumes from its last checkpoint
@@ -360,6 +421,8 @@ class Worker:
 
     def _new_executor(self) -> Executor:
         conn = connect(application_name=f"absurd-exec {self.config.worker_id}")
+        with self._lock:
+            self._own_pids[threading.current_thread().name] = conn.info.backend_pid
         return Executor(conn, self.registry, self.config.claim_timeout, self.unknown_tasks)
 
     def _claimed_snapshot(self) -> list[InFlight]:

@@ -1,4 +1,10 @@
-"""``webhook_notify.deliver``: POST one webhook, retried with backoff until it is taken."""
+"""``webhook_notify.deliver``: POST one webhook, retried with backoff until it is taken.
+
+Internal: only the notifier and the listener spawn it (delivery.spawn_delivery).
+Spawned by a client, it would POST a body of the client's choosing, signed with
+the platform's secret, to the platform's receiver. Its params carry the whole
+payload, built when it was spawned, and name no object to look up.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from plugins.webhook_notify import conf
 from plugins.webhook_notify.delivery import MAX_ATTEMPTS, QUEUE, RETRY, TASK, post
 
 
-@task(TASK, queue=QUEUE, max_attempts=MAX_ATTEMPTS, retry=RETRY)
+@task(TASK, queue=QUEUE, max_attempts=MAX_ATTEMPTS, retry=RETRY, internal=True)
 def deliver(params, ctx):
     config = conf.configured()
     if config is None:

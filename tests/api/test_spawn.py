@@ -70,6 +70,8 @@ def test_over_the_spawn_rate_is_429_with_retry_after_and_nothing_spawned(acme):
     [
         ("viewer", {"task": "demo.two_steps"}, 403),
         ("operator", {"task": "no.such.task"}, 404),
+        # Internal: only the server spawns it, and it is answered as an unknown name.
+        ("admin", {"task": "approvals.deliver", "params": {"request_id": 1}}, 404),
         ("operator", {"task": "demo.two_steps", "max_attempts": 0}, 422),
         ("operator", {"params": {}}, 422),
     ],

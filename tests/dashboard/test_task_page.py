@@ -494,3 +494,30 @@ def test_a_tenantless_wait_is_emitted_by_platform_operators_only(client, tenants
     assert 'name="payload"' in page(client, task_id)
     assert client.post(url("task_emit", task_id), data).status_code == 302
     assert emitted(queue_name, "deploy:done") == "2" and state(queue_name, task_id) == "pending"
+
+def _fail_times(queue, task_id, times):
+    for _ in range(times):
+        run_id = claim(queue, task_id)
+        _sql("select absurd.fail_run(%s, %s, '{}'::jsonb, null)", [queue, run_id])
+
+
+def test_runaway_attempt_counts_are_flagged(viewer, queue_name):
+    # Spawned without max_attempts (absurdctl spawn-task): the engine retries it for ever.
+    unlimited = spawn(queue_name, name="demo.flaky")
+    _fail_times(queue_name, unlimited, 12)
+    html = page(viewer, unlimited)
+    warning = html.split('id="runaway-attempts"', 1)[1].split("</div>", 1)[0]
+    assert "13 attempts and no attempt limit" in warning and "(no limit)" in html
+    # A limit set after the attempts ran past it (runworker stamps the registered one).
+    over = spawn(queue_name, name="demo.flaky")
+    _fail_times(queue_name, over, 4)
+    query = sql.SQL("update absurd.{} set max_attempts = 2 where task_id = %s")
+    with connection.cursor() as cursor:
+        table = sql.Identifier(f"t_{queue_name}")
+        cursor.execute(query.format(table).as_string(cursor.connection), [over])
+    assert "5 attempts, more than its limit of 2" in page(viewer, over)
+    # Ordinary counts are not flagged.
+    normal = spawn(queue_name, name="demo.flaky", max_attempts=5)
+    _fail_times(queue_name, normal, 2)
+    html = page(viewer, normal)
+    assert "3 of 5" in html and 'id="runaway-attempts"' not in html

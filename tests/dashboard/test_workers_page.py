@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -143,3 +144,19 @@ def test_post_is_405(client, workers, acme):
 )
 def test_relative_time(seconds, text):
     assert ago(seconds) == text
+
+
+def test_external_workers_are_listed_from_the_runs_they_hold(client, workers, acme, queue_name):
+    """A worker that is not ours (absurd-sdk in TypeScript, say) holding claims on a queue."""
+    from absurd_core import engine
+
+    engine.spawn_task(queue_name, "billing.charge", {}, headers={"tenant": "acme"})
+    with connection.cursor() as cursor:
+        cursor.execute("select * from absurd.claim_task(%s, 'ts-worker-9', 60, 1)", [queue_name])
+    client.force_login(_user("ann", acme))
+    html = client.get(PAGE).content.decode()
+    row = _row(html, "ts-worker-9")
+    assert 'data-kind="external"' in html.split('data-worker="ts-worker-9"', 1)[1][:60]
+    assert "data-external>external<" in row and "pause and max_running do not bind it" in row
+    assert queue_name in row and "—" in row  # no concurrency to show
+    assert 'data-kind="external"' not in _row(html, "w-live")

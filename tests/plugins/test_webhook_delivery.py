@@ -237,3 +237,21 @@ def test_without_a_url_nothing_is_sent_and_the_log_says_so_once(receiver, queues
     log_line = "plugins.webhook_notify webhook_notify: WEBHOOK_NOTIFY_URL is not set"
     assert worker.output.count(log_line) == 1, worker.output
     assert "webhook_notify.W001" in worker.output
+
+
+def test_the_delivery_task_is_internal_a_tenant_cannot_spawn_a_signed_post(webhooks_queue):
+    """Spawned through the API, it would POST a body of the tenant's choosing, signed with
+    the platform's secret, to the platform's receiver."""
+    import plugins.webhook_notify.tasks  # noqa: F401  (registers it in this process)
+    from absurd_core.registry import registry
+    from tenants.api_keys import issue_key
+    from tenants.models import Tenant
+    from tests.helpers import api
+
+    assert registry["webhook_notify.deliver"].internal
+    key = issue_key(Tenant.objects.create(slug="acme", name="Acme"), "ops").key
+    forged = {"task": "webhook_notify.deliver", "params": {"payload": {"type": "forged"}}}
+    answer = api("post", "/tasks", key, forged)
+    assert answer.status_code == 404
+    assert answer.json()["detail"] == "No task named 'webhook_notify.deliver' is registered."
+    assert webhook_tasks() == []

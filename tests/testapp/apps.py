@@ -19,4 +19,6 @@ class TestAppConfig(PluginConfig):
         "test.complete",
         "test.sleep_long",
         "test.wait_event",
+        "test.mixed_ours",
+        "test.external_charge",
     )

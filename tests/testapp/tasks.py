@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from absurd_core import task
+from absurd_core import external_task, task
 
 SIDE_EFFECTS_DDL = (
     "create table if not exists test_side_effects ("
@@ -112,3 +112,16 @@ def orm_read(params, ctx):
     from absurd_core.models import Worker
 
     return {"workers": Worker.objects.count()}
+
+
+# -- Mixed fleets (tests/core/test_mixed_fleets.py): one queue shared with absurd-sdk's worker.
+MIXED_QUEUE = "mixedq"
+
+
+@task("test.mixed_ours", queue=MIXED_QUEUE)
+def mixed_ours(params, ctx):
+    return {"by": "runworker", "n": params.get("n")}
+
+
+#: Run by another worker (in the tests, absurd-sdk's): declared, never run by runworker.
+external_task("test.external_charge", queue=MIXED_QUEUE, max_attempts=3)

@@ -6,7 +6,10 @@ from tenants.scoping import ALL_TENANTS, TenantScope
 
 
 class Command(BaseCommand):
-    help = "List runworker processes: alive, dead (silent for three heartbeats) or stopped."
+    help = (
+        "List runworker processes: alive, dead (silent for three heartbeats) or stopped; "
+        "and external workers (other Absurd clients) holding claims now."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--all", action="store_true", help="Include stopped workers.")
@@ -25,7 +28,13 @@ class Command(BaseCommand):
         self.stdout.write(header)
         for w in workers:
             seen = f"{(now - w.last_seen).total_seconds():.0f}s ago"
+            status = "external" if w.external else w.status
             self.stdout.write(
-                f"{w.worker_id:<32} {w.status:<8} {','.join(w.queues):<24} {w.concurrency:>4} "
-                f"{w.in_flight:>9} {w.processed:>9} {w.failed:>7} {seen:>10}"
+                f"{w.worker_id:<32} {status:<8} {','.join(w.queues):<24} {_n(w.concurrency):>4} "
+                f"{_n(w.in_flight):>9} {_n(w.processed):>9} {_n(w.failed):>7} {seen:>10}"
             )
+
+
+def _n(value: int | None) -> str:
+    """External workers report no counters of their own: '-'."""
+    return "-" if value is None else str(value)
