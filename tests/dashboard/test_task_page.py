@@ -495,6 +495,7 @@ def test_a_tenantless_wait_is_emitted_by_platform_operators_only(client, tenants
     assert client.post(url("task_emit", task_id), data).status_code == 302
     assert emitted(queue_name, "deploy:done") == "2" and state(queue_name, task_id) == "pending"
 
+
 def _fail_times(queue, task_id, times):
     for _ in range(times):
         run_id = claim(queue, task_id)
