@@ -164,6 +164,8 @@ def test_an_external_task_spawns_through_the_api_and_runworker_never_runs_it(mix
         wait_for(lambda: _task_row(mixedq, ours.task_id)["state"] == "completed", timeout=20)
         # Claimed and handed back: sleeping, with its first attempt untouched.
         wait_for(lambda: "name=test.external_charge" in worker.output, timeout=20)
+        # The log line comes before the hand-back commits: await the row, not the line.
+        wait_for(lambda: _task_row(mixedq, task_id)["state"] != "running", timeout=20)
         row = _task_row(mixedq, task_id)
         worker.stop()
     assert "an external task here" in worker.output
