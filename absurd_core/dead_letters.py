@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from absurd_core import engine
+from absurd_core.index_keys import tenant_q
 from absurd_core.models import DeadLetter
 from tenants.scoping import TenantScope
 
@@ -33,7 +34,7 @@ class ActionResult:
 def dead_letters(scope: TenantScope, *, state: str | None = None) -> QuerySet[DeadLetter]:
     queryset = DeadLetter.objects.all()
     if not scope.is_all:
-        queryset = queryset.filter(tenant=scope.slug)
+        queryset = queryset.filter(tenant_q(scope.slug))
     if state is not None:
         queryset = queryset.filter(state=state)
     return queryset

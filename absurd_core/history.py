@@ -6,6 +6,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
+from absurd_core.index_keys import tenant_q
 from absurd_core.models import TaskEvent
 from tenants.scoping import TenantScope
 
@@ -13,7 +14,7 @@ from tenants.scoping import TenantScope
 def events(scope: TenantScope) -> QuerySet[TaskEvent]:
     queryset = TaskEvent.objects.all()
     if not scope.is_all:
-        queryset = queryset.filter(tenant=scope.slug)
+        queryset = queryset.filter(tenant_q(scope.slug))
     return queryset
 
 

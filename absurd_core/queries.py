@@ -12,6 +12,7 @@ from django.db import connections
 from psycopg import sql
 
 from absurd_core.engine import TASK_STATES, list_queues
+from absurd_core.index_keys import text_equals
 from tenants.scoping import TenantScope
 
 
@@ -31,7 +32,8 @@ class QueueSummary:
 def _tenant_filter(scope: TenantScope) -> tuple[sql.Composable, list]:
     if scope.is_all:
         return sql.SQL("true"), []
-    return sql.SQL("headers->>'tenant' = %s"), [scope.slug]
+    # The prefix condition is what our ac_tenant_pfx_ index answers (absurd_core/index_keys.py).
+    return text_equals("headers->>'tenant'", scope.slug)
 
 
 def queue_overview(scope: TenantScope, *, using: str = "default") -> list[QueueSummary]:
