@@ -9,6 +9,7 @@ from django.db import connection
 from psycopg import sql
 
 from absurd_core import engine
+from absurd_core.models import TaskEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -116,3 +117,34 @@ def test_the_fallback_for_roles_without_the_event_trigger_follows_the_same_rule(
         engine.drop_queue(queue)
         cursor.execute("alter event trigger absurd_control_create_table enable")
     assert legacy_queue not in _queues()
+
+
+def test_a_partitioned_queue_is_equipped_on_its_parents_and_its_partitions_are_not_taken_for_queues():
+    """relkind 'p' parents are a queue's tables; their partitions (t_<queue>_<week>, ...) are
+    not, even when a registered queue has the partition's suffixed name."""
+    queue = f"q_{uuid.uuid4().hex[:12]}"
+    with connection.cursor() as cursor:
+        cursor.execute("select absurd.create_queue(%s, 'partitioned')", [queue])
+        # A queue named like the default partition: upstream's "create table if not exists"
+        # leaves it the partition as its t_ table.
+        cursor.execute("select absurd.create_queue(%s)", [f"{queue}_d"])
+        cursor.execute(
+            "select absurd_control.queue_table('t_', %s)::text,"
+            " absurd_control.queue_table('t_', %s)::text",
+            [queue, f"{queue}_d"],
+        )
+        parent, lookalike = cursor.fetchone()
+        assert parent == f"absurd.t_{queue}"
+        # absurd.t_<queue>_d is both the partition and that queue's name: not a queue table.
+        assert lookalike is None
+        cursor.execute(
+            "select task_id from absurd.spawn_task(%s, 'job', '{}'::jsonb,"
+            ' \'{"headers": {"tenant": "acme"}}\'::jsonb)',
+            [queue],
+        )
+        (task_id,) = cursor.fetchone()
+    triggers, indexes = _equipment(f"t_{queue}")
+    assert len(triggers) == 3 and len(indexes) == 2
+    assert TaskEvent.objects.filter(queue=queue, task_id=task_id, kind="spawned").exists()
+    engine.drop_queue(queue)
+    engine.drop_queue(f"{queue}_d")
