@@ -32,6 +32,8 @@ begin
   end loop;
 end;
 $$;
+drop index if exists absurd_control.running_slot_tenant_pfx;
+drop index if exists absurd_control.parked_run_next_pfx;
 """
 for name in (
     "0002_queue_setup.sql",

@@ -193,6 +193,165 @@ begin
 end;
 $$;
 
+-- == The concurrency limiter's own tables =================================
+--
+-- running_slot and parked_run (0006) hold the tenant of a claimed run, which is
+-- its task's headers.tenant: any length. Their tenant indexes become prefix
+-- indexes like the ones above, and the three functions that look a tenant's
+-- rows up filter on the prefix and the full value; otherwise they are 0006's
+-- (see 0006_tenant_concurrency.sql for what they do and why). Before this, a
+-- 3,200-character tenant made admit_claimed_run fail its insert: the limiter
+-- reported a WARNING and failed open (or, with fail_open off, put the run back
+-- for ever).
+
+drop index if exists absurd_control.running_slot_tenant;
+create index if not exists running_slot_tenant_pfx
+  on absurd_control.running_slot (left(tenant, 256), checked_at);
+drop index if exists absurd_control.parked_run_next;
+create index if not exists parked_run_next_pfx
+  on absurd_control.parked_run (left(tenant, 256), parked_at) where woken_at is null;
+
+create or replace function absurd_control.repair_slots(p_tenant text)
+  returns integer
+  language plpgsql
+as $$
+declare
+  v_slot record;
+  v_running boolean;
+  v_dropped integer := 0;
+begin
+  for v_slot in
+    select queue_name, run_id from absurd_control.running_slot
+     where left(tenant, 256) = left(p_tenant, 256) and tenant = p_tenant
+       and checked_at < clock_timestamp() - interval '30 seconds'
+  loop
+    v_running := false;
+    if absurd_control.queue_table('r_', v_slot.queue_name) is not null then
+      execute format('select exists (select 1 from absurd.%I where run_id = $1 and state = ''running'')',
+                     'r_' || v_slot.queue_name)
+        into v_running using v_slot.run_id;
+    end if;
+    if v_running then
+      update absurd_control.running_slot set checked_at = clock_timestamp()
+       where queue_name = v_slot.queue_name and run_id = v_slot.run_id;
+    else
+      delete from absurd_control.running_slot
+       where queue_name = v_slot.queue_name and run_id = v_slot.run_id;
+      v_dropped := v_dropped + 1;
+    end if;
+  end loop;
+  return v_dropped;
+end;
+$$;
+
+
+create or replace function absurd_control.admit_claimed_run(
+  p_queue_name text, p_run_id uuid, p_tenant text
+)
+  returns boolean
+  language plpgsql
+as $$
+declare
+  v_policy record;
+  v_running integer;
+begin
+  if p_tenant is null then
+    return true;  -- spawned outside our code without a tenant: no tenant to limit
+  end if;
+  v_policy := absurd_control.concurrency_policy(p_tenant);
+  if v_policy.max_running is null then
+    return true;  -- platform tenant: exempt
+  end if;
+
+  begin
+    perform pg_advisory_xact_lock(hashtextextended('absurd_control.running:' || p_tenant, 0));
+    select count(*) into v_running from absurd_control.running_slot
+     where left(tenant, 256) = left(p_tenant, 256) and tenant = p_tenant;
+    if v_running >= v_policy.max_running then
+      v_running := v_running - absurd_control.repair_slots(p_tenant);
+    end if;
+    if v_running < v_policy.max_running then
+      insert into absurd_control.running_slot (queue_name, run_id, tenant)
+      values (p_queue_name, p_run_id, p_tenant)
+      on conflict (queue_name, run_id) do nothing;
+      delete from absurd_control.parked_run where queue_name = p_queue_name and run_id = p_run_id;
+      return true;
+    end if;
+    -- A run turned away before (a woken parked run that lost its slot to a newer
+    -- one) means the backlog was parked already: skip the scan of it.
+    if absurd_control.defer_run(p_queue_name, p_run_id, p_tenant, v_running) = 0 then
+      perform absurd_control.park_backlog(p_queue_name, p_tenant, 500);
+    end if;
+    return false;
+  exception when others then
+    raise warning 'absurd_control concurrency limiter failed for tenant % (failing %): %',
+      p_tenant, case when v_policy.fail_open then 'open' else 'closed' end, sqlerrm;
+  end;
+
+  if v_policy.fail_open then
+    return true;
+  end if;
+  -- Failing closed: give the run back for later, without the limiter's tables.
+  begin
+    perform absurd.schedule_run(p_queue_name, p_run_id, absurd.current_time() + interval '1 second');
+    return false;
+  exception when others then
+    raise warning 'absurd_control could not defer run % (running it): %', p_run_id, sqlerrm;
+    return true;
+  end;
+end;
+$$;
+
+
+create or replace function absurd_control.release_slot(
+  p_queue_name text, p_run_id uuid, p_old_state text, p_new_state text
+)
+  returns void
+  language plpgsql
+as $$
+declare
+  v_tenant text;
+  v_next record;
+  v_now timestamptz := absurd.current_time();
+begin
+  if p_new_state in ('completed', 'failed', 'cancelled') then
+    delete from absurd_control.parked_run where queue_name = p_queue_name and run_id = p_run_id;
+  end if;
+  if p_old_state <> 'running' then
+    return;
+  end if;
+  delete from absurd_control.running_slot
+   where queue_name = p_queue_name and run_id = p_run_id
+  returning tenant into v_tenant;
+  if v_tenant is null then
+    return;
+  end if;
+
+  for v_next in
+    select queue_name, run_id from absurd_control.parked_run
+     where left(tenant, 256) = left(v_tenant, 256) and tenant = v_tenant and woken_at is null
+     order by parked_at
+     limit 1
+     for update skip locked
+  loop
+    update absurd_control.parked_run set woken_at = v_now
+     where queue_name = v_next.queue_name and run_id = v_next.run_id;
+    if absurd_control.queue_table('r_', v_next.queue_name) is not null then
+      -- skip locked: a run some claim holds right now needs no waking.
+      execute format(
+        'update absurd.%1$I set available_at = $2
+          where run_id = (select run_id from absurd.%1$I
+                           where run_id = $1 and state in (''pending'', ''sleeping'')
+                             and available_at > $2
+                             for update skip locked)',
+        'r_' || v_next.queue_name
+      ) using v_next.run_id, v_now;
+    end if;
+  end loop;
+end;
+$$;
+
+
 -- Replace the old indexes on every existing queue: drop the full-value ones
 -- (whatever table they are on), then equip, which builds the prefix ones on the
 -- tables that are a queue's. Legacy or foreign tables of a registered name are

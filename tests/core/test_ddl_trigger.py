@@ -119,7 +119,7 @@ def test_the_fallback_for_roles_without_the_event_trigger_follows_the_same_rule(
     assert legacy_queue not in _queues()
 
 
-def test_a_partitioned_queue_is_equipped_on_its_parents_and_its_partitions_are_not_taken_for_queues():
+def test_a_partitioned_queue_is_equipped_on_its_parents_and_never_on_a_partition():
     """relkind 'p' parents are a queue's tables; their partitions (t_<queue>_<week>, ...) are
     not, even when a registered queue has the partition's suffixed name."""
     queue = f"q_{uuid.uuid4().hex[:12]}"
