@@ -12,8 +12,7 @@ conditions, always, or the index is not used or the answer is wrong.
 
 from __future__ import annotations
 
-from django.db.models import Q
-from django.db.models.functions import Left
+from django.db.models import Func, Q, TextField
 from django.db.models.lookups import Exact
 from psycopg import sql
 
@@ -33,6 +32,18 @@ def text_equals(expression: str, value: str) -> tuple[sql.Composable, list]:
     return condition, [value[:KEY_CHARS], value]
 
 
+class IndexKey(Func):
+    """``left(<text>, KEY_CHARS)`` with the length written out, as in the index definitions.
+
+    Django's ``Left`` passes the length as a parameter; under server-side binding a
+    prepared statement's generic plan then has ``left(x, $1)``, which no index matches.
+    """
+
+    function = "LEFT"
+    template = f"%(function)s(%(expressions)s, {KEY_CHARS})"
+    output_field = TextField()
+
+
 def tenant_q(slug: str, field: str = "tenant") -> Q:
-    """``<field> = slug`` for the ORM, answered by an index on ``Left(field, KEY_CHARS)``."""
-    return Q(Exact(Left(field, KEY_CHARS), slug[:KEY_CHARS])) & Q(**{field: slug})
+    """``<field> = slug`` for the ORM, answered by an index on ``left(field, KEY_CHARS)``."""
+    return Q(Exact(IndexKey(field), slug[:KEY_CHARS])) & Q(**{field: slug})

@@ -226,3 +226,46 @@ def test_runs_filtered_by_task_name_use_the_name_index(big_queue):
 def test_runs_of_a_tenant_use_the_tenant_index(big_queue):
     plan = _plan_of(lambda: list_tasks(TenantScope("tenant7"), TaskFilter(queues=(big_queue,))))
     assert f"ac_tenant_pfx_{engine_md5(big_queue)}" in _index_names(plan), plan
+
+
+def _generic_plan(queryset) -> dict:
+    """The generic plan of ``queryset``'s statement, as a prepared statement gets it after
+    psycopg's prepare_threshold under server-side binding: parameters stay parameters."""
+    statement, params = queryset.query.sql_with_params()
+    parts = statement.split("%s")
+    numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+    with connection.cursor() as cursor:
+        cursor.execute("set local plan_cache_mode = force_generic_plan")
+        cursor.execute(f"prepare ac_generic as {numbered}")
+        try:
+            literals = sql.SQL(", ").join(sql.Literal(p) for p in params)
+            explain = sql.SQL("explain (format json) execute ac_generic({})").format(literals)
+            cursor.execute(explain.as_string(cursor.connection))
+            plan = cursor.fetchone()[0]
+        finally:
+            cursor.execute("deallocate ac_generic")
+    return plan if isinstance(plan, dict) else plan[0]
+
+
+def test_orm_readers_of_a_tenant_use_the_prefix_indexes_in_a_generic_plan(raw_queue):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "insert into absurd_control_task_event (tenant, queue, task_id, kind, to_state)"
+            " select 'tenant' || (i %% 20), %s, absurd.portable_uuidv7(), 'spawned', 'pending'"
+            " from generate_series(1, 4000) i",
+            [raw_queue],
+        )
+        cursor.execute(
+            "insert into absurd_control_dead_letter"
+            " (tenant, queue, task_id, task_name, attempts, state)"
+            " select 'tenant' || (i %% 20), %s, absurd.portable_uuidv7(), 'job', 1,"
+            "        case when i %% 2 = 0 then 'open' else 'discarded' end"
+            " from generate_series(1, 4000) i",
+            [raw_queue],
+        )
+        cursor.execute("analyze absurd_control_task_event, absurd_control_dead_letter")
+    scope = TenantScope("tenant7")
+    recent = _generic_plan(events(scope).order_by("-id")[:50])
+    assert "task_event_tenant_recent" in _index_names(recent), recent
+    letters = _generic_plan(dead_letters(scope, state="open").order_by("-id")[:50])
+    assert "dead_letter_tenant_state" in _index_names(letters), letters
