@@ -3,7 +3,8 @@ only the tables of real queues (issue 14, defects 9 and 10).
 
 - The per-queue task-name and tenant indexes become indexes of a 256-character
   prefix, rebuilt on every existing queue; a stricter queue_table() keeps the
-  event trigger and the installers off tables that are not a queue's. The SQL
+  event trigger and the installers off tables that are not a queue's; the
+  concurrency limiter's tenant indexes and lookups get the same prefix. The SQL
   is absurd_core/sql/0010_engine_sized_indexes.sql, commented.
 - The event log's and dead letters' tenant indexes (filled by the triggers from
   ``headers.tenant``) become prefix indexes too, and "tenant is null, newest
