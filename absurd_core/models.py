@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.db import models
-from django.db.models.functions import Now
+from django.db.models.functions import Left, Now
 from django.utils import timezone
 
 #: runworker refreshes its row this often; three missed refreshes mean dead.
@@ -89,7 +89,18 @@ class TaskEvent(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(fields=["queue", "task_id", "id"], name="task_event_history"),
-            models.Index(fields=["tenant", "-id"], name="task_event_tenant_recent"),
+            # The tenant is the task's headers.tenant, any length the engine takes: the
+            # index holds a prefix (absurd_core/index_keys.py, which readers go through).
+            models.Index(
+                Left("tenant", 256), models.F("id").desc(), name="task_event_tenant_recent"
+            ),
+            # "tenant is null", newest first: emitted events and tasks spawned without a
+            # tenant (absurd_core/event_queries.py), which the prefix index cannot answer.
+            models.Index(
+                models.F("id").desc(),
+                name="task_event_untenanted",
+                condition=models.Q(tenant__isnull=True),
+            ),
             models.Index(fields=["queue", "event_name"], name="task_event_event_name"),
         ]
 
@@ -130,7 +141,13 @@ class DeadLetter(models.Model):
         db_table = "absurd_control_dead_letter"
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["tenant", "state", "-id"], name="dead_letter_tenant_state"),
+            # A prefix of the tenant, as for TaskEvent (absurd_core/index_keys.py).
+            models.Index(
+                Left("tenant", 256),
+                models.F("state"),
+                models.F("id").desc(),
+                name="dead_letter_tenant_state",
+            ),
             models.Index(fields=["queue", "task_id"], name="dead_letter_task"),
         ]
         constraints = [

@@ -12,6 +12,7 @@ from django.db import connections
 from psycopg import sql
 
 from absurd_core.engine import TASK_STATES, list_queues
+from absurd_core.index_keys import text_equals
 from tenants.scoping import TenantScope
 
 
@@ -31,14 +32,15 @@ class QueueSummary:
 def _tenant_filter(scope: TenantScope) -> tuple[sql.Composable, list]:
     if scope.is_all:
         return sql.SQL("true"), []
-    where = sql.SQL("headers->>'tenant' = %s")
+    # The prefix condition is what our ac_tenant_pfx_ index answers (absurd_core/index_keys.py).
+    where, params = text_equals("headers->>'tenant'", scope.slug)
     if scope.tenantless:
         # A platform principal's scope: also tasks spawned without a tenant header.
         # Each alternative can use the tenant index (a coalesce() could not).
-        where = sql.SQL("({} or headers->>'tenant' is null or headers->>'tenant' = '')").format(
+        where = sql.SQL("(({}) or headers->>'tenant' is null or headers->>'tenant' = '')").format(
             where
         )
-    return where, [scope.slug]
+    return where, params
 
 
 def queue_overview(scope: TenantScope, *, using: str = "default") -> list[QueueSummary]:

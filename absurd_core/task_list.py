@@ -35,6 +35,7 @@ from psycopg import sql
 
 from absurd_core.engine import TASK_STATES, list_queues
 from absurd_core.errors import InvalidArgument, QueueNotFound
+from absurd_core.index_keys import text_equals
 from absurd_core.queries import _tenant_filter
 from absurd_core.spawning import tenant_key_of
 from tenants.scoping import TenantScope
@@ -168,8 +169,10 @@ def filter_conditions(
         conditions.append(sql.SQL("state = any(%s)"))
         values.append(list(filters.states))
     if filters.task_name:
-        conditions.append(sql.SQL("task_name = %s"))
-        values.append(filters.task_name)
+        # Answered by the ac_name_pfx_ index (absurd_core/index_keys.py).
+        condition, name_values = text_equals("task_name", filters.task_name)
+        conditions.append(condition)
+        values.extend(name_values)
     if filters.spawned_after:
         conditions.append(sql.SQL("task_id >= %s"))
         values.append(uuid7_floor(filters.spawned_after))

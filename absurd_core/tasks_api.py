@@ -117,7 +117,8 @@ class TaskListQuery(Schema):
         description="Only these states (repeatable): pending, running, sleeping, completed, "
         "failed, cancelled.",
     )
-    task: str | None = Field(None, description="Only tasks of this name.", max_length=200)
+    # Any name the engine takes must be findable; 4000 is what fits gunicorn's request line.
+    task: str | None = Field(None, description="Only tasks of this name.", max_length=4000)
     spawned_after: datetime | None = Field(None, description="Spawned at or after (ISO 8601).")
     spawned_before: datetime | None = Field(None, description="Spawned before (ISO 8601).")
     q: str = Field(

@@ -65,7 +65,8 @@ class RunFilterForm(forms.Form):
         choices=[(s, s) for s in TASK_STATES],
         widget=forms.CheckboxSelectMultiple,
     )
-    task = forms.CharField(label="Task name", required=False, max_length=200)
+    # Any name the engine takes must be findable; 4000 is what fits gunicorn's request line.
+    task = forms.CharField(label="Task name", required=False, max_length=4000)
     range = forms.ChoiceField(label="Spawned", required=False, choices=RANGE_CHOICES)
     tenant = forms.CharField(label="Tenant", required=False, max_length=63, widget=forms.Select)
     q = forms.CharField(label="Search", required=False, max_length=500, help_text=SEARCH_HELP)

@@ -15,6 +15,8 @@ from typing import Final
 
 from django.db.models import Q, QuerySet
 
+from absurd_core.index_keys import tenant_q
+
 
 class _AllTenants:
     _instance = None
@@ -51,7 +53,8 @@ class TenantScope:
         """``queryset`` narrowed to this scope by its tenant column ``field``."""
         if self.is_all:
             return queryset
-        condition = Q(**{field: self.slug})
+        # The prefix condition is what the tenant indexes answer (absurd_core/index_keys.py).
+        condition = tenant_q(self.slug, field)
         if self.tenantless:
             condition |= Q(**{f"{field}__isnull": True}) | Q(**{field: ""})
         return queryset.filter(condition)

@@ -88,7 +88,7 @@ def fold_event_log(cursor, batch: int = FOLD_BATCH) -> int:
           select queue, tenant, kind, count(*) from batch
            where kind = any(%(kinds)s)
            group by queue, tenant, kind
-          on conflict (queue, tenant, kind) do update set total = t.total + excluded.total
+          on conflict (queue, md5(tenant), kind) do update set total = t.total + excluded.total
         )
         select txid::text::bigint, id, (select count(*) from batch)
           from batch
@@ -154,7 +154,7 @@ def active_tasks(cursor, queues: list[str]) -> list[tuple[str, str, str, int]]:
 
 def open_dead_letters(cursor) -> list[tuple[str, str, int]]:
     """(queue, tenant, count). Cost: the partial index metrics_dead_letter_open
-    (plugins/metrics/migrations/0001), which holds open dead letters only."""
+    (plugins/metrics/migrations/0002), which holds open dead letters only."""
     cursor.execute(
         "select queue, coalesce(tenant, ''), count(*) from absurd_control_dead_letter"
         " where state = 'open' group by 1, 2"

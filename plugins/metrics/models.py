@@ -9,6 +9,7 @@ event log being pruned.
 """
 
 from django.db import models
+from django.db.models.functions import MD5
 
 
 class TaskTotal(models.Model):
@@ -22,7 +23,11 @@ class TaskTotal(models.Model):
     class Meta:
         db_table = "absurd_control_metrics_task_total"
         constraints = [
-            models.UniqueConstraint(fields=["queue", "tenant", "kind"], name="metrics_total_key")
+            # md5 of the tenant: it is a task's headers.tenant, any length the engine takes,
+            # and a btree entry holds at most about 2,700 bytes.
+            models.UniqueConstraint(
+                models.F("queue"), MD5("tenant"), models.F("kind"), name="metrics_total_key"
+            )
         ]
 
     def __str__(self) -> str:

@@ -161,6 +161,25 @@ def test_counters_count_each_event_once_across_scrapes(world, queue):
     assert value(after, "absurd_control_queue_tasks", **acme, state="running") == 0
 
 
+def test_a_tenant_header_longer_than_an_index_entry_is_counted(queue):
+    """Issue 14, defect 9: absurd.spawn_task takes a 3,200-character tenant; the dead letter
+    it opens and the totals it is folded into must take it too. Random characters: a
+    repeated one would compress into an index entry."""
+    import random
+    import string
+
+    tenant = "".join(random.choices(string.ascii_letters + string.digits, k=3200))
+    e = Engine(queue)
+    dead = e.spawn(tenant, max_attempts=1)
+    e.fail(e.claim(dead))
+    s = scrape()
+    labels = {"queue": queue, "tenant": tenant}
+    assert value(s, "absurd_control_tasks_spawned_total", **labels) == 1
+    assert value(s, "absurd_control_tasks_failed_total", **labels) == 1
+    assert value(s, "absurd_control_dead_letters_open", **labels) == 1
+    assert value(scrape(), "absurd_control_tasks_spawned_total", **labels) == 1
+
+
 def test_workers(transactional_db):
     Worker.objects.all().delete()
     now = timezone.now()

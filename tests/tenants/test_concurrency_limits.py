@@ -8,6 +8,8 @@ moves the run on.
 from __future__ import annotations
 
 import json
+import random
+import string
 import threading
 
 import pytest
@@ -92,6 +94,27 @@ def test_over_the_limit_runs_are_parked_without_using_an_attempt(conn):
         "select min(available_at - now()) as wait from absurd.r_conc where state = 'sleeping'",
     )[0]["wait"]
     assert 0.15 < wait.total_seconds() < 0.35
+
+
+def test_a_tenant_header_longer_than_an_index_entry_is_limited_like_any_other(conn):
+    """Issue 14, defect 9: the engine takes a 3,200-character tenant header, so the
+    limiter's slot and parked-run tables must too. Before, the slot insert failed: a
+    WARNING, and the run was run anyway (fail open) or put back for ever (fail closed)."""
+    tenant = "".join(random.choices(string.ascii_letters + string.digits, k=3200))
+    RateLimitPolicy.objects.update_or_create(
+        tenant=None, defaults={"max_running": 1, "concurrency_fail_open": False}
+    )
+    spawn(conn, tenant, 2)
+    first, second = claim(conn, 2)
+    assert first["admitted"] and not second["admitted"]
+    slots = q(conn, "select run_id, tenant from absurd_control.running_slot")
+    assert slots == [{"run_id": first["run_id"], "tenant": tenant}]
+    parked = q(conn, "select run_id from absurd_control.parked_run where tenant = %s", tenant)
+    assert parked == [{"run_id": second["run_id"]}]
+    # The released slot wakes the parked run, which the next claim admits.
+    q(conn, "select absurd.complete_run('conc', %s, '{}'::jsonb)", first["run_id"])
+    woken = claim(conn, 1)
+    assert [(r["run_id"], r["admitted"]) for r in woken] == [(second["run_id"], True)]
 
 
 def test_the_event_log_shows_one_deferred_row_per_run_not_the_churn(conn):
