@@ -10,7 +10,6 @@ REVERSE = "drop function if exists absurd_control.fail_run_with_defaults(text, u
 
 
 class Migration(migrations.Migration):
-    # The lead rewires this after another branch's 0010.
-    dependencies = [("absurd_core", "0009_dashboard_indexes")]
+    dependencies = [("absurd_core", "0010_engine_sized_indexes")]
 
     operations = [migrations.RunSQL(SQL, REVERSE)]
