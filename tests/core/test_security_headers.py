@@ -20,8 +20,9 @@ from html.parser import HTMLParser
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.http import HttpResponse
 from django.test import Client, override_settings
-from django.urls import reverse
+from django.urls import path, reverse
 
 from absurd_core import engine, spawn
 from tenants.api_keys import issue_key
@@ -214,10 +215,10 @@ def test_health_answers_over_plain_http_while_other_paths_redirect(db):
     client = Client()
     health = client.get("/api/v1/health")
     assert health.status_code == 200 and health.json()["status"] == "ok"
-    for path in ("/api/v1/tasks", "/api/v1/health/", "/", "/approvals/x", "/api/v1/healthz"):
-        response = client.get(path)
-        assert response.status_code == 301, path
-        assert response["Location"] == f"https://testserver{path}"
+    for url in ("/api/v1/tasks", "/api/v1/health/", "/", "/approvals/x", "/api/v1/healthz"):
+        response = client.get(url)
+        assert response.status_code == 301, url
+        assert response["Location"] == f"https://testserver{url}"
     # Over HTTPS nothing is redirected, health included.
     assert client.get("/api/v1/health", secure=True).status_code == 200
 
@@ -315,3 +316,29 @@ def test_with_debug_off_a_5xx_and_its_traceback_are_logged_to_stderr():
     assert "ValueError: api-marker" in result.stderr
     # 4xx are not errors of the server: not logged.
     assert "Not Found" not in result.stderr
+
+
+# -- a page that needs an inline script: the nonce ---------------------------------------------
+
+
+def _inline_script_page(request):
+    from django.template import engines
+
+    template = engines["django"].from_string(
+        '<script nonce="{{ request.csp_nonce }}">document.title = "ok";</script>'
+    )
+    return HttpResponse(template.render({}, request))
+
+
+urlpatterns = [path("inline", _inline_script_page)]
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_a_page_that_reads_the_nonce_allows_that_nonce_only(db):
+    first, second = Client().get("/inline"), Client().get("/inline")
+    nonces = []
+    for response in (first, second):
+        (nonce,) = re.findall(r'nonce="([^"]+)"', response.content.decode())
+        assert directives(response)["script-src"] == ["'self'", f"'nonce-{nonce}'"]
+        nonces.append(nonce)
+    assert nonces[0] != nonces[1] and len(nonces[0]) >= 22  # per request, 128 bits
