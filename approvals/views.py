@@ -5,12 +5,18 @@ the recipient sees them: a GET must never change anything. The POST is
 protected by Django's CSRF middleware. A link that cannot decide any more
 (used, revoked, expired, or its request settled) gets a page that says what
 happened and who decided, with status 410; a forged one, 404.
+
+Every answer here is ``no-store`` (the token is in the URL, the decision in the body: neither
+may stay in a shared computer's cache) and allows no inline script, not even by nonce.
 """
 
 from __future__ import annotations
 
+from csp import constants as csp
+from csp.decorators import csp_replace
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from approvals.decisions import DecisionRefused, decide, find_token, refusal_for
@@ -28,6 +34,8 @@ def _refused(request: HttpRequest, refusal: DecisionRefused) -> HttpResponse:
     )
 
 
+@never_cache
+@csp_replace({"script-src": [csp.SELF]})
 @require_http_methods(["GET", "POST"])
 def decide_page(request: HttpRequest, token: str) -> HttpResponse:
     try:

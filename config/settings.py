@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
@@ -71,10 +72,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost of all, so that it sees every response (problem details included): no-store
+    # when the request was signed in or carried credentials (config/no_store.py).
+    "config.no_store.NoStoreMiddleware",
     # Outermost: every error under /api/ leaves as RFC 9457 problem details.
     "config.problems.ApiProblemMiddleware",
     "config.nul_guard.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -169,9 +175,38 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Load balancers probe the backend over plain HTTP: the health check answers there too
+# (SecurityMiddleware matches these against the path without its leading slash).
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+# Both only take effect with SECURE_HSTS_SECONDS > 0. includeSubDomains covers the names under
+# the host that serves the site, not its siblings; preload is a request to be put in browsers'
+# built-in lists, hard to undo, so it is opt-in (docs/deploy.md).
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Checks accepted knowingly, e.g. security.W021 when HSTS preload is deliberately off, so that
+# `check --deploy --fail-level WARNING` can still gate a deploy.
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", [])
 if env_bool("BEHIND_HTTPS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp): scripts and styles only from our own static files. The
+# templates have no inline script, no event-handler attribute and no style attribute; a page
+# that needs an inline script gives it nonce="{{ request.csp_nonce }}", and only a page that
+# reads the nonce gets one in its header. The approval pages allow no nonce at all
+# (approvals/views.py). Bootstrap's CSS draws its icons from data: SVGs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF, csp.NONCE],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF, "data:"],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.NONE],
+        "frame-ancestors": [csp.NONE],
+        "form-action": [csp.SELF],
+    },
+}
 
 # Email: console in development, SMTP otherwise; everything overridable.
 EMAIL_BACKEND = env_str(
@@ -220,8 +255,23 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"debug_off": {"()": "django.utils.log.RequireDebugFalse"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # With DEBUG on, Django's own console handler prints these already.
+        "errors": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "level": "ERROR",
+            "filters": ["debug_off"],
+        },
+    },
     "loggers": {
+        # Every 5xx with its traceback (Django logs 4xx here too, at WARNING: the handler
+        # leaves them out). The logger keeps Django's level, so DEBUG's console still has them.
+        "django.request": {"handlers": ["errors"]},
+        # The API's own error log (config/problems.py: unhandled errors become 500 problems).
+        "config": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
         "absurd_core": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
         "plugins": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     },

@@ -23,9 +23,8 @@ from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.urls import path, re_path, reverse
+from django.urls import path, re_path
 from django.utils.html import escape
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from absurd_core.dead_letter_queries import (
@@ -43,6 +42,7 @@ from absurd_core.models import DeadLetter
 from dashboard import dead_letter_actions as actions
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
+from dashboard.next_url import safe_next
 from tenants.permissions import Action
 
 #: The event the list listens for to reload itself after an action.
@@ -153,10 +153,7 @@ def _done(request, level: str, text: str) -> HttpResponse:
         response = HttpResponse(status=200)
         response["HX-Trigger"] = json.dumps({CHANGED: True})
         return toast(request, response, level, text)
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = reverse("dashboard:dead_letters")
-    return toast(request, redirect(target), level, text)
+    return toast(request, redirect(safe_next(request, "dashboard:dead_letters")), level, text)
 
 
 @require_POST

@@ -3,10 +3,10 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from absurd_core.engine import TASK_STATES
+from dashboard.next_url import safe_next
 from dashboard.overview_data import overview as overview_data
 from dashboard.panels import render_panels
 from tenants.resolution import principal_for_user, switch_tenant
@@ -44,7 +44,4 @@ def switch(request):
     """Change the active tenant; only to one the user belongs to (or all, for platform staff)."""
     if not switch_tenant(request.user, request.session, request.POST.get("tenant", "")):
         messages.error(request, "You cannot switch to that tenant.")
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = "dashboard:overview"
-    return redirect(target)
+    return redirect(safe_next(request, "dashboard:overview"))

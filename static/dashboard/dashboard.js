@@ -51,6 +51,33 @@
     try { localStorage.setItem("absurd-theme", next); } catch (e) {}
   });
 
+  // -- polling conditions, without htmx's [filter] expressions (htmx evals them, and the
+  // Content-Security-Policy allows no eval). A request of an element with data-poll-visible is
+  // skipped while the tab is hidden; with data-poll-unless="selector", while the selector
+  // matches something (an open dialog). htmx keeps polling, so the next tick tries again.
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt || !elt.hasAttribute) return;
+    var unless = elt.getAttribute("data-poll-unless");
+    if ((elt.hasAttribute("data-poll-visible") && document.visibilityState !== "visible") ||
+        (unless && document.querySelector(unless))) {
+      event.preventDefault();
+    }
+  });
+
+  // -- forms, without inline handlers (the Content-Security-Policy runs none) ----------------
+  // <select data-autosubmit> / <input data-autosubmit>: a change submits the form (the tenant
+  // switcher, "show stopped workers"); each has a <noscript> button.
+  document.addEventListener("change", function (event) {
+    var field = event.target.closest("[data-autosubmit]");
+    if (field && field.form) field.form.requestSubmit();
+  });
+  // <form data-confirm-submit="question">: the browser's confirm() first; Cancel sends nothing.
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute("data-confirm-submit");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
   // -- keyboard shortcuts: / search, g o, g r, g d, g q, ? help ---------------------------
   var pendingG = false;
   function typing(target) {

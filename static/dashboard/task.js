@@ -48,7 +48,7 @@
   document.body.addEventListener("htmx:responseError", function (event) {
     var elt = event.detail.elt;
     if (!elt || elt.id !== "task-live" || event.detail.xhr.status >= 500) return;
-    elt.setAttribute("data-stopped", "");  // the hx-trigger filter checks it
+    elt.setAttribute("data-stopped", "");  // data-poll-unless checks it
     var status = elt.querySelector("#live-status");
     if (status) status.textContent = "Updates stopped: reload the page.";
   });

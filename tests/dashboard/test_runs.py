@@ -123,7 +123,7 @@ def test_lists_the_tenants_tasks_newest_first_with_links(client, world):
     assert str(theirs) not in html
     assert reverse("dashboard:task", args=[ids[0]]) in html
     assert "data-search" in html
-    assert "hx-trigger=\"every 2s [document.visibilityState === 'visible']\"" in html
+    assert 'hx-trigger="every 2s" data-poll-visible' in html
     assert 'id="live-toggle"' in html and "Pause live updates" in html
 
 

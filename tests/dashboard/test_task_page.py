@@ -189,7 +189,7 @@ def test_failed_task_shows_the_error_and_its_traceback(operator, queue_name):
 def test_sleeping_task_polls_and_offers_cancel(operator, queue_name):
     task_id = sleeping(queue_name)
     html = page(operator, task_id)
-    assert "every 2s [document.visibilityState === 'visible'" in html
+    assert 'hx-trigger="every 2s" data-poll-visible data-poll-unless=".modal.show' in html
     assert url("task_live", task_id) in html
     assert 'id="wait-until"' in html and "Sleeping until" in html
     assert 'id="cancel-form"' in html and "data-confirm=" in html

@@ -105,7 +105,7 @@ def test_show_stopped_toggle(client, workers, acme):
 def test_polls_every_two_seconds_while_visible(client, workers, acme):
     client.force_login(_user("vi", acme))
     html = client.get(PAGE).content.decode()
-    assert "every 2s [document.visibilityState === 'visible']" in html
+    assert 'hx-trigger="every 2s, visibilitychange from:document" data-poll-visible' in html
 
 
 def test_htmx_poll_renders_the_table_only(client, workers, acme):

@@ -111,6 +111,39 @@ def test_dashboard_switch_changes_what_is_shown(client, tenants):
     assert "Tenant <strong>globex</strong>" in client.get("/").content.decode()
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        "nonexistent",  # a bare word: redirect() would reverse it as a URL name, a 500
+        "dashboard:runs",  # a URL name is not a path the dashboard sends
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example/",
+        "http://testserver/runs/",  # this host, but not a path
+        "javascript:alert(1)",
+        "/runs/\r\nSet-Cookie: x=1",  # a newline in Location is a 500 too
+        "/" + "a" * 2001,
+        "",
+    ],
+)
+def test_switch_falls_back_to_the_overview_for_any_next_that_is_not_a_local_path(
+    client, tenants, target
+):
+    client.force_login(_user("dee", acme="viewer", globex="viewer"))
+    response = client.post(reverse("dashboard:switch_tenant"), {"tenant": "globex", "next": target})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("dashboard:overview")
+    # The switch itself still happened.
+    assert "Tenant <strong>globex</strong>" in client.get("/").content.decode()
+
+
+def test_switch_goes_back_to_the_page_it_came_from(client, tenants):
+    client.force_login(_user("dee", acme="viewer", globex="viewer"))
+    target = reverse("dashboard:runs") + "?state=failed&q=a%20b"
+    response = client.post(reverse("dashboard:switch_tenant"), {"tenant": "globex", "next": target})
+    assert response.status_code == 302 and response["Location"] == target
+
+
 def test_switch_requires_post(client, tenants):
     client.force_login(_user("eve", acme="viewer"))
     assert client.get(reverse("dashboard:switch_tenant")).status_code == 405
