@@ -197,6 +197,17 @@ def test_create_refuses_bad_names_inline_and_changes_nothing(platform_admin, nam
     assert _actions() == []
 
 
+@pytest.mark.parametrize("name", ["demo%00", "..%2Fdemo", "100%s", "%(x)s"])
+@pytest.mark.parametrize("route", ["queue_policy", "drop_queue"])
+def test_a_name_with_percent_signs_is_a_404_not_a_500(platform_admin, queue_name, name, route):
+    # The forms' ids are built from the name; "%" must not reach Django's format as such.
+    before = pauses(), engine.list_queues()
+    data = {"ttl_value": "1", "ttl_unit": "days", "cleanup_limit": "1", "confirm": name}
+    response = platform_admin.post(reverse(f"dashboard:{route}", args=[name]), data)
+    assert response.status_code == 404
+    assert (pauses(), engine.list_queues()) == before and _actions() == []
+
+
 def test_create_explains_the_problem(platform_admin):
     html = platform_admin.post(
         reverse("dashboard:create_queue"), {"name": "a; drop table x"}
