@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
-from django.urls import reverse
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from absurd_core import engine
 from absurd_core.models import DeadLetter
 from absurd_core.queue_admin import pauses
+from approvals.delivery import send_link
 from approvals.requests import create_request
 from tenants.api_keys import issue_key
 from tenants.models import ApiKey, Membership, Tenant
@@ -33,6 +36,7 @@ pytestmark = pytest.mark.django_db
 
 B = "globex"
 B_QUEUE = "globex_q"  # a queue only B's tasks use: a name B could think of as its own
+B_EVENT = f"tenant:{B}:order-1:paid"
 HOSTILE_NAMES = [
     "a; drop table x",
     "x" * 58,
@@ -87,6 +91,27 @@ def _failed_for_good(queue, tenant):
     return task_id
 
 
+def _waiting(queue, tenant, event):
+    """A task of ``tenant`` waiting for ``event`` (the only task in ``queue``)."""
+    task_id = _spawn(queue, tenant, "demo.wait_event", {"event": event})
+    with connection.cursor() as cursor:
+        cursor.execute("select run_id from absurd.claim_task(%s, 'w', 60, 1)", [queue])
+        (run_id,) = cursor.fetchone()
+        cursor.execute(
+            "select * from absurd.await_event(%s, %s, %s, 'wait', %s, 600)",
+            [queue, task_id, run_id, event],
+        )
+    return task_id
+
+
+def _sent_token_hash(approval) -> str:
+    """B's link is sent (its secret is in B's inbox); A could at most know its hash."""
+    token = approval.tokens.get()
+    send_link(token.pk, "request")
+    token.refresh_from_db()
+    return token.token_hash
+
+
 def _shared_state() -> dict:
     """What every tenant shares about queues: which exist, their policy, their pauses."""
     with connection.cursor() as cursor:
@@ -107,7 +132,7 @@ def world():
     Tenant.objects.create(slug=B, name="Globex")
     ops = Tenant.objects.create(slug="ops", name="Ops", is_platform=True)
     b_pending = _spawn("demo", B, max_attempts=1)
-    b_own_queue = _spawn(B_QUEUE, B)
+    b_own_queue = _waiting(B_QUEUE, B, B_EVENT)
     failed = _failed_for_good("failq", B)
     approval = create_request(
         tenant=B, queue="demo", task_id=b_pending, run_id=None, task_name="test.any",
@@ -133,6 +158,7 @@ def world():
             "tenant_id": Tenant.objects.get(slug=B).pk,
         },
         "ops_admin_key": issue_key(ops, "ops-admin", role="admin").key,
+        "b_token_hash": _sent_token_hash(approval),
     }
 
 
@@ -158,7 +184,7 @@ def test_a_platform_viewer_who_is_admin_of_a_cannot_cancel_bs_task_or_pause_a_qu
     pause = client.post(reverse("dashboard:pause_queue", args=["demo"]))
     policy = client.post(
         reverse("dashboard:queue_policy", args=["demo"]),
-        {"cleanup_ttl": "1", "cleanup_limit": "1"},
+        {"ttl_value": "1", "ttl_unit": "days", "cleanup_limit": "1"},
     )
     # As acme's admin the bulk cancel applies to acme's tasks (none): a redirect, no change.
     assert cancel.status_code in (403, 404) and bulk.status_code in (302, 403)
@@ -337,3 +363,227 @@ def test_platform_admins_grant_platform_roles_in_the_admin(world):
         {"tenant": world["ops"].pk, "name": "ops-ci", "role": "operator", "scopes": "[]"},
     )
     assert response.status_code == 302 and ApiKey.objects.filter(name="ops-ci").exists()
+
+
+# -- the proof: every dashboard POST, every way to name B's things ---------------------------
+
+#: Who acts, as (user, what they act as): A's roles, the platform viewer who is A's admin in
+#: each of their choices, and a superuser acting as A (where they are admin).
+ACTORS = [
+    ("a-viewer", None),
+    ("a-operator", None),
+    ("a-admin", None),
+    ("mixed", ALL),
+    ("mixed", "acme"),
+    ("mixed", "ops"),
+    ("root", "acme"),
+]
+
+
+def _walk(patterns, prefix=""):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern)
+
+
+def _expand(route: str, values: dict[str, list[str]]) -> list[str]:
+    """Every path for ``route`` with each of ``values`` for its parameters (Django path or
+    regex syntax; a regex alternative ``a|b`` is tried as each of its words)."""
+    match = re.search(r"\(\?P<(\w+)>([^)]*)\)|<(?:\w+:)?(\w+)>", route)
+    if match is None:
+        return ["/" + route.replace("^", "").replace("$", "").replace("\\", "").lstrip("/")]
+    name = match[1] or match[3]
+    if match[2] and re.fullmatch(r"\w+(\|\w+)+", match[2]):
+        options = match[2].split("|")
+    else:
+        options = values.get(name) or values["*"]
+    return [
+        path
+        for option in options
+        for path in _expand(route[: match.start()] + option + route[match.end() :], values)
+    ]
+
+
+def _bodies(path: str, world: dict) -> list[dict]:
+    """Bodies that pass the forms of the dashboard's POSTs, naming B's things: one to cancel
+    or discard, one to retry, each confirmed; a drop confirms the queue's name."""
+    b = world["b"]
+    queue = re.search(r"queues/([^/]+)/", path)
+    common = {
+        "confirmed": "1",
+        "tenant": B,
+        "queue": B_QUEUE,
+        "ids": [str(b["dead_letter_id"])],
+        "selected": [b["task_id"], b["own_queue_task_id"], b["failed_task_id"]],
+        "as_of": timezone.now().isoformat(),
+        "event": B_EVENT,
+        "payload": '{"from": "a"}',
+        "name": B_QUEUE,
+        "role": "admin",
+        "username": "b-admin",
+        "ttl_value": "1",
+        "ttl_unit": "days",
+        "cleanup_limit": "1",
+        "note": "by a",
+        "next": "/",
+    }
+    return [
+        {**common, "confirm": "yes", "bulk": "cancel:matching", "op": "discard:matching"},
+        {
+            **common,
+            "confirm": quote(queue[1], safe="") if queue else "yes",
+            "bulk": "retry:selected",
+            "op": "retry:selected",
+            "spawn_new": "on",
+            "remove": "1",
+        },
+    ]
+
+
+def _values(world: dict) -> dict[str, list[str]]:
+    b = world["b"]
+    queues = [B_QUEUE, "demo", "failq", *HOSTILE_NAMES]
+    return {
+        "name": [quote(name, safe="") for name in queues],
+        "task_id": [b["task_id"], b["own_queue_task_id"], b["failed_task_id"]],
+        "dead_letter_id": [str(b["dead_letter_id"])],
+        "approval_id": [str(b["approval_id"])],
+        "key_id": [str(b["api_key_id"])],
+        "membership_id": [str(b["membership_id"])],
+        "object_id": [str(b["tenant_id"]), str(b["membership_id"]), str(b["api_key_id"])],
+        "token": [world["b_token_hash"]],
+        "*": [B],
+    }
+
+
+def _pictures() -> dict:
+    ops = tenant_snapshot("ops")
+    for key in ops["api_keys"]:
+        key["last_used_at"] = None  # a platform key used by the proof itself records its use
+    return {
+        "b": tenant_snapshot(B),
+        "ops": ops,
+        "shared": _shared_state(),
+        "tenants": _tenants(),
+    }
+
+
+def _unchanged(before: dict, after: dict, what: str) -> None:
+    for slug in ("b", "ops"):
+        try:
+            assert_unchanged(before[slug], after[slug])
+        except AssertionError as exc:
+            raise AssertionError(f"{what}: {exc} ({B if slug == 'b' else slug})") from None
+    assert after["shared"] == before["shared"], f"{what} changed a queue's shared state"
+    assert after["tenants"] == before["tenants"], f"{what} changed the tenants"
+
+
+@pytest.mark.parametrize(("username", "acting_as"), ACTORS)
+def test_every_dashboard_post_with_bs_ids_and_queue_names_changes_nothing_of_b(
+    world, username, acting_as
+):
+    routes = sorted(set(_walk(get_resolver().url_patterns)))
+    assert {"queues/<str:name>/pause", "tasks/<uuid:task_id>/cancel", "runs/bulk"} <= set(routes)
+    if username == "root":
+        # The Django admin has no "acting as": a superuser there is a platform admin.
+        routes = [route for route in routes if not route.startswith("admin/")]
+    user = world["users"][username]
+    client = Client()
+    values = _values(world)
+    before = _pictures()
+    sent = 0
+    for index, route in enumerate(routes):
+        for path in _expand(route, values):
+            for body in _bodies(path, world):
+                _act(client, user, acting_as)
+                client.post(path, body)
+                sent += 1
+        # One look per route; the Django admin's routes (login redirects for them) as one.
+        following = routes[index + 1] if index + 1 < len(routes) else ""
+        if not (route.startswith("admin/") and following.startswith("admin/")):
+            what = "the admin's routes" if route.startswith("admin/") else route
+            _unchanged(before, _pictures(), f"{username} as {acting_as or 'default'}: POST {what}")
+    assert sent > 300
+    assert _state("demo", world["b"]["task_id"]) == "pending"
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        "tasks/<uuid:task_id>/cancel",
+        "tasks/<uuid:task_id>/emit",
+        "tasks/<uuid:task_id>/retry",
+        "runs/bulk",
+        "dead-letters/bulk",
+        "^dead-letters/(?P<dead_letter_id>[0-9]{1,18})/(?P<kind>retry|retry_new|discard)$",
+        "approval-requests/<int:approval_id>/cancel",
+        "queues/<str:name>/pause",
+        "queues/<str:name>/policy",
+    ],
+)
+def test_the_proofs_posts_do_change_b_for_a_platform_admin_acting_for_all_tenants(world, route):
+    # The control: the same requests, sent by someone who may, do change B's data or the
+    # queues, so the proof above is not vacuous (its bodies pass the forms).
+    assert route in set(_walk(get_resolver().url_patterns))
+    client = Client()
+    before = _pictures()
+    for path in _expand(route, _values(world)):
+        for body in _bodies(path, world):
+            _act(client, world["users"]["root"], ALL)
+            client.post(path, body)
+    assert _pictures() != before
+
+
+# -- the same proof over the API: every write operation, with every key A could hold -------
+
+#: Values that name B's things, for the body fields that exist in an operation's schema.
+API_FIELDS = {
+    "queue": B_QUEUE,
+    "name": B_EVENT,
+    "payload": {"from": "a"},
+    "cleanup_ttl_seconds": 60,
+    "cleanup_limit": 1,
+    "decision": "approve",
+    "note": "by a",
+}
+
+
+def _api_bodies(schema: dict, operation: dict) -> list[dict]:
+    from tests.tenants.test_isolation import _valid_body
+
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if not content:
+        return [{}]
+    node = content["schema"]
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    valid = _valid_body(schema, operation)
+    named = {k: v for k, v in API_FIELDS.items() if k in node.get("properties", {})}
+    return [valid, {**valid, **named}]
+
+
+@pytest.mark.parametrize("key", ["a-viewer", "a-operator", "a-admin", "ops-viewer"])
+def test_every_api_write_with_bs_ids_and_queue_names_changes_nothing_of_b(client, world, key):
+    tenant, role = ("ops", "viewer") if key == "ops-viewer" else ("acme", key[2:])
+    issued = issue_key(Tenant.objects.get(slug=tenant), key, role=role).key
+    headers = {"Authorization": f"Bearer {issued}"}
+    schema = client.get("/api/v1/openapi.json").json()
+    values = _values(world)
+    values["approval_id"] = [str(world["b"]["approval_id"])]
+    before = _pictures()
+    sent = 0
+    for route, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method not in {"post", "put", "patch", "delete"}:
+                continue
+            django_route = re.sub(r"\{(\w+)\}", r"<\1>", route.removeprefix("/"))
+            for path in _expand(django_route, values):
+                for body in _api_bodies(schema, operation):
+                    getattr(client, method)(
+                        path, body, content_type="application/json", headers=headers
+                    )
+                    sent += 1
+            _unchanged(before, _pictures(), f"{key}: {method.upper()} {route}")
+    assert sent > 50
