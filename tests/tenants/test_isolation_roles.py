@@ -587,3 +587,37 @@ def test_every_api_write_with_bs_ids_and_queue_names_changes_nothing_of_b(client
                     sent += 1
             _unchanged(before, _pictures(), f"{key}: {method.upper()} {route}")
     assert sent > 50
+
+
+# -- keys of ordinary tenants carry no platform scope -----------------------------------------
+
+
+def test_no_path_issues_an_ordinary_tenants_key_with_a_platform_scope(world, staff):
+    from django.core.management import CommandError, call_command
+
+    a_admin = _act(Client(), world["users"]["a-admin"], None)
+    response = a_admin.post(
+        reverse("tenants:create_key"),
+        {"name": "q", "role": "admin", "scopes": ["queues:admin"]},
+    )
+    assert response.status_code == 400
+    assert "queues:admin is for keys of a platform tenant" in response.text
+    response = staff.post(
+        "/admin/tenants/apikey/add/",
+        {"tenant": world["a"].pk, "name": "q", "role": "admin", "scopes": '["queues:admin"]'},
+    )
+    assert response.status_code == 200 and "is for keys of a platform tenant" in response.text
+    assert not ApiKey.objects.filter(name="q").exists()
+    with pytest.raises(CommandError, match="queues:admin is for keys of a platform tenant"):
+        call_command("create_api_key", "--tenant", "acme", "--name", "q", "--scope", "queues:admin")
+    assert not ApiKey.objects.filter(name="q").exists()
+
+
+def test_issue_key_refuses_a_platform_scope_for_an_ordinary_tenant(world):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="queues:admin is for keys of a platform tenant"):
+        issue_key(world["a"], "q", role="admin", scopes=["queues:admin"])
+    assert not ApiKey.objects.filter(name="q").exists()
+    platform_key = issue_key(world["ops"], "q", role="admin", scopes=["queues:admin"])
+    assert platform_key.api_key.scopes == ["queues:admin"]
