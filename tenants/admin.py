@@ -4,9 +4,16 @@ Only platform admins grant platform roles, here as on the settings page: a staff
 user who is not a platform admin (a superuser, or an admin of a platform tenant)
 may not create, change or delete a platform tenant, its memberships or its keys,
 nor mark a tenant as platform. Such rows are shown read-only to them.
+
+Django's own user admin is guarded the same way, since a superuser is a platform admin and a
+member of a platform tenant holds a platform role: only superusers change a superuser or grant
+``is_superuser``, groups and permissions; only platform admins change (or set the password of)
+a member of a platform tenant.
 """
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
 
 from tenants.administration import is_platform_admin
@@ -151,3 +158,34 @@ class RateLimitPolicyAdmin(admin.ModelAdmin):
 
     list_display = ["__str__", "spawn_rate", "spawn_burst", "spawn_fail_open", "updated_at"]
     autocomplete_fields = ["tenant"]
+
+
+class PlatformGuardedUserAdmin(UserAdmin):
+    """Django's user admin, minus the ways around "only platform admins grant platform roles"."""
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if request.user.is_superuser:
+            return fields
+        return [*fields, "is_superuser", "groups", "user_permissions"]
+
+    def _may_touch_user(self, request, obj) -> bool:
+        if obj is None:
+            return True
+        if obj.is_superuser and not request.user.is_superuser:
+            return False
+        platform_member = obj.memberships.filter(tenant__is_platform=True).exists()
+        return not platform_member or is_platform_admin(request.user)
+
+    # The password form checks has_change_permission too, so it is guarded with the rest.
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._may_touch_user(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._may_touch_user(request, obj)
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, PlatformGuardedUserAdmin)

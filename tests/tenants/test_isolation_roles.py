@@ -621,3 +621,71 @@ def test_issue_key_refuses_a_platform_scope_for_an_ordinary_tenant(world):
     assert not ApiKey.objects.filter(name="q").exists()
     platform_key = issue_key(world["ops"], "q", role="admin", scopes=["queues:admin"])
     assert platform_key.api_key.scopes == ["queues:admin"]
+
+
+# -- Django's user admin: no way around the rule through users --------------------------------
+
+
+def _user_form(user, **overrides) -> dict:
+    form = {
+        "username": user.username,
+        "is_active": "on",
+        "is_staff": "on" if user.is_staff else "",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
+    form.update(overrides)
+    return {k: v for k, v in form.items() if v != ""}
+
+
+@pytest.fixture
+def user_staff(world):
+    """A staff user who may change users (Django's "change user" permission), not a superuser."""
+    from django.contrib.auth.models import Permission
+
+    user = _user("userstaff", acme="admin")
+    user.is_staff = True
+    user.save()
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="auth"))
+    return user
+
+
+def test_staff_cannot_make_themselves_superuser_or_take_over_platform_accounts(world, user_staff):
+    client = _act(Client(), user_staff, None)
+    response = client.post(
+        f"/admin/auth/user/{user_staff.pk}/change/",
+        _user_form(user_staff, is_superuser="on", user_permissions=["1"]),
+    )
+    assert response.status_code == 302  # saved, without the fields they may not set
+    user_staff.refresh_from_db()
+    assert not user_staff.is_superuser
+    platform_viewer = _user("pv", ops="viewer")
+    for target in (world["users"]["root"], platform_viewer, world["users"]["mixed"]):
+        password = f"/admin/auth/user/{target.pk}/password/"
+        form = {"password1": "new-pw-long-12345", "password2": "new-pw-long-12345"}
+        assert client.post(password, {**form, "usable_password": "true"}).status_code == 403
+        target.refresh_from_db()
+        assert target.check_password("pw-long-12345"), target
+        changed = client.post(f"/admin/auth/user/{target.pk}/change/", _user_form(target))
+        assert changed.status_code == 403
+    # An ordinary tenant's member is theirs to manage.
+    ordinary = _user("ordinary", acme="viewer")
+    response = client.post(
+        f"/admin/auth/user/{ordinary.pk}/password/",
+        {"password1": "new-pw-long-12345", "password2": "new-pw-long-12345"},
+    )
+    assert response.status_code == 302
+    ordinary.refresh_from_db()
+    assert ordinary.check_password("new-pw-long-12345")
+
+
+def test_a_superuser_still_grants_superuser_in_the_user_admin(world, user_staff):
+    # The control: the same form, sent by a superuser, does set the flag.
+    client = _act(Client(), world["users"]["root"], None)
+    response = client.post(
+        f"/admin/auth/user/{user_staff.pk}/change/",
+        _user_form(user_staff, is_superuser="on"),
+    )
+    assert response.status_code == 302
+    user_staff.refresh_from_db()
+    assert user_staff.is_superuser
