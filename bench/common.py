@@ -23,6 +23,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 BENCH_DB = "absurd_bench"
+# The benchmarks run the demo tasks, and the demo plugin is not in the production default of
+# PLUGINS (docs/deploy.md); every bench process and its workers inherit this.
+os.environ.setdefault("PLUGINS", "plugins.email_notify,plugins.demo,plugins.metrics")
 
 
 def server_params() -> dict:

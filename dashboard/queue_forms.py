@@ -63,6 +63,12 @@ def split_ttl(ttl: timedelta | None) -> tuple[int | None, str]:
     return seconds, "seconds"
 
 
+def _literal(queue: str) -> str:
+    """The queue's name as literal text in an ``auto_id`` format (Django fills it with ``%``):
+    a name with ``%`` in it (``demo%00``) would otherwise break the format, a 500."""
+    return queue.replace("%", "%%")
+
+
 class CleanupPolicyForm(forms.Form):
     ttl_value = forms.IntegerField(label="Keep finished tasks for", min_value=1)
     ttl_unit = forms.ChoiceField(
@@ -73,7 +79,7 @@ class CleanupPolicyForm(forms.Form):
     )
 
     def __init__(self, queue: str, *args, **kwargs):
-        kwargs.setdefault("auto_id", f"policy-{queue}-%s")
+        kwargs.setdefault("auto_id", f"policy-{_literal(queue)}-%s")
         super().__init__(*args, **kwargs)
         self.queue = queue
         self.helper = _helper(
@@ -110,7 +116,7 @@ class DropQueueForm(forms.Form):
     )
 
     def __init__(self, queue: str, *args, **kwargs):
-        kwargs.setdefault("auto_id", f"drop-{queue}-%s")
+        kwargs.setdefault("auto_id", f"drop-{_literal(queue)}-%s")
         super().__init__(*args, **kwargs)
         self.queue = queue
         self.helper = _helper()

@@ -3,6 +3,11 @@
 Every function takes the acting principal, requires the admin role, and only
 touches rows of the principal's own tenant: another tenant's id raises
 DoesNotExist, exactly as an id that does not exist. Views and tests call these.
+
+Roles granted here are roles in the acting tenant only, and a role's powers come
+from the membership acted through (tenants/resolution.py): an ordinary tenant's
+admin who makes a platform viewer admin of their tenant grants nothing on the
+platform. A platform tenant's members and keys are managed only by its own admins.
 """
 
 from __future__ import annotations
@@ -25,7 +30,12 @@ def admin_tenant(principal: Principal) -> Tenant:
     principal.require(Action.ADMIN)
     if principal.scope.is_all:
         raise PermissionDenied("Choose one tenant in the switcher to manage its settings.")
-    return Tenant.objects.get(slug=principal.scope.slug, active=True)
+    tenant = Tenant.objects.get(slug=principal.scope.slug, active=True)
+    if tenant.is_platform and not principal.platform:
+        # A platform tenant's members and keys are platform roles: only a principal acting
+        # through that tenant grants them (principal_for_user always marks it platform).
+        raise PermissionDenied("Only platform admins grant platform roles.")
+    return tenant
 
 
 # -- API keys ------------------------------------------------------------------

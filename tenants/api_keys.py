@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.utils import timezone
 
-from tenants.api_scopes import validate_scopes
+from tenants.api_scopes import validate_scopes, validate_scopes_for
 from tenants.models import ApiKey, Tenant
 
 KEY_PREFIX = "ac_"
@@ -45,6 +45,7 @@ def issue_key(
     expires_at: datetime | None = None,
 ) -> IssuedKey:
     validate_scopes(scopes or [])
+    validate_scopes_for(tenant, scopes or [])
     prefix = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(

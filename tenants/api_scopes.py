@@ -32,5 +32,20 @@ def validate_scopes(value: object) -> None:
         )
 
 
+#: Scopes only a platform tenant's key may carry: an ordinary tenant's key never has platform
+#: powers, so it may not look as if it had.
+PLATFORM_SCOPES = frozenset({"queues:admin"})
+
+
+def validate_scopes_for(tenant, scopes: list[str]) -> None:
+    """For a key of ``tenant``: no platform scope unless the tenant is a platform tenant."""
+    platform_only = sorted(PLATFORM_SCOPES.intersection(scopes or []))
+    if platform_only and not tenant.is_platform:
+        raise ValidationError(
+            f"{', '.join(platform_only)} is for keys of a platform tenant; "
+            f"{tenant.slug} is not one."
+        )
+
+
 def allows(key_scopes: list[str], scope: str) -> bool:
     return not key_scopes or scope in key_scopes

@@ -21,6 +21,9 @@ class Action(StrEnum):
     ADMIN = "admin"
 
 
+#: Narrowest first.
+ROLE_ORDER = ("viewer", "operator", "admin")
+
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     "viewer": frozenset({Action.VIEW}),
     "operator": frozenset({Action.VIEW, Action.OPERATE}),
@@ -36,8 +39,9 @@ class Principal:
     role: str
     #: Who to name in audit fields (resolved_by, created_by): "user:ann" or "key:ci".
     label: str
-    #: Platform staff (superusers, members of a platform tenant, its API keys) may also
-    #: change what every tenant shares: queues.
+    #: Acting through a platform tenant (a membership or an API key of one, or a superuser
+    #: acting for all tenants): with the admin role, may also change what every tenant
+    #: shares (queues). Never true while acting as an ordinary tenant.
     platform: bool = False
 
     def __post_init__(self) -> None:

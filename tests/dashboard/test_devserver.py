@@ -56,7 +56,8 @@ def test_devserver_serves_login_runs_the_worker_and_stops_on_ctrl_c():
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "devserver", "--addrport", f"127.0.0.1:{port}"],
         cwd=ROOT,
-        env=subprocess_env(DEBUG="true"),
+        # The production default of PLUGINS (no demo): devserver adds the demo plugin itself.
+        env=subprocess_env(DEBUG="true", PLUGINS="plugins.email_notify,plugins.metrics"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -94,3 +95,44 @@ def _first_demo_task_completed():
         )
         row = cursor.fetchone()
     return row is not None and row[0] == "completed"
+
+
+def test_the_demo_plugin_is_off_in_production_by_default():
+    # A clean environment, as a production process gets it: no PLUGINS, production settings.
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": "x" * 50,
+        "ALLOWED_HOSTS": "example.com",
+        "DATABASE_URL": subprocess_env()["DATABASE_URL"],
+    }
+    code = (
+        "import django; django.setup();"
+        "from django.conf import settings; from absurd_core import registry;"
+        "print(sorted(settings.PLUGINS));"
+        "print([app for app in settings.INSTALLED_APPS if 'demo' in app]);"
+        "print([spec.name for spec in registry if spec.name.startswith('demo.')])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "['plugins.email_notify', 'plugins.metrics']",
+        "[]",
+        "[]",
+    ]
+    # Named explicitly, it is there (what devserver and the test settings do).
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**env, "PLUGINS": "plugins.demo"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.splitlines()[1:] == [
+        "['plugins.demo']",
+        "['demo.expense_approval', 'demo.flaky', 'demo.sleep', 'demo.two_steps', "
+        "'demo.wait_event']",
+    ], result.stderr

@@ -174,3 +174,74 @@ def test_workers_are_listed_for_a_tenant_without_cross_tenant_counters(db):
     assert (tenant_view.in_flight, tenant_view.processed, tenant_view.failed) == (None, None, None)
     (platform_view,) = workers_for(TenantScope(ALL_TENANTS))
     assert (platform_view.in_flight, platform_view.processed, platform_view.failed) == (3, 1000, 7)
+
+
+# -- roles: a principal's role is the role of the membership it acts through -----------
+
+
+def _as(user, value):
+    session = {}
+    if value is not None:
+        from tenants.resolution import switch_tenant
+
+        assert switch_tenant(user, session, value), value
+    principal = principal_for_user(user, session)
+    return principal.scope.slug or ALL, principal.role, principal.platform
+
+
+def test_a_platform_viewer_who_is_admin_of_a_tenant_gets_each_role_where_it_is_held(tenants):
+    user = _user("mix", ops="viewer", acme="admin")
+    assert [c.value for c in choices(user)] == [ALL, "acme", "ops"]
+    # All tenants: only the platform membership counts, not the admin role held in acme.
+    assert _as(user, None) == (ALL, "viewer", True)
+    assert _as(user, ALL) == (ALL, "viewer", True)
+    # Acting as acme: admin of acme, and no platform powers.
+    assert _as(user, "acme") == ("acme", "admin", False)
+    assert _as(user, "ops") == ("ops", "viewer", True)
+
+
+def test_all_tenants_takes_the_widest_platform_role_only(tenants):
+    Tenant.objects.create(slug="ops2", name="Ops 2", is_platform=True)
+    user = _user("pat", ops="viewer", ops2="operator", acme="admin", globex="admin")
+    assert _as(user, ALL) == (ALL, "operator", True)
+    assert _as(user, "ops2") == ("ops2", "operator", True)
+    assert _as(user, "globex") == ("globex", "admin", False)
+
+
+def test_platform_powers_need_a_platform_admin_acting_as_the_platform(tenants):
+    user = _user("pia", ops="admin", acme="admin")
+    session = {}
+    principal_for_user(user, session).require_platform_admin("pause a queue")
+    from tenants.resolution import switch_tenant
+
+    switch_tenant(user, session, "ops")
+    principal_for_user(user, session).require_platform_admin("pause a queue")
+    switch_tenant(user, session, "acme")
+    with pytest.raises(PermissionDenied, match="only platform admins may pause a queue"):
+        principal_for_user(user, session).require_platform_admin("pause a queue")
+
+
+def test_superusers_are_platform_admins_only_while_acting_for_all_tenants(tenants):
+    root = get_user_model().objects.create_superuser("root", "r@example.com", "pw-long-12345")
+    Membership.objects.create(user=root, tenant=tenants["acme"], role="viewer")
+    assert [c.value for c in choices(root)] == [ALL, "acme"]
+    assert _as(root, None) == (ALL, "admin", True)
+    # A superuser acting as one of their tenants has that membership's role, nothing more.
+    assert _as(root, "acme") == ("acme", "viewer", False)
+
+
+def test_an_inactive_platform_tenant_grants_nothing(tenants):
+    user = _user("ina", ops="admin", acme="viewer")
+    Tenant.objects.filter(slug="ops").update(active=False)
+    assert [c.value for c in choices(user)] == ["acme"]
+    assert _as(user, None) == ("acme", "viewer", False)
+    assert _as(user, "acme") == ("acme", "viewer", False)
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
+def test_api_keys_have_platform_powers_only_for_a_platform_tenant(tenants, role):
+    platform_key = principal_for_api_key(issue_key(tenants["ops"], "p", role=role).api_key)
+    tenant_key = principal_for_api_key(issue_key(tenants["acme"], "t", role=role).api_key)
+    assert (platform_key.role, platform_key.platform) == (role, True)
+    assert (tenant_key.role, tenant_key.platform) == (role, False)
+    assert platform_key.scope.slug == "ops"  # a platform key still acts as its tenant

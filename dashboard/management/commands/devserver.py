@@ -3,19 +3,34 @@
 Migrates, bootstraps the demo, then runs the web server and one worker as
 child processes until Ctrl-C (or SIGTERM), and stops them cleanly. This
 process holds the embedded database for its children, which attach to it.
+
+The demo plugin is off by default (docs/deploy.md: it lets any operator spawn
+demo tasks, one of which sends email). The development server turns it on for
+its children, whatever ``PLUGINS`` says: they run with ``plugins.demo`` added to
+the configured plugins, so ``bootstrap_demo``, the web server and the worker all
+know the demo tasks.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import threading
 
+from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 STOP_TIMEOUT = 15
+DEMO_PLUGIN = "plugins.demo"
+
+
+def demo_environment() -> dict[str, str]:
+    """This process's environment with the demo plugin added to PLUGINS."""
+    plugins = list(dict.fromkeys([*settings.PLUGINS, DEMO_PLUGIN]))
+    return {**os.environ, "PLUGINS": ",".join(plugins)}
 
 
 class Command(BaseCommand):
@@ -30,20 +45,26 @@ class Command(BaseCommand):
     def handle(self, *args, addrport, no_worker, **options):
         call_command("migrate", interactive=False, verbosity=0, skip_checks=True)
         self.check(display_num_errors=False)
-        call_command("bootstrap_demo", stdout=self.stdout)
         manage = [sys.executable, "manage.py"]
+        env = demo_environment()
+        self.stdout.flush()
+        if subprocess.run([*manage, "bootstrap_demo"], env=env).returncode != 0:
+            raise CommandError("bootstrap_demo failed; see above.")
         # Children get their own sessions: a terminal Ctrl-C reaches only this
         # process, which then stops each child with exactly one SIGTERM.
         children = [
             subprocess.Popen(
                 [*manage, "runserver", addrport, "--noreload", "--skip-checks"],
+                env=env,
                 start_new_session=True,
             )
         ]
         if not no_worker:
             children.append(
                 subprocess.Popen(
-                    [*manage, "runworker", "--concurrency", "2"], start_new_session=True
+                    [*manage, "runworker", "--concurrency", "2"],
+                    env=env,
+                    start_new_session=True,
                 )
             )
         self.stdout.write(f"Serving http://{addrport}/ (Ctrl-C stops everything).")
