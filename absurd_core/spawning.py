@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -61,13 +62,26 @@ def tenant_idempotency_key(tenant: str, key: str | None) -> str | None:
         return None
     if not isinstance(key, str) or not key:
         raise InvalidArgument("idempotency_key must be a non-empty string.")
-    return f"{tenant}/{key}"
+    return f"{_key_prefix(tenant)}/{key}"
+
+
+#: Tenants longer than this (only raw spawns carry them: slugs are short) are named in keys
+#: by a digest, so the engine's unique index on keys can still hold the key.
+LONGEST_TENANT_IN_KEYS = 200
+
+
+def _key_prefix(tenant: str) -> str:
+    if len(tenant) <= LONGEST_TENANT_IN_KEYS:
+        return tenant
+    # ":" is in no slug, so a digest never reads as another tenant's prefix.
+    return "sha256:" + hashlib.sha256(tenant.encode()).hexdigest()
 
 
 def tenant_key_of(tenant: str | None, engine_key: str | None) -> str | None:
     """The key the tenant gave, from the engine's ``<tenant>/<key>``."""
-    if engine_key and tenant and engine_key.startswith(f"{tenant}/"):
-        return engine_key[len(tenant) + 1 :]
+    prefix = f"{_key_prefix(tenant)}/" if tenant else None
+    if engine_key and prefix and engine_key.startswith(prefix):
+        return engine_key[len(prefix) :]
     return engine_key
 
 

@@ -7,6 +7,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from absurd_core.index_keys import tenant_q
 from approvals import decisions
 from approvals.models import ApprovalRequest
 from approvals.requests import get_request, requests_for
@@ -25,7 +26,7 @@ def approvals(request):
         rows = requests_for(principal.scope, state=state)
         tenant = request.GET.get("tenant")
         if principal.scope.is_all and tenant:
-            rows = rows.filter(tenant=tenant)
+            rows = rows.filter(tenant_q(tenant))
         rows = rows.prefetch_related("tokens", "events")
     page = Paginator(rows.order_by("-id"), 25).get_page(request.GET.get("page"))
     return render(

@@ -269,3 +269,35 @@ def test_orm_readers_of_a_tenant_use_the_prefix_indexes_in_a_generic_plan(raw_qu
     assert "task_event_tenant_recent" in _index_names(recent), recent
     letters = _generic_plan(dead_letters(scope, state="open").order_by("-id")[:50])
     assert "dead_letter_tenant_state" in _index_names(letters), letters
+
+
+def test_a_task_with_a_long_tenant_can_ask_for_an_approval(raw_queue):
+    """Approval requests carry the task's tenant: their index holds a prefix too."""
+    from datetime import timedelta
+
+    from approvals.models import ApprovalRequest
+    from approvals.requests import create_request, requests_for
+
+    tenant = long_text()
+    twin = tenant[:300] + long_text()[300:]
+    made = {}
+    for slug in (tenant, twin):
+        task_id = raw_spawn(raw_queue, "demo.expense_approval", tenant=slug)
+        made[slug] = create_request(
+            tenant=slug,
+            queue=raw_queue,
+            task_id=task_id,
+            run_id=None,
+            task_name="demo.expense_approval",
+            step_key="approval-request",
+            title="Approve",
+            description="",
+            approvers=["boss@example.com"],
+            policy="any",
+            expires_in=timedelta(hours=1),
+            context={},
+            reject_on_expiry=True,
+        )
+    found = requests_for(TenantScope(tenant))
+    assert list(found.values_list("pk", flat=True)) == [made[tenant].pk]
+    assert ApprovalRequest.objects.count() == 2
