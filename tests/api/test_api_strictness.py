@@ -304,14 +304,17 @@ class Gunicorn:
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
+        last = None
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()
             try:
-                if self.request("GET", "/api/v1/health")[0] == 200:
+                last = self.request("GET", "/api/v1/health")
+                if last[0] == 200:
                     return
-            except OSError:
-                time.sleep(0.1)  # not listening yet: nothing to await but the port
-        raise AssertionError(f"gunicorn not ready: {self.log.read_text()}")
+            except OSError as exc:
+                last = exc
+            time.sleep(0.1)  # not listening yet: nothing to await but the port
+        raise AssertionError(f"gunicorn not ready ({last}): {self.log.read_text()}")
 
     def request(self, method: str, path: str, body=None, headers=None, **kwargs):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
