@@ -2,8 +2,8 @@
 
 - Bodies are JSON: ``application/json`` (or a ``+json`` type) in UTF-8. Another media type
   is a 415, JSON that Python can decode but PostgreSQL cannot store (a lone UTF-16
-  surrogate such as ``"\\ud800"``) is a 400 that says so, never a 500 from deep inside a
-  statement.
+  surrogate such as ``"\\ud800"``) or NaN/Infinity (Python reads them, JSON and jsonb do
+  not) is a 400 that says so, never a 500 from deep inside a statement.
 - Body fields have exact JSON types (``StrictBody``): ``"5"`` or ``true`` is not an integer,
   ``1`` is not a boolean, and an unknown field is refused rather than silently ignored
   (a misspelt ``max_attempt`` would otherwise spawn with the default).
@@ -65,6 +65,11 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
+def _refuse_constant(name: str) -> Any:
+    # Python's json module reads NaN and Infinity, which JSON has not and jsonb refuses.
+    raise ValueError(f"{name} is not a JSON number")
+
+
 class JsonBodyParser(Parser):
     """ninja's parser, refusing what is not JSON and JSON that cannot be stored.
 
@@ -85,7 +90,7 @@ class JsonBodyParser(Parser):
         except UnicodeDecodeError:
             raise BadBody("The body is not valid UTF-8.") from None
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=_refuse_constant)
         except ValueError as exc:
             raise BadBody(f"The body is not valid JSON: {exc}.") from None
         # Only an escaped surrogate (\ud800) can produce one: raw bytes were decoded above.

@@ -85,6 +85,15 @@ def test_a_surrogate_pair_is_a_character_and_is_accepted(key):
     assert response.json()["payload"] == "\U0001f600"
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_numbers_are_a_400(key, constant):
+    before = tenant_snapshot("acme")
+    raw = f'{{"queue": "demo", "name": "x", "payload": {{"amount": {constant}}}}}'
+    body = assert_problem(post_raw("/events", key, raw, "application/json"), 400)
+    assert constant in body["detail"]
+    assert_unchanged(before, tenant_snapshot("acme"))
+
+
 def test_invalid_utf8_is_a_400(key):
     raw = b'{"queue": "demo", "name": "x", "payload": "\xed\xa0\x80"}'
     body = assert_problem(post_raw("/events", key, raw, "application/json"), 400)
