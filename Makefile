@@ -10,7 +10,7 @@ RUN_STAMP := $(VENV)/.installed-run-$(HASH)
 DEV_STAMP := $(VENV)/.installed-dev-$(HASH)
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint format bench browser-deps clean-db
+.PHONY: run test test-floors lint format bench browser-deps clean-db
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,27 @@ test: $(DEV_STAMP) browser-deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
+
+# The lowest versions pyproject.toml allows (constraints/floors.txt), in a venv of their own:
+# the API and dashboard tests must pass on them too.
+FLOORS_VENV := .venv-floors
+FLOORS_PY := $(FLOORS_VENV)/bin/python
+FLOORS_HASH := $(shell cat pyproject.toml constraints/floors.txt | cksum | cut -d' ' -f1)
+FLOORS_STAMP := $(FLOORS_VENV)/.installed-$(FLOORS_HASH)
+
+$(FLOORS_PY):
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+
+$(FLOORS_STAMP): pyproject.toml constraints/floors.txt | $(FLOORS_PY)
+	$(FLOORS_PY) -m pip install --quiet --disable-pip-version-check \
+		-c constraints/floors.txt -e ".[dev]"
+	@rm -f $(FLOORS_VENV)/.installed-*
+	@touch $@
+
+test-floors: $(FLOORS_STAMP)
+	$(FLOORS_PY) -m pip list --disable-pip-version-check | grep -iE "^(django|django-ninja|django-htmx|pydantic|psycopg|schemathesis|gunicorn) "
+	$(FLOORS_PY) -m pytest tests/api tests/dashboard
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check .

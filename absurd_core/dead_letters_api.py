@@ -19,6 +19,7 @@ from ninja.errors import HttpError
 
 from absurd_core import audit, dead_letters
 from absurd_core.models import DeadLetter
+from config.api_input import StrictBody, json_int
 from config.problems import Problem
 from tenants.api_auth import api_principal
 from tenants.permissions import Action, Principal
@@ -53,13 +54,13 @@ class Filters(Schema):
     limit: int = Field(50, ge=1, le=200)
 
 
-class RetryIn(Schema):
+class DeadLetterRetryIn(StrictBody):
     note: str = Field("", max_length=2000)
     spawn_new: bool = Field(False, description="Retry as a new task instead of in place.")
-    max_attempts: int | None = Field(None, ge=1, le=1000)
+    max_attempts: json_int(1, 1000) | None = None
 
 
-class DiscardIn(Schema):
+class DiscardIn(StrictBody):
     note: str = Field("", max_length=2000)
 
 
@@ -103,7 +104,7 @@ def get_dead_letter(request, dead_letter_id: int):
     response={200: ActionOut, 403: Problem, 404: Problem},
     summary="Retry a dead letter's task (idempotent)",
 )
-def retry(request, dead_letter_id: int, body: RetryIn):
+def retry(request, dead_letter_id: int, body: DeadLetterRetryIn):
     principal = api_principal(request, Action.OPERATE, "dead_letters:write")
     letter = _get(principal, dead_letter_id)
     with transaction.atomic():

@@ -14,6 +14,7 @@ from ninja.errors import HttpError
 from absurd_core import audit
 from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
 from absurd_core.events import MAX_NAME_LENGTH, SystemEventName, emit_for_tenant, emit_raw
+from config.api_input import StrictBody
 from config.problems import Problem
 from tenants.api_auth import api_principal
 from tenants.permissions import Action
@@ -21,9 +22,16 @@ from tenants.permissions import Action
 router = Router(tags=["events"])
 
 
-class EmitIn(Schema):
+class EmitIn(StrictBody):
     queue: str = Field(..., min_length=1, max_length=57, examples=["demo"])
-    name: str = Field(..., min_length=1, max_length=MAX_NAME_LENGTH, examples=["order-42:paid"])
+    # No control characters (validate_event_name refuses them too): the schema says so.
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        examples=["order-42:paid"],
+    )
     payload: Any = Field(None, examples=[{"amount": 1200}])
     raw: bool = Field(
         False,

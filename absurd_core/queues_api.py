@@ -25,6 +25,7 @@ from absurd_core.queue_admin import (
     update_cleanup_policy,
 )
 from absurd_core.workers import workers_for
+from config.api_input import StrictBody, json_int
 from config.problems import Problem
 from tenants.api_auth import api_principal
 from tenants.permissions import Action
@@ -56,9 +57,9 @@ class QueueDetailOut(QueueOut):
     cleanup_limit: int | None = Field(None, description="Most tasks one cleanup pass deletes.")
 
 
-class PolicyIn(Schema):
-    cleanup_ttl_seconds: int | None = Field(None, ge=1, le=10 * 365 * 86400, examples=[604800])
-    cleanup_limit: int | None = Field(None, ge=1, le=1_000_000, examples=[1000])
+class PolicyIn(StrictBody):
+    cleanup_ttl_seconds: json_int(1, 10 * 365 * 86400) | None = Field(None, examples=[604800])
+    cleanup_limit: json_int(1, 1_000_000) | None = Field(None, examples=[1000])
 
 
 class PauseOut(Schema):

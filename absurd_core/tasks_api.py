@@ -22,6 +22,7 @@ from absurd_core.errors import AbsurdError, InvalidArgument, QueueNotFound, Task
 from absurd_core.registry import registry
 from absurd_core.task_list import CURSOR_PATTERN, MAX_LIMIT, TaskFilter, list_tasks
 from absurd_core.task_queries import find_task
+from config.api_input import IsoDateTime, StrictBody, json_int
 from config.problems import Problem
 from tenants.api_auth import api_principal
 from tenants.limits import RateLimited
@@ -32,7 +33,7 @@ router = Router(tags=["tasks"])
 VIA_API = {"via": "api"}
 
 
-class SpawnIn(Schema):
+class SpawnIn(StrictBody):
     task: str = Field(
         ...,
         description="A registered task name (one run by our workers, or an external task "
@@ -43,7 +44,7 @@ class SpawnIn(Schema):
         examples=["demo.two_steps"],
     )
     params: dict[str, Any] = Field(default_factory=dict)
-    max_attempts: int | None = Field(None, ge=1, le=1000)
+    max_attempts: json_int(1, 1000) | None = None
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
 
 
@@ -119,8 +120,12 @@ class TaskListQuery(Schema):
     )
     # Any name the engine takes must be findable; 4000 is what fits gunicorn's request line.
     task: str | None = Field(None, description="Only tasks of this name.", max_length=4000)
-    spawned_after: datetime | None = Field(None, description="Spawned at or after (ISO 8601).")
-    spawned_before: datetime | None = Field(None, description="Spawned before (ISO 8601).")
+    spawned_after: IsoDateTime | None = Field(
+        None, description="Spawned at or after (RFC 3339, with a zone)."
+    )
+    spawned_before: IsoDateTime | None = Field(
+        None, description="Spawned before (RFC 3339, with a zone)."
+    )
     q: str = Field(
         "",
         max_length=500,
@@ -196,8 +201,8 @@ class HistoryRow(Schema):
     created_at: datetime
 
 
-class RetryIn(Schema):
-    max_attempts: int | None = Field(None, ge=1, le=1000)
+class TaskRetryIn(StrictBody):
+    max_attempts: json_int(1, 1000) | None = None
     spawn_new: bool = Field(False, description="Retry as a new task instead of in place.")
 
 
@@ -292,7 +297,7 @@ def cancel_task(request, task_id: UUID):
     "`POST /dead-letters/{id}/retry`, which also resolves it. "
     "Needs the operator role (scope tasks:write).",
 )
-def retry_task(request, task_id: UUID, body: RetryIn):
+def retry_task(request, task_id: UUID, body: TaskRetryIn):
     principal = api_principal(request, Action.OPERATE, "tasks:write")
     task = _task(principal, task_id)
     try:

@@ -17,6 +17,7 @@ from ninja.errors import HttpError
 from approvals import decisions
 from approvals.models import ApprovalRequest, ApprovalToken
 from approvals.requests import get_request, requests_for
+from config.api_input import StrictBody
 from config.problems import Problem
 from tenants.api_auth import api_principal
 from tenants.permissions import Action, Principal
@@ -77,7 +78,7 @@ class ListFilters(Schema):
     limit: int = Field(50, ge=1, le=200)
 
 
-class DecideIn(Schema):
+class DecideIn(StrictBody):
     approver: str = Field(..., description="The approver this answer is given for.")
     decision: Literal["approve", "reject"]
     comment: str = Field("", max_length=2000)

@@ -12,19 +12,27 @@ from __future__ import annotations
 from typing import Any
 
 from ninja import NinjaAPI
+from ninja.errors import HttpError
 
+from config.api_input import JsonBodyParser, refuse_unknown_query
 from config.problems import CONTENT_TYPE, problem_body
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 COMMON = {
-    "400": "The body is not valid JSON.",
+    "400": "A query parameter this operation does not take, a NUL character (U+0000) in the "
+    "path, query or body, or (with a body) a body that is not valid UTF-8 JSON or holds a "
+    "lone UTF-16 surrogate.",
     "401": "No API key, or not a valid one.",
     "413": "The body is over the size limit (API_MAX_BODY_BYTES, 1 MiB by default).",
+    "414": "The URL is over the length limit (API_MAX_URL_BYTES, 4096 bytes by default).",
+    "415": "The body is not `application/json` in UTF-8.",
     "422": "A parameter or body field is not valid; `errors` lists each one.",
     "429": "Too many failed authentications from this address, or (spawning) over the "
     "tenant's spawn rate; `Retry-After` says how many seconds to wait.",
     "500": "The server failed; nothing was changed that the answer does not say.",
+    "503": "The database is unreachable; nothing was changed. `Retry-After` says how many "
+    "seconds to wait.",
 }
 DESCRIPTIONS = {
     "403": "The key's role or scopes do not allow this operation.",
@@ -37,6 +45,72 @@ RETRY_AFTER = {
         "schema": {"type": "integer"},
     }
 }
+
+
+#: What the server refuses in every string it takes (config/nul_guard.py): PostgreSQL stores
+#: no U+0000. Stated on every input string that has no stricter pattern, enum or format.
+NO_NUL = "^[^\\u0000]*$"
+#: Any JSON value without a NUL character in a string or a key: task params, event payloads.
+JSON_VALUE = {
+    "description": "Any JSON value; no string or key may contain U+0000 (NUL).",
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL},
+        {"type": ["number", "boolean", "null"]},
+        {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": {"$ref": "#/components/schemas/JsonValue"},
+        },
+    ],
+}
+
+
+def _refuse_nul(schema: Any) -> Any:
+    """An input schema with NUL refused wherever the server refuses it."""
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        return schema
+    if not schema.keys() - {"title", "description", "examples", "default"}:
+        return {**schema, "$ref": "#/components/schemas/JsonValue"}  # typed Any
+    schema = dict(schema)
+    if schema.get("type") == "string" and not schema.keys() & {"pattern", "enum", "format"}:
+        schema["pattern"] = NO_NUL
+    if schema.get("type") == "object":
+        extra = schema.get("additionalProperties")
+        if extra is True or extra == {}:
+            schema["additionalProperties"] = {"$ref": "#/components/schemas/JsonValue"}
+        if extra is not False:
+            schema.setdefault("propertyNames", {"pattern": NO_NUL})
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            schema[key] = [_refuse_nul(item) for item in schema[key]]
+    if "items" in schema:
+        schema["items"] = _refuse_nul(schema["items"])
+    if isinstance(schema.get("properties"), dict):
+        schema["properties"] = {k: _refuse_nul(v) for k, v in schema["properties"].items()}
+    if isinstance(schema.get("additionalProperties"), dict):
+        schema["additionalProperties"] = _refuse_nul(schema["additionalProperties"])
+    return schema
+
+
+def _state_nul_refusal(schema: dict[str, Any]) -> None:
+    components = schema["components"]["schemas"]
+    bodies: set[str] = set()
+    for path_item in schema["paths"].values():
+        for operation in path_item.values():
+            for parameter in operation.get("parameters", []):
+                parameter["schema"] = _refuse_nul(parameter.get("schema"))
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                ref = media.get("schema", {}).get("$ref", "")
+                if ref.startswith("#/components/schemas/"):
+                    bodies.add(ref.rsplit("/", 1)[-1])
+                else:
+                    media["schema"] = _refuse_nul(media.get("schema"))
+    for name in bodies:
+        components[name] = _refuse_nul(components[name])
+    components["JsonValue"] = JSON_VALUE
 
 
 def _is_problem(response: dict[str, Any]) -> bool:
@@ -82,6 +156,21 @@ def _add_links(schema: dict[str, Any], prefix: str) -> None:
 
 
 class ControlNinjaAPI(NinjaAPI):
+    """ninja's API with the project's input rules (config/api_input.py) and a complete
+    OpenAPI document."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("parser", JsonBodyParser())
+        super().__init__(*args, **kwargs)
+        self.add_decorator(refuse_unknown_query, mode="view")
+
+    def on_exception(self, request, exc):
+        # ninja answers any exception of the body parser as a generic 400 raised from it;
+        # the parser's own HttpError (415, or a 400 that says what is wrong) is the answer.
+        if isinstance(exc, HttpError) and isinstance(exc.__cause__, HttpError):
+            exc = exc.__cause__
+        return super().on_exception(request, exc)
+
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         schema.setdefault("components", {}).setdefault("schemas", {})
@@ -89,6 +178,7 @@ class ControlNinjaAPI(NinjaAPI):
             for path_item in schema["paths"].values():
                 for operation in path_item.values():
                     _complete(operation)
+        _state_nul_refusal(schema)
         _add_links(schema, self.get_root_path({}).rstrip("/"))
         return schema
 
@@ -100,11 +190,13 @@ def _complete(operation: dict[str, Any]) -> None:
     authenticated = bool(operation.get("security"))
     has_body = "requestBody" in operation
     has_params = bool(operation.get("parameters")) or has_body
-    wanted = {"500"}
+    # Every operation refuses unknown query parameters and NUL characters (400), over-long
+    # URLs (414), and needs the database (503).
+    wanted = {"400", "414", "500", "503"}
     if authenticated:
         wanted |= {"401", "403", "429"}  # scopes can narrow any key
     if has_body:
-        wanted |= {"400", "413"}
+        wanted |= {"413", "415"}
     if has_params:
         wanted.add("422")
     for status in wanted:
@@ -120,5 +212,5 @@ def _complete(operation: dict[str, Any]) -> None:
                 "example": problem_body(int(status), response["description"]),
             }
         }
-        if status == "429":
+        if status in ("429", "503"):
             response["headers"] = RETRY_AFTER

@@ -20,6 +20,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -38,6 +39,7 @@ TYPES = {
     405: "method-not-allowed",
     409: "conflict",
     413: "payload-too-large",
+    414: "uri-too-long",
     415: "unsupported-media-type",
     422: "validation-error",
     429: "rate-limited",
@@ -137,6 +139,34 @@ def on_too_big(request, exc: RequestDataTooBig) -> HttpResponse:
     return problem_response(request, 413, f"The request body is over the limit of {limit} bytes.")
 
 
+#: Seconds a client should wait after a 503 before trying again.
+UNAVAILABLE_RETRY_AFTER = 5
+#: SQLSTATEs of a lost or refused connection besides class 08 ("connection exception"):
+#: the server shutting down or restarting, and terminated backends.
+CONNECTION_SQLSTATES = {"57P01", "57P02", "57P03"}
+
+
+def is_connection_failure(exc: Exception) -> bool:
+    """Whether a database error means the database could not be reached (a 503), not that
+    a statement failed (a 500). Django wraps psycopg's error; its SQLSTATE is on the cause,
+    and is None when the connection broke before the server said why."""
+    if isinstance(exc, InterfaceError):
+        return True  # the connection is already closed
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in CONNECTION_SQLSTATES
+
+
+def on_database_error(request, exc: DatabaseError) -> HttpResponse:
+    if not isinstance(exc, OperationalError | InterfaceError) or not is_connection_failure(exc):
+        return on_unexpected(request, exc)
+    logger.warning("api.database_unavailable %s %s: %s", request.method, request.path, exc)
+    response = problem_response(
+        request, 503, "The database is unreachable; nothing was changed. Try again shortly."
+    )
+    response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+    return response
+
+
 def on_unexpected(request, exc: Exception) -> HttpResponse:
     logger.exception("api.unhandled_error %s %s", request.method, request.path)
     return problem_response(request, 500, "The server failed to handle this request.")
@@ -148,6 +178,7 @@ def install(api) -> None:
     api.add_exception_handler(Http404, on_not_found)
     api.add_exception_handler(PermissionDenied, on_permission_denied)
     api.add_exception_handler(RequestDataTooBig, on_too_big)
+    api.add_exception_handler(DatabaseError, on_database_error)
     api.add_exception_handler(Exception, on_unexpected)
 
 

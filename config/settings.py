@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "config.no_store.NoStoreMiddleware",
     # Outermost: every error under /api/ leaves as RFC 9457 problem details.
     "config.problems.ApiProblemMiddleware",
+    "config.url_limit.UrlLengthMiddleware",
     "config.nul_guard.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
@@ -97,6 +98,9 @@ ROOT_URLCONF = "config.urls"
 # Request bodies over this many bytes are refused (the API answers 413). Django
 # applies it to every request body it reads, forms included.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+# API URLs (path and query string) over this many bytes are refused with a 414 problem
+# (config/url_limit.py); gunicorn.conf.py lets URLs up to 8190 bytes reach Django.
+API_MAX_URL_BYTES = env_int("API_MAX_URL_BYTES", 4096)
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 
