@@ -18,7 +18,7 @@ Emitting is idempotent: the first emit of a name stores its payload and wakes
 the waiters; a later one changes nothing, and the result says so and returns
 the payload that won. ``woken`` counts the tasks the emit woke, read in the
 emit's transaction from the ``woken`` rows the engine's task tables log
-(absurd_core/sql/0005_lifecycle.sql), so it is exact under concurrent waits.
+(absurd_core/sql/lifecycle.sql), so it is exact under concurrent waits.
 """
 
 from __future__ import annotations

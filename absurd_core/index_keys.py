@@ -3,7 +3,7 @@
 A btree index entry cannot exceed about 2,700 bytes, but absurd.spawn_task takes
 a task name or a ``headers.tenant`` of any length. So our indexes on them (the
 per-queue ``ac_name_pfx_`` and ``ac_tenant_pfx_`` of
-absurd_core/sql/0010_engine_sized_indexes.sql, and the event log's and dead
+absurd_core/sql/indexes.sql, and the event log's and dead
 letters' tenant indexes) hold only the first ``KEY_CHARS`` characters. A reader
 filters on that same prefix expression, which the index answers, and on the
 full value, which drops the rare rows that only share the prefix: both

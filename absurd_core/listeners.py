@@ -9,7 +9,7 @@ reactions that tolerate a repeat (spawn a task with an idempotency key, bump a
 counter); the event log, not the listener, is where the fact lives.
 
 Order and completeness come from the transaction id each row records
-(absurd_core/sql/0007_pause_and_listener_log.sql): only rows written by
+(absurd_core/sql/lifecycle.sql): only rows written by
 transactions older than every running one are read, in (txid, id) order.
 
 A listener that raises is called again with the same event on the next pass;

@@ -52,7 +52,7 @@ class TaskEvent(models.Model):
     """One task or run state transition, or one event emitted on a queue.
 
     Written only by triggers on the engine's per-queue tables
-    (absurd_core/sql/0005_lifecycle.sql), so every path that changes state,
+    (absurd_core/sql/lifecycle.sql), so every path that changes state,
     ours or not, leaves the same trail. Read it, never write it.
     """
 

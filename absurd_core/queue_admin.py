@@ -3,7 +3,7 @@
 Reads are tenant-scoped (counts of the tenant's own tasks). Changes act on a
 queue every tenant shares, so callers check ``Principal.require_platform_admin``
 first. Pausing is ours, not the engine's: ``absurd_control.queue_pause``
-(absurd_core/sql/0007_pause_and_listener_log.sql) gates our workers' claims.
+(absurd_core/sql/pause.sql) gates our workers' claims.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from tenants.limits import (
 # Built from two constants at import; values travel only as parameters. The gate runs
 # only when the statement created a task (a repeated idempotency key costs nothing) and
 # raises SQLSTATE AC429 over the limit, so the statement spawns nothing then
-# (tenants/sql/0007_spawn_gate_raises.sql).
+# (tenants/sql/spawn_gate.sql).
 SPAWN_SQL = (
     "select s.task_id, s.run_id, s.attempt, s.created,"  # noqa: S608
     " case when s.created then " + GATE_OR_RAISE_SQL + " end"

@@ -70,7 +70,7 @@ transaction, drained with concurrency 4.
   allows for this task shape. (d) is an upper bound for any worker that keeps absurd-sdk's
   semantics (a durable commit per checkpoint), so b/a >= 5 would need more than this machine's
   engine ceiling; see the note in docs/worker.md.
-- lifecycle triggers (event log, dead letters, change channel) cost
+- lifecycle triggers (event log, dead letters) cost
   **{t["lifecycle_trigger_cost"]:.0%}** of runworker throughput (b vs b0; target <= 25%)
 - with history, runworker keeps **{t["runworker_history_kept"]:.0%}** of its empty-queue
   throughput (target >= 80%); absurd-sdk keeps {t["sdk_history_kept"]:.0%}

@@ -1,6 +1,6 @@
 """Per-queue SQL (worker wake-ups, the live-runs claim index) and its installer.
 
-The SQL is in absurd_core/sql/0002_queue_setup.sql, commented; this migration
+The SQL is in absurd_core/sql/history/0002_queue_setup.sql, commented; this migration
 only runs it. Later changes go into new numbered files, never into this one.
 """
 
@@ -8,7 +8,9 @@ from pathlib import Path
 
 from django.db import migrations
 
-SQL = (Path(__file__).resolve().parent.parent / "sql" / "0002_queue_setup.sql").read_text()
+SQL = (
+    Path(__file__).resolve().parent.parent / "sql" / "history" / "0002_queue_setup.sql"
+).read_text()
 
 REVERSE = """
 drop event trigger if exists absurd_control_create_table;

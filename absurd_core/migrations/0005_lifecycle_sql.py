@@ -1,13 +1,15 @@
 """Event log, dead letters, terminal hook and change channel triggers.
 
-The SQL is in absurd_core/sql/0005_lifecycle.sql, commented.
+The SQL is in absurd_core/sql/history/0005_lifecycle.sql, commented.
 """
 
 from pathlib import Path
 
 from django.db import migrations
 
-SQL = (Path(__file__).resolve().parent.parent / "sql" / "0005_lifecycle.sql").read_text()
+SQL = (
+    Path(__file__).resolve().parent.parent / "sql" / "history" / "0005_lifecycle.sql"
+).read_text()
 
 # Dropping the trigger functions with CASCADE drops every per-queue trigger that
 # uses them; the installer goes back to the runs-only version of 0002.

@@ -1,6 +1,6 @@
 """Tenant concurrency limits applied at claim time.
 
-The SQL is in absurd_core/sql/0006_tenant_concurrency.sql, commented. It reads
+The SQL is in absurd_core/sql/history/0006_tenant_concurrency.sql, commented. It reads
 the tenants' policies, hence the dependency on tenants 0004.
 """
 
@@ -8,8 +8,12 @@ from pathlib import Path
 
 from django.db import migrations, models
 
-SQL = (Path(__file__).resolve().parent.parent / "sql" / "0006_tenant_concurrency.sql").read_text()
-LIFECYCLE_SQL = (Path(__file__).resolve().parent.parent / "sql" / "0005_lifecycle.sql").read_text()
+SQL = (
+    Path(__file__).resolve().parent.parent / "sql" / "history" / "0006_tenant_concurrency.sql"
+).read_text()
+LIFECYCLE_SQL = (
+    Path(__file__).resolve().parent.parent / "sql" / "history" / "0005_lifecycle.sql"
+).read_text()
 
 # Dropping on_run_released with CASCADE drops its per-queue triggers; re-running
 # 0005's SQL (idempotent) restores the installers without the release trigger.

@@ -1,12 +1,12 @@
 """Paused queues (gating our workers' claims) and the event log as a feed for
-plugin lifecycle listeners. The SQL is absurd_core/sql/0007_pause_and_listener_log.sql."""
+plugin lifecycle listeners. The SQL is absurd_core/sql/history/0007_pause_and_listener_log.sql."""
 
 from pathlib import Path
 
 from django.db import migrations, models
 
 SQL = (
-    Path(__file__).resolve().parent.parent / "sql" / "0007_pause_and_listener_log.sql"
+    Path(__file__).resolve().parent.parent / "sql" / "history" / "0007_pause_and_listener_log.sql"
 ).read_text()
 
 REVERSE = """

@@ -1,12 +1,12 @@
 """Indexes behind the dashboard at a million tasks: the throughput sparklines'
 partial index on the event log, and a per-queue (task_name, task_id) index for
-the runs list's task filter. The SQL is absurd_core/sql/0009_dashboard_indexes.sql."""
+the runs list's task filter. The SQL is absurd_core/sql/history/0009_dashboard_indexes.sql."""
 
 from pathlib import Path
 
 from django.db import migrations
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "history"
 SQL = (SQL_DIR / "0009_dashboard_indexes.sql").read_text()
 
 REVERSE = """

@@ -5,7 +5,7 @@ only the tables of real queues (issue 14, defects 9 and 10).
   prefix, rebuilt on every existing queue; a stricter queue_table() keeps the
   event trigger and the installers off tables that are not a queue's; the
   concurrency limiter's tenant indexes and lookups get the same prefix. The SQL
-  is absurd_core/sql/0010_engine_sized_indexes.sql, commented.
+  is absurd_core/sql/history/0010_engine_sized_indexes.sql, commented.
 - The event log's and dead letters' tenant indexes (filled by the triggers from
   ``headers.tenant``) become prefix indexes too, and "tenant is null, newest
   first" gets its own small partial index.
@@ -16,7 +16,7 @@ from pathlib import Path
 import django.db.models.functions.text
 from django.db import migrations, models
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "history"
 SQL = (SQL_DIR / "0010_engine_sized_indexes.sql").read_text()
 
 # Back to the full-value indexes and name-only queue_table: drop ours, re-run the

@@ -1,11 +1,13 @@
 """Failing runs of tasks other clients spawned without max_attempts or a retry strategy,
-with the registered task's defaults. The SQL is absurd_core/sql/0011_mixed_fleets.sql."""
+with the registered task's defaults. The SQL is absurd_core/sql/history/0011_mixed_fleets.sql."""
 
 from pathlib import Path
 
 from django.db import migrations
 
-SQL = (Path(__file__).resolve().parent.parent / "sql" / "0011_mixed_fleets.sql").read_text()
+SQL = (
+    Path(__file__).resolve().parent.parent / "sql" / "history" / "0011_mixed_fleets.sql"
+).read_text()
 REVERSE = "drop function if exists absurd_control.fail_run_with_defaults(text, uuid, jsonb, integer, jsonb);"
 
 

@@ -203,7 +203,7 @@ class Executor:
                 )
             else:
                 # Spawned elsewhere without them: the registered defaults apply
-                # (absurd_core/sql/0011_mixed_fleets.sql, around absurd.fail_run).
+                # (absurd_core/sql/retries.sql, around absurd.fail_run).
                 self.conn.execute(
                     FAIL_WITH_DEFAULTS_SQL,
                     (

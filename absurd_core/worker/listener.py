@@ -1,6 +1,6 @@
 """LISTEN for wake-ups on a dedicated connection and wake the claim loop.
 
-The per-queue trigger ``absurd_control_wake`` (absurd_core/sql/0002_queue_setup.sql)
+The per-queue trigger ``absurd_control_wake`` (absurd_core/sql/wakeups.sql)
 sends the queue name on channel ``absurd_control_wake`` whenever a run becomes
 claimable or gets a new wake-up time. A notification lost while disconnected
 costs at most one poll interval: after reconnecting, the listener wakes the

@@ -49,7 +49,7 @@ logger = logging.getLogger("absurd_core.worker")
 
 # The claim also applies the tenant's concurrency limit to each run (a run over
 # the limit is parked again inside the same statement: admitted is false, and
-# the worker forgets it; absurd_core/sql/0006_tenant_concurrency.sql) and loads
+# the worker forgets it; tenants/sql/concurrency.sql) and loads
 # each admitted run's checkpoints (through the engine's own function), saving
 # every task a round trip before its code starts.
 CLAIM_SQL = (

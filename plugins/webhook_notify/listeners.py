@@ -2,7 +2,7 @@
 
 A task that fails terminally (no attempts left) leaves one event-log row of
 kind ``failed`` (task state ``failed``), written in the same transaction as
-its dead letter (absurd_core/sql/0005_lifecycle.sql); a failed attempt that
+its dead letter (absurd_core/sql/lifecycle.sql); a failed attempt that
 will be retried is ``retry_scheduled`` and is not reported. Listeners are fed
 at least once, so the delivery task is spawned with an idempotency key made
 from the event id: a repeat finds the existing task and sends nothing more.

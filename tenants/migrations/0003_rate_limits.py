@@ -5,7 +5,9 @@ from pathlib import Path
 import django.db.models.deletion
 from django.db import migrations, models
 
-SQL = (Path(__file__).resolve().parent.parent / "sql" / "0003_spawn_bucket.sql").read_text()
+SQL = (
+    Path(__file__).resolve().parent.parent / "sql" / "history" / "0003_spawn_bucket.sql"
+).read_text()
 REVERSE = """
 drop function if exists absurd_control_spawn_wait(text, float8, float8, float8);
 drop function if exists absurd_control_take_spawn_tokens(text, float8, float8, float8);

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.db import migrations
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "history"
 SQL = (SQL_DIR / "0006_spawn_gate_without_subtransaction.sql").read_text()
 # Back to 0003's gate (its file is idempotent: create table if not exists, create or replace).
 REVERSE = """

@@ -1,10 +1,10 @@
-"""Spawn buckets keyed by tenants of any length. See tenants/sql/0008_bucket_keys_of_any_length.sql."""
+"""Spawn buckets keyed by tenants of any length. See tenants/sql/history/0008_bucket_keys_of_any_length.sql."""
 
 from pathlib import Path
 
 from django.db import migrations
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "history"
 SQL = (SQL_DIR / "0008_bucket_keys_of_any_length.sql").read_text()
 # Back to 0003's functions (the table is unchanged), then drop the key function.
 REVERSE = (
