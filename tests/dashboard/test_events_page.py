@@ -210,7 +210,7 @@ def test_older_link_in_the_page(platform, world, monkeypatch):
 
     original = queries.list_events
     monkeypatch.setattr(
-        "dashboard.events_views.list_events",
+        "dashboard.pages.events.list_events",
         lambda scope, flt, before=None: original(scope, flt, before=before, limit=2),
     )
     html = platform.get(PAGE).content.decode()

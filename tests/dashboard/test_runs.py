@@ -16,6 +16,7 @@ from absurd_core import spawn as spawn_task
 from absurd_core.models import OperatorAction
 from absurd_core.task_list import TaskFilter, encode_cursor, list_tasks
 from absurd_core.task_selection import NewerPage, count_by_state, newer_cursor, tasks_by_id
+from dashboard import presenters
 from tenants.models import Membership, Tenant
 from tenants.permissions import Principal
 from tenants.scoping import ALL_TENANTS, TenantScope
@@ -175,7 +176,7 @@ def test_search_by_id_key_and_params(client, world):
 
 
 def test_keyset_pages_older_and_newer(client, world, monkeypatch):
-    monkeypatch.setattr("dashboard.runs_views.PAGE_SIZE", 2)
+    monkeypatch.setattr("dashboard.pages.runs.PAGE_SIZE", 2)
     ids = [str(world["spawn"](params={"n": n})) for n in range(5)]
     newest_first = list(reversed(ids))
     client.force_login(_user(world["acme"]))
@@ -511,11 +512,14 @@ def test_bulk_functions_directly(world):
     operator = Principal(acme, "operator", "user:op")
     outcome = bulk_actions.apply_to_matching(operator, "retry", acme, filters)
     assert (outcome.applied, outcome.skipped, outcome.missing) == (1, 1, 0)
-    assert outcome.message == "Retried 1 task; 1 had not failed."
+    assert presenters.bulk_outcome_toast(outcome) == (
+        "success",
+        "Retried 1 task; 1 had not failed.",
+    )
     viewer = Principal(acme, "viewer", "user:v")
     with pytest.raises(Exception, match="may not operate"):
         bulk_actions.apply_to_matching(viewer, "cancel", acme, filters)
-    assert bulk_actions.BulkOutcome("cancel", 1230, 4).message == (
+    assert presenters.bulk_outcome_text(bulk_actions.BulkOutcome("cancel", 1230, 4)) == (
         "Cancelled 1,230 tasks; 4 had already ended."
     )
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from absurd_core.models import Worker
-from dashboard.workers_views import ago
+from dashboard.presenters import ago
 from tenants.models import Membership, Tenant
 
 pytestmark = pytest.mark.django_db
