@@ -1,6 +1,8 @@
 """Bulk cancel and retry: on a selection of task ids, or on every task a filter matches.
 
-For the runs page (and anything else that needs it). Tasks are acted on a page
+For the runs page (and anything else that needs it). This module returns counts
+(``Preview``, ``BulkOutcome``); their wording is the dashboard's
+(dashboard/presenters.py). Tasks are acted on a page
 (``BATCH``) per short transaction, each task with its audit row
 (``absurd_core.audit.record``, detail ``{"bulk": true}``) in that transaction,
 so a bulk action over many tasks never holds a long transaction or thousands of
@@ -40,8 +42,6 @@ APPLIES_TO: dict[str, tuple[str, ...]] = {
     "cancel": ("pending", "running", "sleeping"),
     "retry": ("failed",),
 }
-#: The states each action applies to, in words.
-STATE_WORDS = {"cancel": "pending, running or sleeping", "retry": "failed"}
 #: Tasks per keyset page when walking "all matching".
 BATCH = MAX_LIMIT
 #: Most ids one selection may name (a page holds at most task_list.MAX_LIMIT rows).
@@ -62,22 +62,6 @@ class BulkOutcome:
     def total(self) -> int:
         return self.applied + self.skipped + self.missing
 
-    @property
-    def level(self) -> str:
-        return "success" if self.applied else "warning"
-
-    @property
-    def message(self) -> str:
-        """E.g. "Cancelled 1,230 tasks; 4 had already ended."."""
-        verb = {"cancel": "Cancelled", "retry": "Retried"}[self.action]
-        skipped = {"cancel": "had already ended", "retry": "had not failed"}[self.action]
-        text = f"{verb} {self.applied:,} {'task' if self.applied == 1 else 'tasks'}"
-        if self.skipped:
-            text += f"; {self.skipped:,} {skipped}"
-        if self.missing:
-            text += f"; {self.missing:,} no longer {'exists' if self.missing == 1 else 'exist'}"
-        return text + "."
-
 
 @dataclass(frozen=True)
 class Preview:
@@ -92,33 +76,6 @@ class Preview:
     @property
     def left_alone(self) -> int:
         return self.total - self.actionable
-
-    @property
-    def tasks(self) -> str:
-        """E.g. "1,234 tasks"."""
-        return f"{self.total:,} {'task' if self.total == 1 else 'tasks'}"
-
-    @property
-    def button(self) -> str:
-        """The confirming button's label, e.g. "Cancel 1,200 tasks"."""
-        noun = "task" if self.actionable == 1 else "tasks"
-        return f"{self.action.capitalize()} {self.actionable:,} {noun}"
-
-    @property
-    def breakdown(self) -> str:
-        """E.g. "1,200 are pending, running or sleeping and will be cancelled; 34 have
-        already ended and will be left alone."."""
-        words = STATE_WORDS[self.action]
-        if self.actionable == self.total:
-            return f"{'It is' if self.total == 1 else 'All of them are'} {words}."
-        verb = "is" if self.actionable == 1 else "are"
-        done = "cancelled" if self.action == "cancel" else "retried"
-        has = "has" if self.left_alone == 1 else "have"
-        reason = "already ended" if self.action == "cancel" else "not failed"
-        return (
-            f"{self.actionable:,} {verb} {words} and will be {done}; "
-            f"{self.left_alone:,} {has} {reason} and will be left alone."
-        )
 
 
 def _preview(action: str, counts: dict[str, int]) -> Preview:

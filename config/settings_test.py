@@ -6,7 +6,9 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-insecure-key")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 # The test plugin registers tasks that worker subprocesses need too.
-os.environ.setdefault("PLUGINS", "plugins.email_notify,plugins.demo,plugins.metrics,tests.testapp")
+os.environ.setdefault(
+    "PLUGINS", "plugins.email_notify,plugins.demo,plugins.metrics,tests.fixtures.apps.testapp"
+)
 
 from config.settings import *  # noqa: F403
 

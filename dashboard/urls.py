@@ -1,38 +1,32 @@
 """The dashboard's URLs, all in the ``dashboard`` namespace.
 
-Each page's module owns its routes (its ``urlpatterns``); the names tests and
-plugins link to are overview, runs, task, dead_letters, queues, workers, events
-and approvals.
+One module per page in dashboard/pages/, named for the page's URL name (overview,
+runs, task, dead_letters, queues, workers, events, approvals, and switch_tenant for
+the navigation bar's tenant switch); each owns its routes (its ``urlpatterns``),
+with the partials and actions that belong to the page.
 """
 
-from django.urls import path
-
-from dashboard import (
-    approval_views,
-    dead_letters_views,
-    events_views,
-    queues_views,
-    runs_views,
-    task_views,
-    views,
-    workers_views,
+from dashboard.pages import (
+    approvals,
+    dead_letters,
+    events,
+    overview,
+    queues,
+    runs,
+    switch_tenant,
+    task,
+    workers,
 )
 
 app_name = "dashboard"
 urlpatterns = [
-    path("", views.overview, name="overview"),
-    path("partials/queues", views.queue_table, name="queue_table"),
-    path("tenant", views.switch, name="switch_tenant"),
-    path("approval-requests/", approval_views.approvals, name="approvals"),
-    path(
-        "approval-requests/<int:approval_id>/cancel",
-        approval_views.cancel_approval,
-        name="cancel_approval",
-    ),
-    *runs_views.urlpatterns,
-    *task_views.urlpatterns,
-    *dead_letters_views.urlpatterns,
-    *queues_views.urlpatterns,
-    *workers_views.urlpatterns,
-    *events_views.urlpatterns,
+    *overview.urlpatterns,
+    *switch_tenant.urlpatterns,
+    *approvals.urlpatterns,
+    *runs.urlpatterns,
+    *task.urlpatterns,
+    *dead_letters.urlpatterns,
+    *queues.urlpatterns,
+    *workers.urlpatterns,
+    *events.urlpatterns,
 ]

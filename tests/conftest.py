@@ -20,7 +20,7 @@ def queue_name(db):
 @pytest.fixture
 def side_effects(transactional_db):
     with connection.cursor() as cursor:
-        from tests.testapp.tasks import SIDE_EFFECTS_DDL
+        from tests.fixtures.apps.testapp.tasks import SIDE_EFFECTS_DDL
 
         cursor.execute(SIDE_EFFECTS_DDL)
         cursor.execute("truncate test_side_effects")

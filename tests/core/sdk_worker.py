@@ -2,7 +2,7 @@
 
 Run as a subprocess by tests/core/test_mixed_fleets.py: ``python sdk_worker.py <database url>``.
 It runs ``sdk.echo`` (a name runworker has never heard of) and ``test.external_charge`` (the
-external task tests/testapp declares), and knows nothing of runworker's tasks.
+external task tests/fixtures/apps/testapp declares), and knows nothing of runworker's tasks.
 """
 
 import sys

@@ -25,8 +25,8 @@ def test_configured_and_entry_point_plugins_are_merged_without_duplicates(monkey
     monkeypatch.setattr(
         "plugins.discovery.entry_points", _entry_points("acme_plugin", "plugins.demo")
     )
-    apps = discover_plugin_apps(["plugins.demo", "tests.testapp"])
-    assert apps == ["plugins.demo", "tests.testapp", "acme_plugin"]
+    apps = discover_plugin_apps(["plugins.demo", "tests.fixtures.apps.testapp"])
+    assert apps == ["plugins.demo", "tests.fixtures.apps.testapp", "acme_plugin"]
 
 
 def test_entry_point_plugins_are_found_when_not_configured(monkeypatch):
@@ -70,26 +70,30 @@ def test_installed_plugins_declare_name_version_and_contributions():
 
 
 def test_a_plugin_whose_tasks_fail_to_import_stops_startup_naming_it():
-    env = subprocess_env(PLUGINS="plugins.demo,tests.broken_plugin")
+    env = subprocess_env(PLUGINS="plugins.demo,tests.fixtures.apps.broken_plugin")
     result = manage("check", env=env)
     assert result.returncode != 0
-    assert "App 'tests.broken_plugin': importing its tasks module failed" in result.stderr
+    assert (
+        "App 'tests.fixtures.apps.broken_plugin': importing its tasks module failed"
+        in result.stderr
+    )
     assert "broken on purpose" in result.stderr
 
 
 def test_a_plugin_declaring_unregistered_tasks_stops_startup():
-    env = subprocess_env(PLUGINS="plugins.demo,tests.liar_plugin")
+    env = subprocess_env(PLUGINS="plugins.demo,tests.fixtures.apps.liar_plugin")
     result = manage("check", env=env)
     assert result.returncode != 0
     assert "Plugin 'liar' declares tasks it does not register: liar.missing" in result.stderr
 
 
 def test_two_plugins_with_one_name_stop_startup():
-    env = subprocess_env(PLUGINS="plugins.demo,tests.twin_plugin")
+    env = subprocess_env(PLUGINS="plugins.demo,tests.fixtures.apps.twin_plugin")
     result = manage("check", env=env)
     assert result.returncode != 0
     message = (
-        "Plugin name 'demo' is declared by both 'plugins.demo' and 'tests.twin_plugin'; "
+        "Plugin name 'demo' is declared by both 'plugins.demo' and "
+        "'tests.fixtures.apps.twin_plugin'; "
         "plugin names must be unique."
     )
     assert message in result.stderr, result.stderr

@@ -326,7 +326,8 @@ def test_runworker_defaults_to_every_queue_with_registered_tasks():
         capture_output=True,
         text=True,
     )
-    # mixedq: tests/testapp's test.mixed_ours (its external task alone would not add it).
+    # mixedq: tests/fixtures/apps/testapp's test.mixed_ours (its external task alone would not
+    # add it).
     assert out.stdout.strip() == "approvals,demo,fairq,mixedq,testq"
     with WorkerProcess("--worker-id", "w-default") as w:
         wait_for(lambda: Worker.objects.filter(worker_id="w-default").exists())

@@ -9,7 +9,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,7 +16,7 @@ from absurd_core import engine
 from absurd_core.event_queries import PAYLOAD_PREVIEW, EventFilter, list_events
 from absurd_core.events import emit_for_tenant
 from absurd_core.models import TaskEvent
-from tenants.models import Membership, Tenant
+from tenants.models import Tenant
 from tenants.scoping import ALL_TENANTS, TenantScope
 from tests.helpers import raw_connection
 
@@ -39,13 +38,6 @@ def waiting_task(conn, queue, tenant, event):
         (queue, task_id, run_id, event),
     )
     return task_id
-
-
-def _user(username, tenant=None, role="viewer", **extra):
-    user = get_user_model().objects.create_user(username, password="pw-12345-long", **extra)
-    if tenant:
-        Membership.objects.create(user=user, tenant=tenant, role=role)
-    return user
 
 
 @pytest.fixture
@@ -71,14 +63,14 @@ def world(transactional_db):
 
 
 @pytest.fixture
-def acme_viewer(client, world):
-    client.force_login(_user("vi", world["acme"]))
+def acme_viewer(role_user, client, world):
+    client.force_login(role_user("vi", world["acme"]))
     return client
 
 
 @pytest.fixture
-def platform(client, world):
-    client.force_login(_user("root", is_superuser=True, is_staff=True))
+def platform(role_user, client, world):
+    client.force_login(role_user("root", is_superuser=True, is_staff=True))
     return client
 
 
@@ -210,7 +202,7 @@ def test_older_link_in_the_page(platform, world, monkeypatch):
 
     original = queries.list_events
     monkeypatch.setattr(
-        "dashboard.events_views.list_events",
+        "dashboard.pages.events.list_events",
         lambda scope, flt, before=None: original(scope, flt, before=before, limit=2),
     )
     html = platform.get(PAGE).content.decode()
@@ -238,7 +230,7 @@ def test_event_log_gives_emits_no_tenant(world):
     assert not emitted.exclude(tenant=None).exists()
 
 
-def test_login_required_and_get_only(client, world):
+def test_login_required_and_get_only(role_user, client, world):
     assert client.get(PAGE).status_code == 302
-    client.force_login(_user("vi2", world["acme"]))
+    client.force_login(role_user("vi2", world["acme"]))
     assert client.post(PAGE).status_code == 405

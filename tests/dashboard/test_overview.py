@@ -1,11 +1,10 @@
 """The overview page and its htmx partial, tenant-scoped."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from absurd_core import engine, spawn
-from tenants.models import Membership, Tenant
+from tenants.models import Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -21,13 +20,6 @@ def tenants_with_tasks():
     return acme, globex
 
 
-def _user(username, tenant=None, role="viewer", **extra):
-    user = get_user_model().objects.create_user(username, password="pw-12345-long", **extra)
-    if tenant:
-        Membership.objects.create(user=user, tenant=tenant, role=role)
-    return user
-
-
 def _pending_cell(html: str, queue: str) -> str:
     row = html.split(f'data-queue="{queue}"', 1)[1].split("</tr>", 1)[0]
     return row.split('data-state="pending">', 1)[1].split("<", 1)[0]
@@ -39,9 +31,9 @@ def test_login_required(client):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_member_sees_only_their_tenants_counts(client, tenants_with_tasks):
+def test_member_sees_only_their_tenants_counts(role_user, client, tenants_with_tasks):
     acme, _ = tenants_with_tasks
-    client.force_login(_user("ann", acme))
+    client.force_login(role_user("ann", acme))
     response = client.get(reverse("dashboard:overview"))
     html = response.content.decode()
     assert response.status_code == 200
@@ -50,31 +42,31 @@ def test_member_sees_only_their_tenants_counts(client, tenants_with_tasks):
     assert "Tenant <strong>acme</strong>" in html
 
 
-def test_superuser_sees_all_tenants(client, tenants_with_tasks):
-    client.force_login(_user("root", is_superuser=True, is_staff=True))
+def test_superuser_sees_all_tenants(role_user, client, tenants_with_tasks):
+    client.force_login(role_user("root", is_superuser=True, is_staff=True))
     html = client.get(reverse("dashboard:overview")).content.decode()
     assert _pending_cell(html, "demo") == "4"
     assert "All tenants" in html
 
 
-def test_platform_member_sees_all_tenants(client, tenants_with_tasks):
+def test_platform_member_sees_all_tenants(role_user, client, tenants_with_tasks):
     platform = Tenant.objects.create(slug="ops", name="Ops", is_platform=True)
-    client.force_login(_user("op", platform))
+    client.force_login(role_user("op", platform))
     html = client.get(reverse("dashboard:overview")).content.decode()
     assert _pending_cell(html, "demo") == "4"
 
 
-def test_user_without_membership_is_told_why(client, tenants_with_tasks):
-    client.force_login(_user("nobody"))
+def test_user_without_membership_is_told_why(role_user, client, tenants_with_tasks):
+    client.force_login(role_user("nobody"))
     response = client.get(reverse("dashboard:overview"))
     html = response.content.decode()
     assert "not a member of any tenant" in html
     assert 'data-queue="demo"' not in html
 
 
-def test_partial_renders_the_table_only(client, tenants_with_tasks):
+def test_partial_renders_the_table_only(role_user, client, tenants_with_tasks):
     acme, _ = tenants_with_tasks
-    client.force_login(_user("ann", acme))
+    client.force_login(role_user("ann", acme))
     response = client.get(reverse("dashboard:queue_table"), headers={"HX-Request": "true"})
     html = response.content.decode()
     assert response.status_code == 200

@@ -18,7 +18,7 @@ from absurd_core.models import Worker
 from absurd_core.overview import QueueStats, Totals
 from absurd_core.queue_admin import pause_queue
 from approvals.models import ApprovalRequest
-from dashboard.overview_data import Sparkline, human_duration, overview_row
+from dashboard.presenters import Sparkline, human_duration, overview_row
 from tenants.models import Membership, Tenant
 
 pytestmark = pytest.mark.django_db

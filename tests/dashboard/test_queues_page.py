@@ -5,7 +5,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.urls import reverse
 
@@ -28,28 +27,21 @@ def tenants():
     )
 
 
-def _user(username, tenant=None, role="viewer", **extra):
-    user = get_user_model().objects.create_user(username, password="pw-12345-long", **extra)
-    if tenant:
-        Membership.objects.create(user=user, tenant=tenant, role=role)
-    return user
-
-
 @pytest.fixture
-def viewer(client, tenants):
-    client.force_login(_user("vic", tenants[0], "viewer"))
+def viewer(role_user, client, tenants):
+    client.force_login(role_user("vic", tenants[0], "viewer"))
     return client
 
 
 @pytest.fixture
-def tenant_admin(client, tenants):
-    client.force_login(_user("tad", tenants[0], "admin"))
+def tenant_admin(role_user, client, tenants):
+    client.force_login(role_user("tad", tenants[0], "admin"))
     return client
 
 
 @pytest.fixture
-def platform_admin(client, tenants):
-    client.force_login(_user("pam", tenants[1], "admin"))
+def platform_admin(role_user, client, tenants):
+    client.force_login(role_user("pam", tenants[1], "admin"))
     return client
 
 
@@ -156,11 +148,11 @@ def test_anonymous_post_goes_to_login(client, queue_name):
     assert engine.queue_exists(queue_name)
 
 
-def test_mutations_need_the_csrf_token(tenants, queue_name):
+def test_mutations_need_the_csrf_token(role_user, tenants, queue_name):
     from django.test import Client
 
     client = Client(enforce_csrf_checks=True)
-    client.force_login(_user("pam", tenants[1], "admin"))
+    client.force_login(role_user("pam", tenants[1], "admin"))
     response = client.post(reverse("dashboard:pause_queue", args=[queue_name]))
     assert response.status_code == 403
     assert queue_name not in pauses()
@@ -388,8 +380,8 @@ def test_drop_with_the_typed_name(platform_admin, tenants):
     assert _actions() == [("user:pam", "drop_queue", name, None)]
 
 
-def test_superuser_is_a_platform_admin(client, queue_name):
-    client.force_login(_user("root", is_superuser=True, is_staff=True))
+def test_superuser_is_a_platform_admin(role_user, client, queue_name):
+    client.force_login(role_user("root", is_superuser=True, is_staff=True))
     response = client.post(reverse("dashboard:pause_queue", args=[queue_name]))
     assert response.status_code == 302
     assert queue_name in pauses()
@@ -397,11 +389,11 @@ def test_superuser_is_a_platform_admin(client, queue_name):
 
 
 def test_platform_admin_acting_as_an_ordinary_tenant_has_no_platform_powers(
-    client, tenants, queue_name
+    role_user, client, tenants, queue_name
 ):
     # Platform powers come from the membership acted through (docs/tenants.md, Roles): a
     # platform admin who switched to acme, where they are admin too, is acme's admin only.
-    user = _user("pia", tenants[1], "admin")
+    user = role_user("pia", tenants[1], "admin")
     Membership.objects.create(user=user, tenant=tenants[0], role="admin")
     client.force_login(user)
     client.post(reverse("dashboard:switch_tenant"), {"tenant": "acme", "next": "/"})

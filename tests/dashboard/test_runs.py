@@ -5,7 +5,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -16,7 +15,8 @@ from absurd_core import spawn as spawn_task
 from absurd_core.models import OperatorAction
 from absurd_core.task_list import TaskFilter, encode_cursor, list_tasks
 from absurd_core.task_selection import NewerPage, count_by_state, newer_cursor, tasks_by_id
-from tenants.models import Membership, Tenant
+from dashboard import presenters
+from tenants.models import Tenant
 from tenants.permissions import Principal
 from tenants.scoping import ALL_TENANTS, TenantScope
 
@@ -85,15 +85,6 @@ def sleeping_task(world, **kwargs):
     return task_id
 
 
-def _user(tenant=None, role="viewer", **extra):
-    user = get_user_model().objects.create_user(
-        f"u{uuid.uuid4().hex[:8]}", password="pw-12345-long", **extra
-    )
-    if tenant:
-        Membership.objects.create(user=user, tenant=tenant, role=role)
-    return user
-
-
 def _ids(response):
     html = response.content.decode()
     return [chunk.split('"', 1)[0] for chunk in html.split('<tr data-task="')[1:]]
@@ -112,10 +103,10 @@ def test_login_required(client):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_lists_the_tenants_tasks_newest_first_with_links(client, world):
+def test_lists_the_tenants_tasks_newest_first_with_links(role_user, client, world):
     ids = [world["spawn"](params={"n": n}) for n in range(3)]
     theirs = world["spawn"](tenant=world["globex"].slug)
-    client.force_login(_user(world["acme"]))
+    client.force_login(role_user(tenant=world["acme"]))
     response = _get(client, queue=world["queue"])
     assert response.status_code == 200
     assert _ids(response) == [str(i) for i in reversed(ids)]
@@ -127,11 +118,11 @@ def test_lists_the_tenants_tasks_newest_first_with_links(client, world):
     assert 'id="live-toggle"' in html and "Pause live updates" in html
 
 
-def test_filters_by_state_task_name_and_several_states(client, world):
+def test_filters_by_state_task_name_and_several_states(role_user, client, world):
     failed = failed_task(world)
     sleeping = sleeping_task(world, name="napper")
     pending = world["spawn"](name="other")
-    client.force_login(_user(world["acme"]))
+    client.force_login(role_user(tenant=world["acme"]))
     q = world["queue"]
     assert _ids(_get(client, queue=q, state="failed")) == [str(failed)]
     both = _get(client, queue=q, state=["failed", "pending"])
@@ -139,7 +130,7 @@ def test_filters_by_state_task_name_and_several_states(client, world):
     assert _ids(_get(client, queue=q, task="napper")) == [str(sleeping)]
 
 
-def test_time_range_presets_and_custom_range(client, world):
+def test_time_range_presets_and_custom_range(role_user, client, world):
     old = world["spawn"]()
     with connection.cursor() as cursor:  # a task id from two days ago: ids are UUIDv7
         two_days_ago = timezone.now() - timedelta(days=2)
@@ -150,7 +141,7 @@ def test_time_range_presets_and_custom_range(client, world):
         update = sql.SQL("update absurd.{} set task_id = %s where task_id = %s").format(table)
         cursor.execute(update.as_string(cursor.connection), [fake, old])
     new = world["spawn"]()
-    client.force_login(_user(world["acme"]))
+    client.force_login(role_user(tenant=world["acme"]))
     q = world["queue"]
     assert _ids(_get(client, queue=q, range="15m")) == [str(new)]
     assert _ids(_get(client, queue=q, range="7d")) == [str(new), str(fake)]
@@ -160,10 +151,10 @@ def test_time_range_presets_and_custom_range(client, world):
     assert _ids(custom) == [str(fake)]
 
 
-def test_search_by_id_key_and_params(client, world):
+def test_search_by_id_key_and_params(role_user, client, world):
     target = world["spawn"](params={"customer": {"id": "42"}}, key="order-9")
     world["spawn"](params={"customer": {"id": "7"}})
-    client.force_login(_user(world["acme"]))
+    client.force_login(role_user(tenant=world["acme"]))
     q = world["queue"]
     assert _ids(_get(client, queue=q, q=str(target))) == [str(target)]
     assert _ids(_get(client, queue=q, q="order-9")) == [str(target)]
@@ -174,11 +165,11 @@ def test_search_by_id_key_and_params(client, world):
     assert "Search syntax" in html
 
 
-def test_keyset_pages_older_and_newer(client, world, monkeypatch):
-    monkeypatch.setattr("dashboard.runs_views.PAGE_SIZE", 2)
+def test_keyset_pages_older_and_newer(role_user, client, world, monkeypatch):
+    monkeypatch.setattr("dashboard.pages.runs.PAGE_SIZE", 2)
     ids = [str(world["spawn"](params={"n": n})) for n in range(5)]
     newest_first = list(reversed(ids))
-    client.force_login(_user(world["acme"]))
+    client.force_login(role_user(tenant=world["acme"]))
     response = _get(client, queue=world["queue"])
     seen = [_ids(response)]
     while 'id="older"' in response.content.decode():
@@ -206,9 +197,9 @@ def test_newer_cursor_function_walks_back_to_the_first_page(world):
     assert newer_cursor(scope, filters, top, limit=2) == NewerPage(False, None)
 
 
-def test_poll_fragment_keeps_filters_and_page(client, world):
+def test_poll_fragment_keeps_filters_and_page(role_user, client, world):
     ids = [str(world["spawn"](params={"n": n})) for n in range(3)]
-    client.force_login(_user(world["acme"]))
+    client.force_login(role_user(tenant=world["acme"]))
     page = _get(client, queue=world["queue"], state="pending").content.decode()
     poll_url = page.split('id="runs-rows"', 1)[1].split('hx-get="', 1)[1].split('"', 1)[0]
     assert f"queue={world['queue']}" in poll_url and "state=pending" in poll_url
@@ -222,8 +213,8 @@ def test_poll_fragment_keeps_filters_and_page(client, world):
     assert _ids(response) == list(reversed(ids))
 
 
-def test_a_poll_whose_queue_was_dropped_stops_polling(client, world):
-    client.force_login(_user(world["acme"]))
+def test_a_poll_whose_queue_was_dropped_stops_polling(role_user, client, world):
+    client.force_login(role_user(tenant=world["acme"]))
     response = client.get(
         RUNS,
         {"queue": "dropped-meanwhile"},
@@ -233,22 +224,22 @@ def test_a_poll_whose_queue_was_dropped_stops_polling(client, world):
     assert "No queue named &#x27;dropped-meanwhile&#x27;." in response.content.decode()
 
 
-def test_responses_vary_on_the_htmx_headers(client, world):
-    client.force_login(_user(world["acme"]))
+def test_responses_vary_on_the_htmx_headers(role_user, client, world):
+    client.force_login(role_user(tenant=world["acme"]))
     vary = _get(client, queue=world["queue"])["Vary"]
     assert "HX-Request" in vary and "HX-Target" in vary
 
 
-def test_paused_live_updates_do_not_poll(client, world):
-    client.force_login(_user(world["acme"]))
+def test_paused_live_updates_do_not_poll(role_user, client, world):
+    client.force_login(role_user(tenant=world["acme"]))
     html = _get(client, queue=world["queue"], paused="1").content.decode()
     assert "every 2s" not in html
     assert "Resume live updates" in html
     assert 'aria-pressed="false"' in html
 
 
-def test_filter_submit_by_htmx_answers_with_the_page_fragment(client, world):
-    client.force_login(_user(world["acme"]))
+def test_filter_submit_by_htmx_answers_with_the_page_fragment(role_user, client, world):
+    client.force_login(role_user(tenant=world["acme"]))
     response = client.get(
         RUNS,
         {"queue": world["queue"], "task": "", "q": ""},
@@ -263,20 +254,20 @@ def test_filter_submit_by_htmx_answers_with_the_page_fragment(client, world):
 # -- tenancy ---------------------------------------------------------------------------------
 
 
-def test_tenant_member_cannot_widen_scope_with_a_tenant_parameter(client, world):
+def test_tenant_member_cannot_widen_scope_with_a_tenant_parameter(role_user, client, world):
     mine = world["spawn"]()
     theirs = world["spawn"](tenant=world["globex"].slug)
-    client.force_login(_user(world["acme"]))
+    client.force_login(role_user(tenant=world["acme"]))
     response = _get(client, queue=world["queue"], tenant=world["globex"].slug)
     assert _ids(response) == [str(mine)]
     assert str(theirs) not in response.content.decode()
     assert _ids(_get(client, queue=world["queue"], q=str(theirs))) == []
 
 
-def test_platform_staff_see_all_tenants_and_may_narrow_to_one(client, world):
+def test_platform_staff_see_all_tenants_and_may_narrow_to_one(role_user, client, world):
     mine = world["spawn"]()
     theirs = world["spawn"](tenant=world["globex"].slug)
-    client.force_login(_user(is_superuser=True, is_staff=True))
+    client.force_login(role_user(is_superuser=True, is_staff=True))
     everything = _get(client, queue=world["queue"])
     assert _ids(everything) == [str(theirs), str(mine)]
     assert "All tenants" in everything.content.decode()
@@ -284,8 +275,8 @@ def test_platform_staff_see_all_tenants_and_may_narrow_to_one(client, world):
     assert _ids(narrowed) == [str(theirs)]
 
 
-def test_unknown_tenant_filter_is_an_inline_error(client, world):
-    client.force_login(_user(is_superuser=True, is_staff=True))
+def test_unknown_tenant_filter_is_an_inline_error(role_user, client, world):
+    client.force_login(role_user(is_superuser=True, is_staff=True))
     response = _get(client, tenant="no-such-tenant")
     assert response.status_code == 400
     assert "No tenant named &#x27;no-such-tenant&#x27;." in response.content.decode()
@@ -308,8 +299,8 @@ def test_unknown_tenant_filter_is_an_inline_error(client, world):
         ({"from": "yesterday-ish"}, "Enter a valid date/time."),
     ],
 )  # fmt: skip
-def test_bad_filter_values_are_inline_errors(client, world, params, message):
-    client.force_login(_user(world["acme"]))
+def test_bad_filter_values_are_inline_errors(role_user, client, world, params, message):
+    client.force_login(role_user(tenant=world["acme"]))
     response = _get(client, **params)
     html = response.content.decode()
     assert response.status_code == 400
@@ -328,9 +319,9 @@ def _bulk(client, bulk, *, confirm=False, tasks=(), **filters):
     return client.post(BULK, data)
 
 
-def test_viewers_see_no_bulk_controls_and_get_403(client, world):
+def test_viewers_see_no_bulk_controls_and_get_403(role_user, client, world):
     task_id = world["spawn"]()
-    client.force_login(_user(world["acme"], role="viewer"))
+    client.force_login(role_user(tenant=world["acme"], role="viewer"))
     html = _get(client, queue=world["queue"]).content.decode()
     assert 'name="bulk"' not in html and 'name="selected"' not in html
     response = _bulk(client, "cancel:selected", confirm=True, tasks=[task_id])
@@ -339,9 +330,9 @@ def test_viewers_see_no_bulk_controls_and_get_403(client, world):
     assert not OperatorAction.objects.filter(task_id=task_id).exists()
 
 
-def test_operators_see_bulk_controls_with_accessible_labels(client, world):
+def test_operators_see_bulk_controls_with_accessible_labels(role_user, client, world):
     task_id = world["spawn"](name="labelled")
-    client.force_login(_user(world["acme"], role="operator"))
+    client.force_login(role_user(tenant=world["acme"], role="operator"))
     html = _get(client, queue=world["queue"]).content.decode()
     assert 'aria-label="Select all tasks on this page"' in html
     assert f'aria-label="Select labelled {task_id}"' in html
@@ -349,15 +340,15 @@ def test_operators_see_bulk_controls_with_accessible_labels(client, world):
         assert f'value="{value}"' in html
 
 
-def test_get_on_the_bulk_url_is_405(client, world):
-    client.force_login(_user(world["acme"], role="operator"))
+def test_get_on_the_bulk_url_is_405(role_user, client, world):
+    client.force_login(role_user(tenant=world["acme"], role="operator"))
     assert client.get(BULK).status_code == 405
 
 
-def test_bulk_cancel_selection_confirms_then_applies_with_audit(client, world):
+def test_bulk_cancel_selection_confirms_then_applies_with_audit(role_user, client, world):
     ended = failed_task(world)
     pending = world["spawn"]()
-    client.force_login(_user(world["acme"], role="operator"))
+    client.force_login(role_user(tenant=world["acme"], role="operator"))
     confirm = _bulk(client, "cancel:selected", tasks=[pending, ended], queue=world["queue"])
     html = confirm.content.decode()
     assert confirm.status_code == 200
@@ -384,10 +375,10 @@ def test_bulk_cancel_selection_confirms_then_applies_with_audit(client, world):
     assert "Cancelled 1 task; 1 had already ended." in followed
 
 
-def test_bulk_retry_selection_retries_failed_only(client, world):
+def test_bulk_retry_selection_retries_failed_only(role_user, client, world):
     failed = failed_task(world)
     pending = world["spawn"]()
-    client.force_login(_user(world["acme"], role="operator"))
+    client.force_login(role_user(tenant=world["acme"], role="operator"))
     response = _bulk(client, "retry:selected", confirm=True, tasks=[failed, pending])
     assert response.status_code == 302
     assert engine.get_task_result(world["queue"], failed).state == "pending"
@@ -396,14 +387,16 @@ def test_bulk_retry_selection_retries_failed_only(client, world):
     assert "Retried 1 task; 1 had not failed." in client.get(response["Location"]).content.decode()
 
 
-def test_bulk_cancel_all_matching_counts_then_applies_over_many_pages(client, world, monkeypatch):
+def test_bulk_cancel_all_matching_counts_then_applies_over_many_pages(
+    role_user, client, world, monkeypatch
+):
     monkeypatch.setattr(bulk_actions, "BATCH", 3)  # several keyset pages
     sleepers = [sleeping_task(world, name="nap") for _ in range(2)]
     pendings = [world["spawn"](name="nap") for _ in range(6)]
     other = world["spawn"](name="other")
     theirs = world["spawn"](name="nap", tenant=world["globex"].slug)
     engine.cancel_task(world["queue"], pendings[0])  # already ended: skipped
-    client.force_login(_user(world["acme"], role="operator"))
+    client.force_login(role_user(tenant=world["acme"], role="operator"))
     filters = {"queue": world["queue"], "task": "nap"}
     confirm = _bulk(client, "cancel:matching", **filters)
     html = confirm.content.decode()
@@ -427,10 +420,10 @@ def test_bulk_cancel_all_matching_counts_then_applies_over_many_pages(client, wo
     )
 
 
-def test_bulk_retry_all_matching_with_a_state_filter(client, world):
+def test_bulk_retry_all_matching_with_a_state_filter(role_user, client, world):
     failed = [failed_task(world) for _ in range(2)]
     world["spawn"]()
-    client.force_login(_user(world["acme"], role="operator"))
+    client.force_login(role_user(tenant=world["acme"], role="operator"))
     confirm = _bulk(client, "retry:matching", queue=world["queue"], state="failed").content.decode()
     assert f"Retry 2 tasks matching: <code>queue={world['queue']} state=failed</code>?" in confirm
     response = _bulk(client, "retry:matching", confirm=True, queue=world["queue"], state="failed")
@@ -439,10 +432,10 @@ def test_bulk_retry_all_matching_with_a_state_filter(client, world):
     assert OperatorAction.objects.filter(action="retry", task_id__in=failed).count() == 2
 
 
-def test_bulk_on_another_tenants_task_is_404_and_changes_nothing(client, world):
+def test_bulk_on_another_tenants_task_is_404_and_changes_nothing(role_user, client, world):
     mine = world["spawn"]()
     theirs = world["spawn"](tenant=world["globex"].slug)
-    client.force_login(_user(world["acme"], role="operator"))
+    client.force_login(role_user(tenant=world["acme"], role="operator"))
     response = _bulk(client, "cancel:selected", confirm=True, tasks=[mine, theirs])
     assert response.status_code == 404
     assert "Nothing was changed." in response.content.decode()
@@ -451,13 +444,13 @@ def test_bulk_on_another_tenants_task_is_404_and_changes_nothing(client, world):
     assert not OperatorAction.objects.filter(task_id__in=[mine, theirs]).exists()
 
 
-def test_platform_staff_bulk_all_matching_narrowed_to_one_tenant(client, world):
+def test_platform_staff_bulk_all_matching_narrowed_to_one_tenant(role_user, client, world):
     mine = world["spawn"]()
     theirs = world["spawn"](tenant=world["globex"].slug)
     platform = Tenant.objects.create(
         slug=f"ops{uuid.uuid4().hex[:6]}", name="Ops", is_platform=True
     )
-    client.force_login(_user(platform, role="operator"))
+    client.force_login(role_user(tenant=platform, role="operator"))
     filters = {"queue": world["queue"], "tenant": world["globex"].slug}
     response = _bulk(client, "cancel:matching", confirm=True, **filters)
     assert response.status_code == 302
@@ -488,9 +481,9 @@ def test_platform_staff_bulk_all_matching_narrowed_to_one_tenant(client, world):
         ),
     ],
 )
-def test_bad_bulk_input_is_a_clear_error(client, world, data, status, message):
+def test_bad_bulk_input_is_a_clear_error(role_user, client, world, data, status, message):
     task_id = world["spawn"]()
-    client.force_login(_user(world["acme"], role="operator"))
+    client.force_login(role_user(tenant=world["acme"], role="operator"))
     response = client.post(BULK, data)
     assert response.status_code == status
     assert message in response.content.decode()
@@ -511,11 +504,14 @@ def test_bulk_functions_directly(world):
     operator = Principal(acme, "operator", "user:op")
     outcome = bulk_actions.apply_to_matching(operator, "retry", acme, filters)
     assert (outcome.applied, outcome.skipped, outcome.missing) == (1, 1, 0)
-    assert outcome.message == "Retried 1 task; 1 had not failed."
+    assert presenters.bulk_outcome_toast(outcome) == (
+        "success",
+        "Retried 1 task; 1 had not failed.",
+    )
     viewer = Principal(acme, "viewer", "user:v")
     with pytest.raises(Exception, match="may not operate"):
         bulk_actions.apply_to_matching(viewer, "cancel", acme, filters)
-    assert bulk_actions.BulkOutcome("cancel", 1230, 4).message == (
+    assert presenters.bulk_outcome_text(bulk_actions.BulkOutcome("cancel", 1230, 4)) == (
         "Cancelled 1,230 tasks; 4 had already ended."
     )
 

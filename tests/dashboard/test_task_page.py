@@ -9,7 +9,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -18,7 +17,7 @@ from psycopg import sql
 from absurd_core import engine
 from absurd_core.models import OperatorAction
 from approvals.models import ApprovalRequest
-from tenants.models import Membership, Tenant
+from tenants.models import Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -37,22 +36,15 @@ def tenants():
     )
 
 
-def _user(username, tenant=None, role="viewer", **extra):
-    user = get_user_model().objects.create_user(username, password="pw-12345-long", **extra)
-    if tenant:
-        Membership.objects.create(user=user, tenant=tenant, role=role)
-    return user
-
-
 @pytest.fixture
-def operator(client, tenants):
-    client.force_login(_user("op", tenants[0], "operator"))
+def operator(role_user, client, tenants):
+    client.force_login(role_user("op", tenants[0], "operator"))
     return client
 
 
 @pytest.fixture
-def viewer(client, tenants):
-    client.force_login(_user("vi", tenants[0], "viewer"))
+def viewer(role_user, client, tenants):
+    client.force_login(role_user("vi", tenants[0], "viewer"))
     return client
 
 
@@ -288,8 +280,10 @@ def test_another_tenants_task_is_404_for_pages_and_actions(operator, queue_name)
     assert state(queue_name, task_id) == "sleeping" and audit_rows(task_id) == []
 
 
-def test_platform_staff_see_every_tenant_and_the_audit_names_the_tasks_tenant(client, queue_name):
-    client.force_login(_user("root", is_superuser=True, is_staff=True))
+def test_platform_staff_see_every_tenant_and_the_audit_names_the_tasks_tenant(
+    role_user, client, queue_name
+):
+    client.force_login(role_user("root", is_superuser=True, is_staff=True))
     task_id = sleeping(queue_name, tenant="globex")
     assert "globex" in page(client, task_id)
     client.post(url("task_cancel", task_id), {"confirmed": "1"})
@@ -317,11 +311,11 @@ def test_get_on_an_action_is_405(operator, queue_name, name):
     assert state(queue_name, task_id) == "sleeping"
 
 
-def test_actions_need_csrf(tenants, queue_name):
+def test_actions_need_csrf(role_user, tenants, queue_name):
     from django.test import Client
 
     client = Client(enforce_csrf_checks=True)
-    client.force_login(_user("op2", tenants[0], "operator"))
+    client.force_login(role_user("op2", tenants[0], "operator"))
     task_id = sleeping(queue_name)
     assert client.post(url("task_cancel", task_id), {"confirmed": "1"}).status_code == 403
     assert state(queue_name, task_id) == "sleeping"
@@ -399,7 +393,7 @@ def test_retry_of_a_task_that_has_not_failed_is_409(operator, queue_name):
     assert state(queue_name, task_id) == "sleeping" and audit_rows(task_id) == []
 
 
-def test_engine_refusal_is_a_message_not_a_500(tenants, queue_name):
+def test_engine_refusal_is_a_message_not_a_500(role_user, tenants, queue_name):
     """The engine says no (here: the task was no longer failed when retry ran): nothing changes."""
     from absurd_core import task_actions
     from tenants.resolution import principal_for_user
@@ -409,7 +403,7 @@ def test_engine_refusal_is_a_message_not_a_500(tenants, queue_name):
     with connection.cursor() as cursor:
         table = sql.Identifier(f"t_{queue_name}")
         cursor.execute(query.format(table).as_string(cursor.connection), [task_id])
-    user = _user("op3", tenants[0], "operator")
+    user = role_user("op3", tenants[0], "operator")
     principal = principal_for_user(user, {})
     with pytest.raises(task_actions.ActionRefused, match="only a failed task"):
         task_actions.retry(principal, task_id)
@@ -479,7 +473,9 @@ def test_a_wait_outside_the_tasks_tenant_namespace_is_not_emitted(operator, queu
     assert audit_rows(task_id) == []
 
 
-def test_a_tenantless_wait_is_emitted_by_platform_operators_only(client, tenants, queue_name):
+def test_a_tenantless_wait_is_emitted_by_platform_operators_only(
+    role_user, client, tenants, queue_name
+):
     task_id = engine.spawn_task(queue_name, "demo.wait_event", {}).task_id
     run_id = claim(queue_name, task_id)
     _sql(
@@ -487,10 +483,10 @@ def test_a_tenantless_wait_is_emitted_by_platform_operators_only(client, tenants
         [queue_name, task_id, run_id],
     )
     data = {"event": "deploy:done", "payload": "2", "confirmed": "1"}
-    client.force_login(_user("acme-op", tenants[0], "operator"))
+    client.force_login(role_user("acme-op", tenants[0], "operator"))
     assert client.post(url("task_emit", task_id), data).status_code == 404  # not A's task
     platform = Tenant.objects.create(slug="ops", name="Ops", is_platform=True)
-    client.force_login(_user("ops-op", platform, "operator"))
+    client.force_login(role_user("ops-op", platform, "operator"))
     assert 'name="payload"' in page(client, task_id)
     assert client.post(url("task_emit", task_id), data).status_code == 302
     assert emitted(queue_name, "deploy:done") == "2" and state(queue_name, task_id) == "pending"

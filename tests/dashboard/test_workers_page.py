@@ -3,25 +3,17 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from absurd_core.models import Worker
-from dashboard.workers_views import ago
+from dashboard.presenters import ago
 from tenants.models import Membership, Tenant
 
 pytestmark = pytest.mark.django_db
 
 PAGE = reverse("dashboard:workers")
-
-
-def _user(username, tenant=None, role="viewer", **extra):
-    user = get_user_model().objects.create_user(username, password="pw-12345-long", **extra)
-    if tenant:
-        Membership.objects.create(user=user, tenant=tenant, role=role)
-    return user
 
 
 def _worker(worker_id, *, seen_ago=1, stopped=False, **extra):
@@ -61,8 +53,8 @@ def test_login_required(client, workers):
     assert client.get(PAGE).status_code == 302
 
 
-def test_tenant_member_sees_workers_without_counters(client, workers, acme):
-    client.force_login(_user("vi", acme))
+def test_tenant_member_sees_workers_without_counters(role_user, client, workers, acme):
+    client.force_login(role_user("vi", acme))
     response = client.get(PAGE)
     html = response.content.decode()
     assert response.status_code == 200
@@ -75,8 +67,8 @@ def test_tenant_member_sees_workers_without_counters(client, workers, acme):
     assert "s ago" in row
 
 
-def test_platform_staff_see_counters(client, workers):
-    client.force_login(_user("root", is_superuser=True, is_staff=True))
+def test_platform_staff_see_counters(role_user, client, workers):
+    client.force_login(role_user("root", is_superuser=True, is_staff=True))
     html = client.get(PAGE).content.decode()
     row = _row(html, "w-live")
     assert 'data-counter="in_flight">2<' in row
@@ -84,11 +76,13 @@ def test_platform_staff_see_counters(client, workers):
     assert 'data-counter="failed">7<' in row
 
 
-def test_platform_member_sees_counters_only_while_acting_as_the_platform(client, workers, acme):
+def test_platform_member_sees_counters_only_while_acting_as_the_platform(
+    role_user, client, workers, acme
+):
     # The counters are platform data: a platform member acting as acme is acme's member only
     # (docs/tenants.md, Roles); acting as the platform tenant, they see them.
     ops = Tenant.objects.create(slug="ops", name="Ops", is_platform=True)
-    user = _user("op", ops)
+    user = role_user("op", ops)
     Membership.objects.create(user=user, tenant=acme, role="viewer")
     client.force_login(user)
     client.post(reverse("dashboard:switch_tenant"), {"tenant": "acme"})
@@ -99,40 +93,40 @@ def test_platform_member_sees_counters_only_while_acting_as_the_platform(client,
     assert 'data-counter="failed">7<' in _row(html, "w-live")
 
 
-def test_show_stopped_toggle(client, workers, acme):
-    client.force_login(_user("vi", acme))
+def test_show_stopped_toggle(role_user, client, workers, acme):
+    client.force_login(role_user("vi", acme))
     html = client.get(PAGE, {"stopped": "1"}).content.decode()
     assert ">stopped<" in _row(html, "w-stopped")
     assert 'id="show-stopped"' in html and "checked" in html.split('id="show-stopped"', 1)[1][:200]
     assert f'hx-get="{PAGE}?stopped=1"' in html
 
 
-def test_polls_every_two_seconds_while_visible(client, workers, acme):
-    client.force_login(_user("vi", acme))
+def test_polls_every_two_seconds_while_visible(role_user, client, workers, acme):
+    client.force_login(role_user("vi", acme))
     html = client.get(PAGE).content.decode()
     assert 'hx-trigger="every 2s, visibilitychange from:document" data-poll-visible' in html
 
 
-def test_htmx_poll_renders_the_table_only(client, workers, acme):
-    client.force_login(_user("vi", acme))
+def test_htmx_poll_renders_the_table_only(role_user, client, workers, acme):
+    client.force_login(role_user("vi", acme))
     response = client.get(PAGE, headers={"HX-Request": "true", "HX-Target": "workers-table"})
     html = response.content.decode()
     assert "<html" not in html and 'id="workers"' in html
 
 
-def test_no_workers(client, acme):
+def test_no_workers(role_user, client, acme):
     Worker.objects.all().delete()
-    client.force_login(_user("vi", acme))
+    client.force_login(role_user("vi", acme))
     assert 'id="no-workers"' in client.get(PAGE).content.decode()
 
 
-def test_user_without_tenant_gets_403(client, workers):
-    client.force_login(_user("nobody"))
+def test_user_without_tenant_gets_403(role_user, client, workers):
+    client.force_login(role_user("nobody"))
     assert client.get(PAGE).status_code == 403
 
 
-def test_post_is_405(client, workers, acme):
-    client.force_login(_user("vi", acme))
+def test_post_is_405(role_user, client, workers, acme):
+    client.force_login(role_user("vi", acme))
     assert client.post(PAGE).status_code == 405
 
 
@@ -151,14 +145,16 @@ def test_relative_time(seconds, text):
     assert ago(seconds) == text
 
 
-def test_external_workers_are_listed_from_the_runs_they_hold(client, workers, acme, queue_name):
+def test_external_workers_are_listed_from_the_runs_they_hold(
+    role_user, client, workers, acme, queue_name
+):
     """A worker that is not ours (absurd-sdk in TypeScript, say) holding claims on a queue."""
     from absurd_core import engine
 
     engine.spawn_task(queue_name, "billing.charge", {}, headers={"tenant": "acme"})
     with connection.cursor() as cursor:
         cursor.execute("select * from absurd.claim_task(%s, 'ts-worker-9', 60, 1)", [queue_name])
-    client.force_login(_user("ann", acme))
+    client.force_login(role_user("ann", acme))
     html = client.get(PAGE).content.decode()
     row = _row(html, "ts-worker-9")
     assert 'data-kind="external"' in html.split('data-worker="ts-worker-9"', 1)[1][:60]

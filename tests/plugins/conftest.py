@@ -19,7 +19,9 @@ from tests.helpers import subprocess_env
 
 SECRET = "whsec-test-0123456789"
 LISTENER = "plugins.webhook_notify.listeners.dead_letters"
-WITH_WEBHOOKS = "plugins.email_notify,plugins.demo,tests.testapp,plugins.webhook_notify"
+WITH_WEBHOOKS = (
+    "plugins.email_notify,plugins.demo,tests.fixtures.apps.testapp,plugins.webhook_notify"
+)
 
 
 @dataclass

@@ -134,30 +134,34 @@ def test_its_contributions_work_in_a_project_that_loads_it_at_start_up(target):
         (
             "BadRouterConfig",
             "Plugin 'bad_router': cannot import api_router "
-            "'tests.unimportable_plugin.missing.router'",
+            "'tests.fixtures.apps.unimportable_plugin.missing.router'",
         ),
         (
             "BadUrlsConfig",
-            "Plugin 'bad_urls': cannot import urls 'tests.unimportable_plugin.missing_urls'",
+            "Plugin 'bad_urls': cannot import urls "
+            "'tests.fixtures.apps.unimportable_plugin.missing_urls'",
         ),
         (
             "BadListenerConfig",
             "Plugin 'bad_listener': cannot import lifecycle_listeners "
-            "'tests.unimportable_plugin.listeners.nowhere'",
+            "'tests.fixtures.apps.unimportable_plugin.listeners.nowhere'",
         ),
         (
             "BadNotifierConfig",
             "Plugin 'bad_notifier': cannot import approval_notifiers "
-            "'tests.unimportable_plugin.NoSuchNotifier'",
+            "'tests.fixtures.apps.unimportable_plugin.NoSuchNotifier'",
         ),
         (
             "BadPanelConfig",
-            "Plugin 'bad_panel': cannot import panels 'tests.unimportable_plugin.no_context'",
+            "Plugin 'bad_panel': cannot import panels "
+            "'tests.fixtures.apps.unimportable_plugin.no_context'",
         ),
     ],
 )
 def test_a_declared_path_that_does_not_import_stops_check_naming_the_plugin(config, message):
-    env = subprocess_env(PLUGINS=f"plugins.demo,tests.unimportable_plugin.apps.{config}")
+    env = subprocess_env(
+        PLUGINS=f"plugins.demo,tests.fixtures.apps.unimportable_plugin.apps.{config}"
+    )
     result = manage("check", env=env)
     assert result.returncode != 0
     assert message in result.stderr, result.stderr

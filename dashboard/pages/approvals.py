@@ -1,23 +1,29 @@
-"""The dashboard's approvals page: requests with their audit trails; operators may cancel."""
+"""The dashboard's approvals page: requests with their audit trails; operators may cancel.
+
+A user who belongs to no tenant sees the page empty (``tenant_required=False``); a
+cancel without a principal, or of a request outside the principal's scope, is a 404,
+checked before the role so that a viewer learns nothing of ids it cannot see.
+"""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import path
+from django.views.decorators.http import require_POST, require_safe
 
 from absurd_core.index_keys import tenant_q
 from approvals import decisions
 from approvals.models import ApprovalRequest
 from approvals.requests import get_request, requests_for
+from dashboard.access import dashboard_view
 from tenants.permissions import Action
-from tenants.resolution import principal_for_user
 
 
-@login_required
+@require_safe
+@dashboard_view(tenant_required=False)
 def approvals(request):
-    principal = principal_for_user(request.user, request.session)
+    principal = request.principal
     state = request.GET.get("state") or None
     if state not in (None, *ApprovalRequest.State.values):
         state = None
@@ -42,10 +48,10 @@ def approvals(request):
     )
 
 
-@login_required
 @require_POST
+@dashboard_view(tenant_required=False)
 def cancel_approval(request, approval_id: int):
-    principal = principal_for_user(request.user, request.session)
+    principal = request.principal
     if principal is None:
         raise Http404
     try:
@@ -59,3 +65,13 @@ def cancel_approval(request, approval_id: int):
         approval.refresh_from_db()
         messages.info(request, f"Request {approval.pk} was already {approval.state}.")
     return redirect("dashboard:approvals")
+
+
+urlpatterns = [
+    path("approval-requests/", approvals, name="approvals"),
+    path(
+        "approval-requests/<int:approval_id>/cancel",
+        cancel_approval,
+        name="cancel_approval",
+    ),
+]

@@ -9,7 +9,10 @@
   confirmation (the count, and the note a discard needs); with it, it acts.
 
 Actions need the operator role; each answers with a toast (HX-Trigger for
-htmx, a message and a redirect otherwise). The logic is in
+htmx, a message and a redirect otherwise; the list reloads on the
+``deadLettersChanged`` client event, sent with django_htmx's
+``trigger_client_event``). The filter and page cursor are read by
+dashboard.forms.dead_letter_forms.DeadLetterFilterForm; the logic is in
 absurd_core.dead_letter_queries (reads) and dashboard.dead_letter_actions.
 
 Its routes are in ``urlpatterns`` below; dashboard/urls.py includes them in the
@@ -18,14 +21,14 @@ Its routes are in ``urlpatterns`` below; dashboard/urls.py includes them in the
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlencode
 
-from django.http import Http404, HttpResponse, QueryDict
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, re_path
 from django.utils.html import escape
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
+from django_htmx.http import trigger_client_event
 
 from absurd_core.dead_letter_queries import (
     STATES,
@@ -42,48 +45,12 @@ from absurd_core.models import DeadLetter
 from dashboard import dead_letter_actions as actions
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
+from dashboard.forms.dead_letter_forms import FILTER_FIELDS, DeadLetterFilterForm, filter_params
 from dashboard.next_url import safe_next
 from tenants.permissions import Action
 
 #: The event the list listens for to reload itself after an action.
 CHANGED = "deadLettersChanged"
-
-
-class BadInput(ValueError):
-    pass
-
-
-def _parse_filter(params: QueryDict) -> DeadLetterFilter:
-    """The filter in a query string or form: state, queue, group. Raises BadInput."""
-    state = params.get("state", "open") or "open"
-    if state not in (*STATES, "all"):
-        raise BadInput(f"Unknown state {state!r}: use open, retried or discarded.")
-    queue = params.get("queue") or None
-    if queue is not None and queue not in list_queues():
-        raise BadInput(f"No queue named {queue!r}.")
-    group = None
-    if "task" in params:
-        group = (params.get("task", ""), params.get("error_name", ""), params.get("error", ""))
-        if not group[0]:
-            raise BadInput("A group needs a task name.")
-    return DeadLetterFilter(state=None if state == "all" else state, queue=queue, group=group)
-
-
-def _filter_params(flt: DeadLetterFilter) -> dict[str, str]:
-    params = {"state": flt.state or "all"}
-    if flt.queue:
-        params["queue"] = flt.queue
-    if flt.group is not None:
-        params.update(task=flt.group[0], error_name=flt.group[1], error=flt.group[2])
-    return params
-
-
-def _parse_before(value: str | None) -> int | None:
-    if not value:
-        return None
-    if not value.isdigit() or len(value) > 18:
-        raise BadInput("The page cursor is not one this page gave out.")
-    return int(value)
 
 
 def _bad_request(request, message: str) -> HttpResponse:
@@ -107,18 +74,18 @@ def _group_rows(scope, flt: DeadLetterFilter, base: dict) -> list[tuple]:
     return rows
 
 
-@require_GET
+@require_safe
 @dashboard_view()
 def dead_letters(request):
     principal = request.principal
+    form = DeadLetterFilterForm(request.GET)
     error = None
-    try:
-        flt = _parse_filter(request.GET)
-        before = _parse_before(request.GET.get("before"))
-    except BadInput as exc:
-        error, flt, before = str(exc), DeadLetterFilter(), None
+    if form.is_valid():
+        flt, before = form.dead_letter_filter(), form.cursor()
+    else:
+        error, flt, before = form.first_error(), DeadLetterFilter(), None
     page = dead_letter_page(principal.scope, flt, before=before)
-    params = _filter_params(flt)
+    params = filter_params(flt)
     group_params = {"queue": flt.queue} if flt.queue else {}
     context = {
         "title": "Dead letters",
@@ -150,8 +117,7 @@ def dead_letters(request):
 def _done(request, level: str, text: str) -> HttpResponse:
     """The answer to an action that was handled (applied or not)."""
     if request.htmx:
-        response = HttpResponse(status=200)
-        response["HX-Trigger"] = json.dumps({CHANGED: True})
+        response = trigger_client_event(HttpResponse(status=200), CHANGED)
         return toast(request, response, level, text)
     return toast(request, redirect(safe_next(request, "dashboard:dead_letters")), level, text)
 
@@ -210,16 +176,22 @@ def bulk(request):
             count = scoped_dead_letters(principal.scope, state="open").filter(pk__in=ids).count()
             up_to, flt = None, None
         else:
-            flt = _parse_filter(request.POST)
+            form = DeadLetterFilterForm(request.POST, cursor="up_to")
+            form.is_valid()
+            if error := form.first_error(FILTER_FIELDS):
+                raise actions.ActionError(error)
+            flt = form.dead_letter_filter()
             if flt.state not in ("open", None):
                 raise actions.ActionError("Bulk actions apply to open dead letters.")
-            up_to = _parse_before(request.POST.get("up_to"))
+            if error := form.first_error(("up_to",)):
+                raise actions.ActionError(error)
+            up_to = form.cursor()
             count, top = open_summary(principal.scope, flt, up_to=up_to)
             up_to = up_to if up_to is not None else top
             ids = None
         if confirmed:
             actions.clean_note(kind, request.POST.get("note", ""))
-    except (actions.ActionError, BadInput) as exc:
+    except actions.ActionError as exc:
         return _bad_request(request, str(exc))
 
     if not confirmed:
@@ -229,7 +201,7 @@ def bulk(request):
             "target": target,
             "count": count,
             "ids": ids or [],
-            "filter_params": _filter_params(flt) if flt else {},
+            "filter_params": filter_params(flt) if flt else {},
             "up_to": up_to,
             "bulk_limit": actions.BULK_LIMIT,
             "next": request.POST.get("next", ""),

@@ -6,7 +6,8 @@ htmx every 2 s while the task is unfinished. The actions are plain POST forms:
 JavaScript asks for confirmation in a modal and sends ``confirmed=1``; without
 it, the first POST answers with a confirmation page. Logic lives in
 absurd_core.task_actions (actions and their audit) and absurd_core.task_details
-(checkpoint values, run claims).
+(checkpoint values, run claims); the forms are dashboard.forms.task_forms, the
+formatting of values and failures dashboard.presenters.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ import hashlib
 import json
 from uuid import UUID
 
-from django import forms
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from absurd_core import task_actions
 from absurd_core.audit import task_timeline
@@ -29,41 +29,11 @@ from absurd_core.task_queries import TaskDetail, find_task
 from approvals.requests import requests_for_task
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
-from dashboard.task_display import attempts_warning, failure_view, json_block
+from dashboard.forms.task_forms import EmitEventForm, RetryForm
+from dashboard.presenters import attempts_warning, failure_view, json_block
 from tenants.permissions import Action
 
-#: Largest payload accepted from the emit form, in characters.
-MAX_PAYLOAD_CHARS = 64 * 1024
 TIMELINE_DETAIL_CHARS = 500
-
-
-class EmitEventForm(forms.Form):
-    event = forms.CharField(widget=forms.HiddenInput)
-    payload = forms.CharField(
-        label="Payload (JSON)",
-        required=False,
-        max_length=MAX_PAYLOAD_CHARS,
-        initial="{}",
-        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false",
-                                     "class": "font-monospace-sm"}),
-        help_text="Any JSON value; empty means null. The waiting step returns it.",
-    )  # fmt: skip
-
-    def clean_payload(self):
-        text = self.cleaned_data["payload"].strip()
-        if not text:
-            return None
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise forms.ValidationError(f"This is not valid JSON: {exc}.") from None
-
-
-class RetryForm(forms.Form):
-    spawn_new = forms.BooleanField(
-        label="As a new task", required=False,
-        help_text="Spawn a new task with the same params; this one stays failed.",
-    )  # fmt: skip
 
 
 def _task(request, task_id: UUID) -> TaskDetail:
@@ -138,11 +108,13 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
     }
 
 
+@require_safe
 @dashboard_view()
 def task(request, task_id: UUID):
     return render(request, "dashboard/task.html", _context(request, _task(request, task_id)))
 
 
+@require_safe
 @dashboard_view()
 def task_live(request, task_id: UUID):
     """The page's dynamic part alone, for htmx polling."""
@@ -183,8 +155,8 @@ def _back(request, task_id: UUID, level: str, text: str) -> HttpResponse:
     return toast(request, redirect("dashboard:task", task_id=task_id), level, text)
 
 
-@dashboard_view(Action.OPERATE)
 @require_POST
+@dashboard_view(Action.OPERATE)
 def cancel(request, task_id: UUID):
     task = _task(request, task_id)
     if task.state not in task_actions.CANCELLABLE:
@@ -198,8 +170,8 @@ def cancel(request, task_id: UUID):
     return _back(request, task_id, "success", "Task cancelled.")
 
 
-@dashboard_view(Action.OPERATE)
 @require_POST
+@dashboard_view(Action.OPERATE)
 def retry(request, task_id: UUID):
     task = _task(request, task_id)
     form = RetryForm(request.POST)
@@ -220,8 +192,8 @@ def retry(request, task_id: UUID):
     return _back(request, task_id, "success", f"Retried: attempt {outcome.attempt} is pending.")
 
 
-@dashboard_view(Action.OPERATE)
 @require_POST
+@dashboard_view(Action.OPERATE)
 def emit(request, task_id: UUID):
     task = _task(request, task_id)
     form = EmitEventForm(request.POST)

@@ -15,22 +15,11 @@ Its routes are in ``urlpatterns`` below; dashboard/urls.py includes them in the
 from django.shortcuts import render
 from django.urls import path
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from absurd_core.workers import workers_for
 from dashboard.access import dashboard_view
-
-BADGES = {"alive": ("live", "text-bg-success"), "dead": ("dead", "text-bg-danger"),
-          "stopped": ("stopped", "text-bg-secondary")}  # fmt: skip
-
-
-def ago(seconds: float) -> str:
-    """A short relative time: "4 s ago", "3 min ago", "2 h ago", "5 d ago"."""
-    seconds = max(int(seconds), 0)
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return f"{seconds} s ago"
+from dashboard.presenters import ago, worker_badge
 
 
 def _context(request):
@@ -40,7 +29,7 @@ def _context(request):
     rows = [
         {
             "worker": worker,
-            "badge": BADGES.get(worker.status, (worker.status, "text-bg-secondary")),
+            "badge": worker_badge(worker.status),
             "last_seen_ago": ago((now - worker.last_seen).total_seconds()),
         }
         for worker in workers_for(
@@ -57,7 +46,7 @@ def _context(request):
     }
 
 
-@require_GET
+@require_safe
 @dashboard_view()
 def workers(request):
     context = _context(request)

@@ -9,7 +9,10 @@ Its routes are in ``urlpatterns`` below; dashboard/urls.py includes them in the
 - ``runs_bulk`` (POST, operator): cancel or retry the selected tasks or all
   tasks matching the filter. The first POST answers with a confirmation that
   shows the count; the second (``confirm=yes``) applies, toasts the outcome and
-  redirects back to the list. The logic is absurd_core.bulk_actions.
+  redirects back to the list. The logic is absurd_core.bulk_actions; its wording
+  (the confirmation's counts in words, the outcome's toast) is dashboard.presenters.
+
+htmx answers use django_htmx.http: ``HttpResponseStopPolling`` (286) and ``push_url``.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from datetime import timedelta
 from uuid import UUID
 
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST, require_safe
+from django_htmx.http import HttpResponseStopPolling, push_url
 
 from absurd_core import bulk_actions
 from absurd_core.engine import list_queues
@@ -31,7 +36,8 @@ from absurd_core.task_list import list_tasks
 from absurd_core.task_selection import newer_cursor
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
-from dashboard.runs_forms import RunFilterForm
+from dashboard.forms.runs_forms import RunFilterForm
+from dashboard.presenters import bulk_outcome_toast, bulk_preview
 from tenants.permissions import Action
 
 PAGE_SIZE = 50
@@ -102,14 +108,17 @@ def runs(request):
     status = 200 if page is not None else 400
     target = request.htmx.target if request.htmx else None
     if target == "runs-rows":
-        # A poll whose filter went bad (its queue was dropped): 286 tells htmx to stop polling.
-        response = render(request, "dashboard/_runs_rows.html", context,
-                          status=200 if page is not None else 286)  # fmt: skip
+        if page is not None:
+            response = render(request, "dashboard/_runs_rows.html", context)
+        else:
+            # A poll whose filter went bad (its queue was dropped): 286 tells htmx to stop polling.
+            html = render_to_string("dashboard/_runs_rows.html", context, request=request)
+            response = HttpResponseStopPolling(html)
     elif target == "runs-page":
         # A 400 fragment is swapped in too (runs.js), so the message shows by the field.
         response = render(request, "dashboard/_runs_page.html", context, status=status)
         # The address bar gets the tidy URL (no empty parameters), still bookmarkable.
-        response["HX-Push-Url"] = _runs_url(context["self_query"])
+        push_url(response, _runs_url(context["self_query"]))
     else:
         response = render(request, "dashboard/runs.html", context, status=status)
     # One URL, three bodies: caches must key on the htmx headers.
@@ -169,7 +178,7 @@ def runs_bulk(request):
     if data.get("confirm") != "yes":
         context = {
             "title": "Confirm bulk action",
-            "preview": preview,
+            "preview": bulk_preview(preview),
             "target": target,
             "bulk": choice,
             "description": form.describe(),
@@ -185,7 +194,7 @@ def runs_bulk(request):
     else:
         outcome = bulk_actions.apply_to_matching(request.principal, action, scope, filters)
     response = redirect(_runs_url(form.query()))
-    return toast(request, response, outcome.level, outcome.message)
+    return toast(request, response, *bulk_outcome_toast(outcome))
 
 
 urlpatterns = [

@@ -17,15 +17,15 @@ from __future__ import annotations
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from absurd_core import queue_actions
 from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
 from absurd_core.queue_actions import ConfirmationMismatch, QueueExists
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
-from dashboard.overview_data import human_duration
-from dashboard.queue_forms import CleanupPolicyForm, CreateQueueForm, DropQueueForm
+from dashboard.forms.queue_forms import CleanupPolicyForm, CreateQueueForm, DropQueueForm
+from dashboard.presenters import human_duration
 from tenants.permissions import Action
 
 
@@ -61,6 +61,7 @@ def _page(request, *, create_form=None, bound=None, status=200):
     return render(request, "dashboard/queues.html", context, status=status)
 
 
+@require_safe
 @dashboard_view()
 def queues(request):
     return _page(request)
@@ -75,8 +76,8 @@ def _not_found():
     return Http404("No queue has that name.")
 
 
-@dashboard_view()
 @require_POST
+@dashboard_view()
 def create_queue(request):
     request.principal.require_platform_admin("create a queue")
     form = CreateQueueForm(request.POST)
@@ -94,8 +95,8 @@ def create_queue(request):
     return _back(request, "success", f"Created queue {name}.", name)
 
 
-@dashboard_view()
 @require_POST
+@dashboard_view()
 def update_policy(request, name: str):
     request.principal.require_platform_admin("change a queue's cleanup policy")
     form = CleanupPolicyForm(name, request.POST)
@@ -124,8 +125,8 @@ def update_policy(request, name: str):
     )
 
 
-@dashboard_view()
 @require_POST
+@dashboard_view()
 def cleanup(request, name: str):
     request.principal.require_platform_admin("clean up a queue")
     try:
@@ -141,8 +142,8 @@ def cleanup(request, name: str):
     )
 
 
-@dashboard_view()
 @require_POST
+@dashboard_view()
 def drop_queue(request, name: str):
     request.principal.require_platform_admin("drop a queue")
     _exists_or_404(name)
@@ -159,8 +160,8 @@ def drop_queue(request, name: str):
     return _back(request, "success", f"Dropped queue {name} and all its tasks.")
 
 
-@dashboard_view()
 @require_POST
+@dashboard_view()
 def pause_queue(request, name: str):
     request.principal.require_platform_admin("pause a queue")
     try:
@@ -172,8 +173,8 @@ def pause_queue(request, name: str):
     return _back(request, "info", f"{name} was paused already.", name)
 
 
-@dashboard_view()
 @require_POST
+@dashboard_view()
 def resume_queue(request, name: str):
     request.principal.require_platform_admin("resume a queue")
     try:

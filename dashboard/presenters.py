@@ -1,0 +1,319 @@
+"""All the dashboard's wording and formatting: what the engine's data looks like on a page.
+
+The engine and the read models return data (counts, rows, outcomes); this module turns
+it into words and shapes for templates and toasts. Pages import from here; nothing
+below the dashboard does.
+
+- Task page: JSON values, failures and attempt counts. Params, headers, results and
+  failures come whole from ``find_task``; they are pretty-printed here and cut to
+  ``LIMIT`` characters, so a huge value never makes a huge page. (Checkpoint values are
+  cut in SQL: absurd_core.task_details.) A runaway attempt count gets a warning in
+  words (``attempts_warning``).
+- Overview: counts in the engine's state order (marked when they are estimates), the
+  backlog's age in words (``human_duration``), and the last hour's completed and failed
+  tasks per minute as SVG polyline points (``Sparkline``).
+- Workers page: relative times (``ago``) and status badges.
+- Runs page: the bulk cancel and retry confirmation (``bulk_preview``) and outcome
+  (``bulk_outcome_toast``), from absurd_core.bulk_actions' counts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from absurd_core.bulk_actions import BulkOutcome, Preview
+from absurd_core.engine import TASK_STATES
+from absurd_core.overview import QueueStats
+
+# -- task page: JSON values, failures, attempt counts ----------------------------------
+
+LIMIT = 10 * 1024
+#: A task with no attempt limit is flagged from this many attempts on.
+UNLIMITED_ATTEMPTS_WARNING = 10
+
+
+@dataclass(frozen=True)
+class JsonBlock:
+    text: str
+    #: Size of the whole pretty-printed value in bytes.
+    size: int
+    truncated: bool
+
+
+def json_block(value: Any, limit: int = LIMIT) -> JsonBlock:
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+    size = len(text.encode())
+    if len(text) > limit:
+        return JsonBlock(text[:limit], size, True)
+    return JsonBlock(text, size, False)
+
+
+@dataclass(frozen=True)
+class FailureView:
+    name: str | None
+    message: str | None
+    traceback: str | None
+    #: Any other keys (workerId, claimExpiredAt, ...), as JSON.
+    extra: JsonBlock | None
+    #: A failure that is not a JSON object, shown as JSON.
+    raw: JsonBlock | None
+
+
+def failure_view(failure: Any, limit: int = LIMIT) -> FailureView | None:
+    """Split the failure_reason our worker and absurd-sdk store ({name, message, traceback})."""
+    if failure is None:
+        return None
+    if not isinstance(failure, dict):
+        return FailureView(None, None, None, None, json_block(failure, limit))
+
+    def text(key: str) -> str | None:
+        value = failure.get(key)
+        if value is None:
+            return None
+        value = value if isinstance(value, str) else json.dumps(value, default=str)
+        return value if len(value) <= limit else value[:limit] + "\n… (cut)"
+
+    rest = {k: v for k, v in failure.items() if k not in ("name", "message", "traceback")}
+    return FailureView(
+        name=text("name"),
+        message=text("message"),
+        traceback=text("traceback"),
+        extra=json_block(rest, limit) if rest else None,
+        raw=None,
+    )
+
+
+def attempts_warning(attempts: int, max_attempts: int | None) -> str | None:
+    """Words for an attempt count that has run away, or None.
+
+    Absurd stops retrying at max_attempts, so more attempts than that mean the limit
+    was set afterwards (runworker does so for tasks spawned without one); no limit
+    at all means the engine retries for ever.
+    """
+    if max_attempts is None and attempts >= UNLIMITED_ATTEMPTS_WARNING:
+        return (
+            f"{attempts} attempts and no attempt limit: this task was spawned without "
+            "max_attempts (absurdctl spawn-task without --max-attempts, another client), "
+            "and the engine retries it for ever. runworker ends it at the registered "
+            "task's limit; a worker that does not know the task never does. Cancel it if "
+            "it keeps failing."
+        )
+    if max_attempts is not None and attempts > max_attempts:
+        return (
+            f"{attempts} attempts, more than its limit of {max_attempts}: it ran without a "
+            "limit before one was set (runworker sets the registered task's limit on tasks "
+            "spawned without one)."
+        )
+    return None
+
+
+# -- durations and relative times ------------------------------------------------------
+
+
+def human_duration(delta: timedelta | None) -> str:
+    """A short age in words: ``45 s``, ``3 min 12 s``, ``2 h 5 min``, ``3 d 4 h``."""
+    if delta is None:
+        return ""
+    seconds = max(0, int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+def ago(seconds: float) -> str:
+    """A short relative time: "4 s ago", "3 min ago", "2 h ago", "5 d ago"."""
+    seconds = max(int(seconds), 0)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+# -- workers page ----------------------------------------------------------------------
+
+WORKER_BADGES = {"alive": ("live", "text-bg-success"), "dead": ("dead", "text-bg-danger"),
+                 "stopped": ("stopped", "text-bg-secondary")}  # fmt: skip
+
+
+def worker_badge(status: str) -> tuple[str, str]:
+    """(label, Bootstrap badge class) for a worker's status."""
+    return WORKER_BADGES.get(status, (status, "text-bg-secondary"))
+
+
+# -- overview --------------------------------------------------------------------------
+
+SPARK_WIDTH = 120
+SPARK_HEIGHT = 24
+SPARK_MINUTES = 60
+
+
+@dataclass(frozen=True)
+class Count:
+    state: str
+    value: int
+    estimated: bool
+
+    @property
+    def text(self) -> str:
+        return f"≈{self.value:,}" if self.estimated else f"{self.value:,}"
+
+
+@dataclass(frozen=True)
+class Sparkline:
+    completed: list[int]
+    failed: list[int]
+    width: int = SPARK_WIDTH
+    height: int = SPARK_HEIGHT
+
+    @property
+    def completed_total(self) -> int:
+        return sum(self.completed)
+
+    @property
+    def failed_total(self) -> int:
+        return sum(self.failed)
+
+    @property
+    def label(self) -> str:
+        return f"completed {self.completed_total:,}, failed {self.failed_total:,} in the last hour"
+
+    def _points(self, values: Sequence[int]) -> str:
+        # One scale for both lines, so a failure spike is comparable with the completions;
+        # a 1-unit margin keeps the stroke inside the box.
+        peak = max(max(self.completed, default=0), max(self.failed, default=0), 1)
+        step = (self.width - 2) / max(len(values) - 1, 1)
+        usable = self.height - 2
+        return " ".join(
+            f"{1 + i * step:.1f},{1 + usable - value / peak * usable:.1f}"
+            for i, value in enumerate(values)
+        )
+
+    @property
+    def completed_points(self) -> str:
+        return self._points(self.completed)
+
+    @property
+    def failed_points(self) -> str:
+        return self._points(self.failed)
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    name: str
+    counts: list[Count]
+    total: Count
+    paused: bool
+    #: The oldest pending task's spawn time (None: nothing pending).
+    oldest_pending_at: datetime | None
+    backlog_age: str
+    sparkline: Sparkline
+
+
+def overview_row(
+    stats: QueueStats, series: dict[str, list[int]] | None, now: datetime
+) -> OverviewRow:
+    estimated = bool(getattr(stats, "estimated", False))
+    counts = [Count(s, int(stats.counts.get(s, 0)), estimated) for s in TASK_STATES]
+    oldest = stats.oldest_pending_at
+    series = series or {}
+    empty = [0] * SPARK_MINUTES
+    return OverviewRow(
+        name=stats.name,
+        counts=counts,
+        total=Count("total", sum(c.value for c in counts), estimated),
+        paused=bool(stats.paused),
+        oldest_pending_at=oldest,
+        backlog_age=human_duration(now - oldest) if oldest else "",
+        sparkline=Sparkline(
+            list(series.get("completed") or empty), list(series.get("failed") or empty)
+        ),
+    )
+
+
+# -- runs page: bulk cancel and retry --------------------------------------------------
+
+#: The states each bulk action applies to (absurd_core.bulk_actions.APPLIES_TO), in words.
+BULK_STATE_WORDS = {"cancel": "pending, running or sleeping", "retry": "failed"}
+#: What the tasks left alone by each action have (not) done.
+BULK_LEFT_ALONE = {"cancel": "already ended", "retry": "not failed"}
+
+
+def _tasks(count: int) -> str:
+    return f"{count:,} {'task' if count == 1 else 'tasks'}"
+
+
+@dataclass(frozen=True)
+class BulkPreview:
+    """A bulk action's confirmation in words (``preview``: the counts, nothing changed yet)."""
+
+    preview: Preview
+
+    @property
+    def action(self) -> str:
+        return self.preview.action
+
+    @property
+    def total(self) -> int:
+        return self.preview.total
+
+    @property
+    def actionable(self) -> int:
+        return self.preview.actionable
+
+    @property
+    def tasks(self) -> str:
+        """E.g. "1,234 tasks"."""
+        return _tasks(self.preview.total)
+
+    @property
+    def button(self) -> str:
+        """The confirming button's label, e.g. "Cancel 1,200 tasks"."""
+        return f"{self.action.capitalize()} {_tasks(self.preview.actionable)}"
+
+    @property
+    def breakdown(self) -> str:
+        """E.g. "1,200 are pending, running or sleeping and will be cancelled; 34 have
+        already ended and will be left alone."."""
+        preview = self.preview
+        words = BULK_STATE_WORDS[self.action]
+        if preview.actionable == preview.total:
+            return f"{'It is' if preview.total == 1 else 'All of them are'} {words}."
+        verb = "is" if preview.actionable == 1 else "are"
+        done = "cancelled" if self.action == "cancel" else "retried"
+        has = "has" if preview.left_alone == 1 else "have"
+        return (
+            f"{preview.actionable:,} {verb} {words} and will be {done}; "
+            f"{preview.left_alone:,} {has} {BULK_LEFT_ALONE[self.action]} and will be left alone."
+        )
+
+
+def bulk_preview(preview: Preview) -> BulkPreview:
+    return BulkPreview(preview)
+
+
+def bulk_outcome_text(outcome: BulkOutcome) -> str:
+    """E.g. "Cancelled 1,230 tasks; 4 had already ended."."""
+    verb = {"cancel": "Cancelled", "retry": "Retried"}[outcome.action]
+    skipped = {"cancel": "had already ended", "retry": "had not failed"}[outcome.action]
+    text = f"{verb} {_tasks(outcome.applied)}"
+    if outcome.skipped:
+        text += f"; {outcome.skipped:,} {skipped}"
+    if outcome.missing:
+        text += f"; {outcome.missing:,} no longer {'exists' if outcome.missing == 1 else 'exist'}"
+    return text + "."
+
+
+def bulk_outcome_toast(outcome: BulkOutcome) -> tuple[str, str]:
+    """(toast level, text) for a bulk action's outcome."""
+    return ("success" if outcome.applied else "warning"), bulk_outcome_text(outcome)
