@@ -156,6 +156,10 @@ class Worker:
         # Queues whose last claim found only runs of tasks this worker cannot execute:
         # not claimed from until something changes there (see the module docstring).
         self._foreign_only: set[str] = set()
+        # News (NOTIFYs of other sessions, reconnects) per queue, counted: a queue is set
+        # aside only if no news came while the claim that found only others' runs ran,
+        # or a spawn notified during that claim would be missed until the next news.
+        self._news: dict[str | None, int] = {}
         # Server process ids of this worker's execution connections, by thread: their
         # own hand-backs NOTIFY too, and are no news.
         self._own_pids: dict[str, int] = {}
@@ -264,9 +268,15 @@ class Worker:
         with self._lock:
             if queue is None:
                 self._foreign_only.clear()  # after a reconnect: anything may have changed
+                self._news[None] = self._news.get(None, 0) + 1
             elif pid not in self._own_pids.values():
                 self._foreign_only.discard(queue)
+                self._news[queue] = self._news.get(queue, 0) + 1
         self.wake.set()
+
+    def _news_of(self, queue: str) -> tuple[int, int]:
+        """How much news of ``queue`` (and of everything) has come so far; under the lock."""
+        return self._news.get(queue, 0), self._news.get(None, 0)
 
     def _look_again(self, queue: str | None = None) -> None:
         with self._lock:
@@ -288,6 +298,7 @@ class Worker:
                 if queue in self._foreign_only:
                     skipped += 1
                     continue
+                news = self._news_of(queue)
             qty = min(self.config.batch_size, free)
             requested += qty  # counted even when the claim fails, so the loop then waits
             try:
@@ -302,9 +313,11 @@ class Worker:
             # they still count as claimed, so the loop claims again at once.
             admitted = [row for row in rows if row.pop("admitted")]
             with self._lock:
-                if rows and not any(self._runnable(queue, row) for row in rows):
+                foreign_only = rows and not any(self._runnable(queue, row) for row in rows)
+                if foreign_only and self._news_of(queue) == news:
                     # Only others' runs were due here: handed back, and this queue is left
-                    # to the workers that run them until something changes.
+                    # to the workers that run them until something changes (news that came
+                    # during this claim may be a run the claim did not see yet).
                     self._foreign_only.add(queue)
                 for row in admitted:
                     self._claimed[row["run_id"]] = InFlight(queue, row["run_id"], row["task_id"])
@@ -345,7 +358,10 @@ class Worker:
         except psycopg.OperationalError:
             raise
         except psycopg.Error:
-            return poll, False  # a broken queue was reported by the claim; poll meanwhile
+            # A broken queue (dropped under us, say) was reported by the claim. Without a
+            # timer nothing would bring back a queue set aside: look at every queue again.
+            self._look_again()
+            return poll, False
         if seconds is None or float(seconds) > poll:
             return poll, False
         return max(0.0, float(seconds)), True

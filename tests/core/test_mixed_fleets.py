@@ -149,6 +149,42 @@ def test_a_queue_of_only_others_runs_is_set_aside_until_something_changes(mixedq
         worker._drop_claim_conn()
 
 
+def test_news_during_a_claim_keeps_the_queue_in_play(mixedq):
+    """A spawn that notifies while a claim that found only others' runs is in flight: the
+    claim did not see the new run, so the queue must not be set aside on its word."""
+    engine.spawn_task(mixedq, "sdk.echo", {}, headers={"tenant": "acme"})
+    worker = RunWorker(WorkerConfig(queues=[mixedq], worker_id="inproc-2"), registry)
+    claim = worker._claim
+
+    def claim_while_news_arrives(queue, qty):
+        rows = claim(queue, qty)
+        worker._notified(queue, 777)  # another session's NOTIFY, after the claim's snapshot
+        return rows
+
+    worker._claim = claim_while_news_arrives
+    try:
+        _, claimed, _ = worker._claim_round(0)
+        assert claimed == 1 and mixedq not in worker._foreign_only
+        worker._claim = claim
+        # Without news, the same claim sets the queue aside (so the check above is real).
+        engine.spawn_task(mixedq, "sdk.echo", {}, headers={"tenant": "acme"})
+        worker._claim_round(1)
+        assert mixedq in worker._foreign_only
+    finally:
+        worker._drop_claim_conn()
+
+
+def test_a_broken_timer_query_brings_every_queue_back(mixedq):
+    worker = RunWorker(WorkerConfig(queues=[mixedq, "gone_queue"], worker_id="inproc-3"), registry)
+    try:
+        worker._foreign_only.add(mixedq)
+        # r_gone_queue does not exist: the timer cannot say when anything is due.
+        assert worker._until_next_wakeup(0.5) == (0.5, False)
+        assert not worker._foreign_only
+    finally:
+        worker._drop_claim_conn()
+
+
 # -- external tasks -----------------------------------------------------------------------------
 
 
