@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 
 from absurd_core.dead_letters import dead_letters
 from absurd_core.models import DeadLetter
-from tenants.scoping import TenantScope
+from absurd_core.tenancy import TenantScope
 
 PAGE_SIZE = 50
 MAX_GROUPS = 100

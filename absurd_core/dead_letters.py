@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from absurd_core import engine
 from absurd_core.models import DeadLetter
-from tenants.scoping import TenantScope
+from absurd_core.tenancy import TenantScope
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,25 @@ class SchemaMismatch(AbsurdError):
     """The database holds a different Absurd schema version than the pinned one."""
 
 
+class RateLimited(Exception):
+    """Over the tenant's spawn rate; nothing was spawned.
+
+    Raised by the spawn gate ``tenants`` registers (absurd_core/hooks.py); defined here
+    so that the core and its callers catch it without importing ``tenants``.
+    """
+
+    def __init__(self, tenant: str, retry_after: float, message: str | None = None):
+        self.tenant = tenant
+        self.retry_after = retry_after
+        super().__init__(
+            message or f"Tenant {tenant!r} is over its spawn rate; retry in {retry_after:.2f} s."
+        )
+
+
+class LimiterUnavailable(RateLimited):
+    """The limiter's storage failed and the policy fails closed."""
+
+
 _BY_SQLSTATE = {"AB001": TaskCancelled, "AB002": RunFailed, "AB003": InvalidArgument}
 
 

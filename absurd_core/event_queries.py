@@ -40,7 +40,7 @@ from psycopg import sql
 
 from absurd_core.engine import list_queues
 from absurd_core.events import tenant_event_name
-from tenants.scoping import TenantScope
+from absurd_core.tenancy import TenantScope
 
 PAGE_SIZE = 50
 #: Characters of a payload shown; longer ones are cut (the size is shown).

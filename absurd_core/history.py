@@ -7,7 +7,7 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from absurd_core.models import TaskEvent
-from tenants.scoping import TenantScope
+from absurd_core.tenancy import TenantScope
 
 
 def events(scope: TenantScope) -> QuerySet[TaskEvent]:

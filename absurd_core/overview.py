@@ -32,12 +32,12 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 from psycopg import sql
 
+from absurd_core import hooks
 from absurd_core.engine import TASK_STATES, list_queues
 from absurd_core.index_keys import KEY_CHARS
 from absurd_core.models import DeadLetter, TaskEvent, Worker
-from absurd_core.queries import _tenant_filter
-from absurd_core.queue_admin import pauses
-from tenants.scoping import TenantScope
+from absurd_core.queues import pauses
+from absurd_core.tenancy import TenantScope, tenant_filter
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class QueueStats:
 
 
 def _oldest_pending(scope: TenantScope, queue: str, using: str) -> datetime | None:
-    where, params = _tenant_filter(scope)
+    where, params = tenant_filter(scope)
     query = sql.SQL(
         "select enqueue_at from absurd.{} where state = 'pending' and {} order by task_id limit 1"
     ).format(sql.Identifier(f"t_{queue}"), where)
@@ -82,7 +82,7 @@ def _capped_counts(
     over the tenants when the scope is all tenants), so its cost is bounded by the
     limit, not by the queue's size.
     """
-    where, where_params = _tenant_filter(scope)
+    where, where_params = tenant_filter(scope)
     parts, params = [], []
     for queue in queues:
         parts.append(
@@ -210,9 +210,7 @@ class Totals:
 
 
 def totals(scope: TenantScope) -> Totals:
-    from approvals.models import ApprovalRequest
-
-    dead = DeadLetter.objects.filter(state="open")
-    approvals = ApprovalRequest.objects.filter(state="pending")
-    dead, approvals = scope.restrict(dead), scope.restrict(approvals)
-    return Totals(dead.count(), Worker.objects.alive().count(), approvals.count())
+    dead = scope.restrict(DeadLetter.objects.filter(state="open"))
+    # Pending approvals: approvals registers the count (absurd_core/hooks.py).
+    approvals = hooks.total("approvals_pending", scope)
+    return Totals(dead.count(), Worker.objects.alive().count(), approvals)

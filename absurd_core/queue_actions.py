@@ -1,7 +1,7 @@
 """Audited queue administration, for the dashboard's Queues page (and any other caller).
 
 Queues are shared by every tenant, so each change first checks
-``Principal.require_platform_admin`` (PermissionDenied otherwise), then makes the
+``Actor.require_platform_admin`` (absurd_core.actors) (PermissionDenied otherwise), then makes the
 change and writes its audit row (absurd_core.audit.record) in one transaction: the
 change and the record of who made it commit together or not at all.
 
@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from django.db import connections, transaction
 
 from absurd_core import engine
+from absurd_core.actors import Actor
 from absurd_core.audit import record
 from absurd_core.engine import TASK_STATES, CleanupResult
 from absurd_core.errors import AbsurdError, InvalidQueueName, QueueNotFound
@@ -25,8 +26,7 @@ from absurd_core.overview import overview_stats
 from absurd_core.queue_admin import pause_queue, pauses, resume_queue
 from absurd_core.queue_admin import update_cleanup_policy as _update_cleanup_policy
 from absurd_core.queues import validate_queue_name
-from tenants.permissions import Principal
-from tenants.scoping import TenantScope
+from absurd_core.tenancy import TenantScope
 
 
 class QueueExists(AbsurdError, ValueError):
@@ -111,7 +111,7 @@ def _require_existing(name: str, using: str) -> None:
         raise QueueNotFound("No queue has that name.")
 
 
-def create_queue(principal: Principal, name: str, *, using: str = "default") -> None:
+def create_queue(principal: Actor, name: str, *, using: str = "default") -> None:
     """Create ``name``. InvalidQueueName for a bad name, QueueExists if it exists already."""
     principal.require_platform_admin("create a queue")
     validate_queue_name(name)
@@ -123,7 +123,7 @@ def create_queue(principal: Principal, name: str, *, using: str = "default") -> 
         record(principal, "create_queue", queue=name)
 
 
-def drop_queue(principal: Principal, name: str, confirmation: str, *, using="default") -> None:
+def drop_queue(principal: Actor, name: str, confirmation: str, *, using="default") -> None:
     """Drop ``name`` and all its tasks, once ``confirmation`` is exactly its name."""
     principal.require_platform_admin("drop a queue")
     if confirmation != name:
@@ -135,7 +135,7 @@ def drop_queue(principal: Principal, name: str, confirmation: str, *, using="def
         record(principal, "drop_queue", queue=name)
 
 
-def pause(principal: Principal, name: str, *, using: str = "default") -> bool:
+def pause(principal: Actor, name: str, *, using: str = "default") -> bool:
     """Pause ``name``; False (and no audit row) if it was paused already."""
     principal.require_platform_admin("pause a queue")
     with transaction.atomic(using=using):
@@ -146,7 +146,7 @@ def pause(principal: Principal, name: str, *, using: str = "default") -> bool:
     return changed
 
 
-def resume(principal: Principal, name: str, *, using: str = "default") -> bool:
+def resume(principal: Actor, name: str, *, using: str = "default") -> bool:
     """Resume ``name``; False (and no audit row) if it was not paused."""
     principal.require_platform_admin("resume a queue")
     with transaction.atomic(using=using):
@@ -158,7 +158,7 @@ def resume(principal: Principal, name: str, *, using: str = "default") -> bool:
 
 
 def update_cleanup_policy(
-    principal: Principal,
+    principal: Actor,
     name: str,
     *,
     cleanup_ttl: timedelta | None,
@@ -180,7 +180,7 @@ def update_cleanup_policy(
         record(principal, "update_queue_policy", queue=name, detail=detail)
 
 
-def cleanup(principal: Principal, name: str, *, using: str = "default") -> CleanupResult:
+def cleanup(principal: Actor, name: str, *, using: str = "default") -> CleanupResult:
     """Apply ``name``'s cleanup policy now; how many tasks and events it deleted."""
     principal.require_platform_admin("clean up a queue")
     with transaction.atomic(using=using):

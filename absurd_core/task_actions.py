@@ -19,11 +19,11 @@ from uuid import UUID
 from django.db import transaction
 
 from absurd_core import audit, engine
+from absurd_core.actors import Action, Actor
 from absurd_core.errors import AbsurdError
 from absurd_core.event_names import SYSTEM_EVENT_PREFIXES, in_tenant_namespace, is_system_event
 from absurd_core.models import OperatorAction
 from absurd_core.task_queries import TaskDetail, find_task
-from tenants.permissions import Action, Principal
 
 CANCELLABLE = frozenset({"pending", "running", "sleeping"})
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
@@ -55,12 +55,12 @@ def task_tenant(task: TaskDetail) -> str | None:
     return tenant if isinstance(tenant, str) else None
 
 
-def _operable(principal: Principal, task_id: UUID) -> TaskDetail:
+def _operable(principal: Actor, task_id: UUID) -> TaskDetail:
     principal.require(Action.OPERATE)
     return find_task(principal.scope, task_id)
 
 
-def _record(principal: Principal, action: str, task: TaskDetail, detail: dict) -> OperatorAction:
+def _record(principal: Actor, action: str, task: TaskDetail, detail: dict) -> OperatorAction:
     # Written before the engine call, in its transaction: the row's time (the statement's)
     # then comes before the transition the action causes, as on the timeline it should.
     return audit.record(
@@ -69,7 +69,7 @@ def _record(principal: Principal, action: str, task: TaskDetail, detail: dict) -
     )  # fmt: skip
 
 
-def cancel(principal: Principal, task_id: UUID) -> TaskDetail:
+def cancel(principal: Actor, task_id: UUID) -> TaskDetail:
     """Cancel a pending, running or sleeping task. Returns the task as it was before."""
     task = _operable(principal, task_id)
     if task.state not in CANCELLABLE:
@@ -84,7 +84,7 @@ def cancel(principal: Principal, task_id: UUID) -> TaskDetail:
     return task
 
 
-def retry(principal: Principal, task_id: UUID, *, spawn_new: bool = False) -> RetryOutcome:
+def retry(principal: Actor, task_id: UUID, *, spawn_new: bool = False) -> RetryOutcome:
     """Retry a failed task in place, or as a new task with the same params and headers."""
     task = _operable(principal, task_id)
     if task.state != "failed":
@@ -107,7 +107,7 @@ def reserved_event(name: str) -> bool:
     return is_system_event(name)
 
 
-def emit_refusal(principal: Principal, task: TaskDetail, event_name: str) -> str | None:
+def emit_refusal(principal: Actor, task: TaskDetail, event_name: str) -> str | None:
     """Why ``principal`` may not emit ``event_name`` for ``task``'s wait, or None.
 
     Checked against the tenant that owns the waiting task, not the principal's: a
@@ -146,7 +146,7 @@ def payload_summary(payload: Any) -> dict[str, Any]:
     return summary
 
 
-def emit_wait_event(principal: Principal, task_id: UUID, event_name: str, payload: Any) -> str:
+def emit_wait_event(principal: Actor, task_id: UUID, event_name: str, payload: Any) -> str:
     """Emit the event the task waits for now, on its queue; returns the event name.
 
     ``event_name`` is what the operator saw on the page: if the task no longer

@@ -17,8 +17,7 @@ from uuid import UUID
 from django.db import connections
 from psycopg import sql
 
-from absurd_core.queries import _tenant_filter
-from tenants.scoping import TenantScope
+from absurd_core.tenancy import TenantScope, tenant_filter
 
 #: Characters of a checkpoint value shown; longer values are cut to this.
 PREVIEW_CHARS = 10 * 1024
@@ -79,7 +78,7 @@ def checkpoint_values(
 ) -> Checkpoints:
     """The task's checkpoints with their values, oldest first, each cut to ``preview_chars``."""
     checkpoints, tasks = _tables(queue, "c")
-    where, where_params = _tenant_filter(scope)
+    where, where_params = tenant_filter(scope)
     query = sql.SQL(
         "select c.checkpoint_name, c.status, c.updated_at, c.owner_run_id,"
         " octet_length(v.txt), left(v.txt, %s), char_length(v.txt) > %s,"
@@ -105,7 +104,7 @@ def run_claims(
 ) -> dict[UUID, str | None]:
     """Each run's ``claimed_by`` (the worker id), by run id."""
     runs, tasks = _tables(queue, "r")
-    where, where_params = _tenant_filter(scope)
+    where, where_params = tenant_filter(scope)
     query = sql.SQL(
         "select r.run_id, r.claimed_by from absurd.{} r join absurd.{} t on t.task_id = r.task_id"
         " where r.task_id = %s and {}"

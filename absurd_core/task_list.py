@@ -36,9 +36,8 @@ from psycopg import sql
 from absurd_core.engine import TASK_STATES, list_queues
 from absurd_core.errors import InvalidArgument, QueueNotFound
 from absurd_core.index_keys import text_equals
-from absurd_core.queries import _tenant_filter
 from absurd_core.spawning import tenant_key_of
-from tenants.scoping import TenantScope
+from absurd_core.tenancy import TenantScope, tenant_filter
 
 MAX_LIMIT = 200
 #: A cursor is a task id (16 bytes) in unpadded base64url.
@@ -162,7 +161,7 @@ def filter_conditions(
     queue: str, scope: TenantScope, filters: TaskFilter
 ) -> tuple[sql.Composable, list]:
     """The WHERE clause of ``filters`` (and the tenant) for one queue's task table, no cursor."""
-    tenant_where, tenant_params = _tenant_filter(scope)
+    tenant_where, tenant_params = tenant_filter(scope)
     conditions: list[sql.Composable] = [tenant_where]
     values: list = list(tenant_params)
     if filters.states:

@@ -18,8 +18,7 @@ from psycopg import sql
 
 from absurd_core.engine import list_queues, load_json
 from absurd_core.errors import TaskNotFound
-from absurd_core.queries import _tenant_filter
-from tenants.scoping import TenantScope
+from absurd_core.tenancy import TenantScope, tenant_filter
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def _locate(scope: TenantScope, task_id: UUID, using: str) -> tuple[str, tuple] 
     queues = list_queues(using=using)
     if not queues:
         return None
-    where, where_params = _tenant_filter(scope)
+    where, where_params = tenant_filter(scope)
     parts, params = [], []
     for queue in queues:
         parts.append(

@@ -25,7 +25,6 @@ from psycopg import sql
 
 from absurd_core.engine import TASK_STATES, list_queues
 from absurd_core.errors import InvalidArgument
-from absurd_core.queries import _tenant_filter
 from absurd_core.task_list import (
     TaskFilter,
     TaskRow,
@@ -35,7 +34,7 @@ from absurd_core.task_list import (
     encode_cursor,
     filter_conditions,
 )
-from tenants.scoping import TenantScope
+from absurd_core.tenancy import TenantScope, tenant_filter
 
 #: The columns of a TaskRow, in ``task_list._row``'s order (after the queue).
 _ROW_COLUMNS = sql.SQL(
@@ -144,7 +143,7 @@ def tasks_by_id(
     queues = list_queues(using=using)
     if not ids or not queues:
         return []
-    tenant_where, tenant_params = _tenant_filter(scope)
+    tenant_where, tenant_params = tenant_filter(scope)
     parts, params = [], []
     for queue in queues:
         parts.append(

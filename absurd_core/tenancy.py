@@ -1,4 +1,6 @@
-"""Which tenants a principal may see. Every read takes a scope; there is no default.
+"""Tenancy as the core sees it: which tenants a read may see, and the tenant filter.
+
+Every read takes a scope; there is no default.
 
 ``ALL_TENANTS`` is the explicit value platform staff pass to see everything,
 tasks without a tenant included. A one-tenant scope with ``tenantless`` also
@@ -6,6 +8,9 @@ covers what has no tenant: tasks spawned by other clients without a tenant
 header (absurdctl, another SDK), and their event log, dead letters and audit.
 Only a platform principal's scope has it (tenants.permissions.Principal); an
 ordinary tenant never sees them.
+
+The core owns these names so that it imports nothing of ``tenants``; ``tenants.scoping``
+re-exports them.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from django.db.models import Q, QuerySet
+from psycopg import sql
 
-from absurd_core.index_keys import tenant_q
+from absurd_core.index_keys import tenant_q, text_equals
 
 
 class _AllTenants:
@@ -58,3 +64,19 @@ class TenantScope:
         if self.tenantless:
             condition |= Q(**{f"{field}__isnull": True}) | Q(**{field: ""})
         return queryset.filter(condition)
+
+
+def tenant_filter(scope: TenantScope) -> tuple[sql.Composable, list]:
+    """The SQL condition on an engine task row's ``headers->>'tenant'`` for ``scope``,
+    with its parameters."""
+    if scope.is_all:
+        return sql.SQL("true"), []
+    # The prefix condition is what our ac_tenant_pfx_ index answers (absurd_core/index_keys.py).
+    where, params = text_equals("headers->>'tenant'", scope.slug)
+    if scope.tenantless:
+        # A platform principal's scope: also tasks spawned without a tenant header.
+        # Each alternative can use the tenant index (a coalesce() could not).
+        where = sql.SQL("(({}) or headers->>'tenant' is null or headers->>'tenant' = '')").format(
+            where
+        )
+    return where, params

@@ -25,7 +25,7 @@ from psycopg import sql
 
 from absurd_core.engine import list_queues
 from absurd_core.models import Worker
-from tenants.scoping import TenantScope
+from absurd_core.tenancy import TenantScope
 
 
 @dataclass(frozen=True)
