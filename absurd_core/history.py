@@ -1,4 +1,4 @@
-"""Event-log reads, always tenant-scoped: a task's history and recent transitions."""
+"""Event-log reads, always tenant-scoped: a task's history."""
 
 from __future__ import annotations
 
@@ -17,7 +17,3 @@ def events(scope: TenantScope) -> QuerySet[TaskEvent]:
 def task_history(scope: TenantScope, queue: str, task_id: UUID | str) -> list[TaskEvent]:
     """Every transition of one task, oldest first (the full set, never a page)."""
     return list(events(scope).filter(queue=queue, task_id=task_id).order_by("id"))
-
-
-def recent_transitions(scope: TenantScope, *, limit: int = 50) -> list[TaskEvent]:
-    return list(events(scope).exclude(task_id=None).order_by("-id")[:limit])
