@@ -13,8 +13,8 @@ from typing import Any
 from uuid import UUID
 
 from absurd_core.actors import Actor
-from absurd_core.history import task_history
 from absurd_core.models import OperatorAction
+from absurd_core.queries.history import task_history
 from absurd_core.tenancy import TenantScope
 
 

@@ -31,8 +31,8 @@ from django.db import transaction
 from absurd_core import audit, engine
 from absurd_core.actors import Action, Actor
 from absurd_core.errors import AbsurdError, QueueNotFound, TaskNotFound
-from absurd_core.task_list import MAX_LIMIT, TaskFilter, TaskRow, list_tasks
-from absurd_core.task_selection import count_by_state, tasks_by_id
+from absurd_core.queries.task_list import MAX_LIMIT, TaskFilter, TaskRow, list_tasks
+from absurd_core.queries.task_selection import count_by_state, tasks_by_id
 from absurd_core.tenancy import ALL_TENANTS, TenantScope
 
 #: The states each action applies to.

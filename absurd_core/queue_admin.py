@@ -15,7 +15,7 @@ from django.db import connections
 
 from absurd_core import engine
 from absurd_core.errors import InvalidArgument, QueueNotFound
-from absurd_core.overview import overview_stats
+from absurd_core.queries.queues import overview_stats
 from absurd_core.queues import Pause, pauses
 from absurd_core.tenancy import TenantScope
 
@@ -25,7 +25,7 @@ class QueueInfo:
     name: str
     counts: dict[str, int]
     pause: Pause | None
-    #: True when ``counts`` are estimates (huge tables; absurd_core/overview.py).
+    #: True when ``counts`` are estimates (huge tables; absurd_core/queries/queues.py).
     estimated: bool = False
     cleanup_ttl: timedelta | None = None
     cleanup_limit: int | None = None

@@ -25,9 +25,9 @@ from absurd_core.errors import (
     RateLimited,
     TaskNotFound,
 )
+from absurd_core.queries.task_list import CURSOR_PATTERN, MAX_LIMIT, TaskFilter, list_tasks
+from absurd_core.queries.tasks import find_task
 from absurd_core.registry import registry
-from absurd_core.task_list import CURSOR_PATTERN, MAX_LIMIT, TaskFilter, list_tasks
-from absurd_core.task_queries import find_task
 from config.problems import Problem
 from tenants.api_auth import api_principal
 from tenants.permissions import Action

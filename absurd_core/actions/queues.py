@@ -6,7 +6,7 @@ change and writes its audit row (absurd_core.audit.record) in one transaction: t
 change and the record of who made it commit together or not at all.
 
 ``queue_rows`` is the page's read: every queue with the tenant's own counts (from
-absurd_core.overview.overview_stats, the read tuned for large queues: its counts may
+absurd_core.queries.queues.overview_stats, the read tuned for large queues: its counts may
 be estimates), its pause and its cleanup policy.
 """
 
@@ -22,7 +22,7 @@ from absurd_core.actors import Actor
 from absurd_core.audit import record
 from absurd_core.engine import TASK_STATES, CleanupResult
 from absurd_core.errors import AbsurdError, InvalidQueueName, QueueNotFound
-from absurd_core.overview import overview_stats
+from absurd_core.queries.queues import overview_stats
 from absurd_core.queue_admin import pause_queue, pauses, resume_queue
 from absurd_core.queue_admin import update_cleanup_policy as _update_cleanup_policy
 from absurd_core.queues import validate_queue_name

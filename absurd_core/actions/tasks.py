@@ -23,7 +23,7 @@ from absurd_core.actors import Action, Actor
 from absurd_core.errors import AbsurdError
 from absurd_core.event_names import SYSTEM_EVENT_PREFIXES, in_tenant_namespace, is_system_event
 from absurd_core.models import OperatorAction
-from absurd_core.task_queries import TaskDetail, find_task
+from absurd_core.queries.tasks import TaskDetail, find_task
 
 CANCELLABLE = frozenset({"pending", "running", "sleeping"})
 TERMINAL = frozenset({"completed", "failed", "cancelled"})

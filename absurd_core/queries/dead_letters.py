@@ -21,7 +21,7 @@ from datetime import datetime
 from django.db.models import Count, Max, Min, Q, QuerySet, TextField, Value
 from django.db.models.functions import Coalesce
 
-from absurd_core.dead_letters import dead_letters
+from absurd_core.actions.dead_letters import dead_letters
 from absurd_core.models import DeadLetter
 from absurd_core.tenancy import TenantScope
 

@@ -1,7 +1,7 @@
 """What a task filter or a selection of ids means, beyond one page of ``task_list``.
 
 The runs page and its bulk actions need three more questions answered with the
-same filter semantics as :func:`absurd_core.task_list.list_tasks` (the same
+same filter semantics as :func:`absurd_core.queries.task_list.list_tasks` (the same
 conditions, the same search grammar, the same tenant filter):
 
 - ``count_by_state``: how many tasks match, by state (for "Cancel 1,234 tasks
@@ -25,7 +25,7 @@ from psycopg import sql
 
 from absurd_core.engine import TASK_STATES, list_queues
 from absurd_core.errors import InvalidArgument
-from absurd_core.task_list import (
+from absurd_core.queries.task_list import (
     TaskFilter,
     TaskRow,
     _queues,

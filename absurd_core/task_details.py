@@ -1,0 +1,10 @@
+"""Deprecated (one release): moved to ``absurd_core.queries.checkpoints``; import it from there.
+
+This name is the very same module object (old imports and monkeypatches keep working).
+"""
+
+import sys
+
+from absurd_core.queries import checkpoints as _moved
+
+sys.modules[__name__] = _moved
