@@ -86,12 +86,21 @@ def sqlstate_of(exc: BaseException) -> str | None:
     return None
 
 
+def first_line(exc: BaseException, default: str | None = None) -> str:
+    """The first line of ``exc``'s message, for one-line logs; ``default`` (else
+    ``repr(exc)``) when the message is empty."""
+    text = str(exc).strip()
+    if text:
+        return text.splitlines()[0]
+    return repr(exc) if default is None else default
+
+
 def message_of(exc: BaseException) -> str:
     for candidate in (exc.__cause__, exc):
         diag = getattr(candidate, "diag", None)
         if diag is not None and diag.message_primary:
             return diag.message_primary
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    return first_line(exc, exc.__class__.__name__)
 
 
 def translate(exc: BaseException) -> AbsurdError:

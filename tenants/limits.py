@@ -13,7 +13,7 @@ import logging
 
 from django.db import DatabaseError, connection, transaction
 
-from absurd_core.errors import LimiterUnavailable, RateLimited
+from absurd_core.errors import LimiterUnavailable, RateLimited, first_line
 from absurd_core.hooks import ClaimAdmission, SpawnGate
 
 __all__ = [
@@ -82,7 +82,7 @@ def limiter_failed(tenant_slug: str, error: BaseException) -> None:
         "spawn limiter failed for tenant %s; failing %s: %s",
         tenant_slug,
         "open" if fail_open else "closed",
-        str(error).strip().splitlines()[0] if str(error).strip() else repr(error),
+        first_line(error),
     )
     if not fail_open:
         raise LimiterUnavailable(

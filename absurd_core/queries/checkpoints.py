@@ -9,7 +9,6 @@ the tenant filter, so another tenant's task id yields nothing.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -17,6 +16,7 @@ from uuid import UUID
 from django.db import connections
 from psycopg import sql
 
+from absurd_core.formatting import pretty_json
 from absurd_core.tenancy import TenantScope, tenant_filter
 
 #: Characters of a checkpoint value shown; longer values are cut to this.
@@ -50,10 +50,7 @@ class CheckpointValue:
             return "null"
         if self.truncated:
             return self.text
-        try:
-            return json.dumps(json.loads(self.text), indent=2, ensure_ascii=False)
-        except ValueError:
-            return self.text
+        return pretty_json(self.text)
 
 
 @dataclass(frozen=True)

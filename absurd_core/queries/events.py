@@ -30,7 +30,6 @@ the form of an approval's name.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -40,6 +39,7 @@ from psycopg import sql
 
 from absurd_core.engine import list_queues
 from absurd_core.events import tenant_event_name
+from absurd_core.formatting import pretty_json
 from absurd_core.tenancy import TenantScope
 
 PAGE_SIZE = 50
@@ -189,14 +189,7 @@ def _add_payloads(items: list[EmittedEvent], using: str) -> None:
             continue
         text, size = found[(item.queue, item.name)]
         item.truncated = size > PAYLOAD_PREVIEW
-        item.payload = text if item.truncated else _pretty(text)
-
-
-def _pretty(text: str) -> str:
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        return text
+        item.payload = text if item.truncated else pretty_json(text)
 
 
 def _add_waiters(scope: TenantScope, items: list[EmittedEvent], using: str) -> None:

@@ -36,10 +36,11 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from absurd_core.errors import first_line
 from absurd_core.hooks import ClaimAdmission, claim_admission
 from absurd_core.listeners import registered_listeners
 from absurd_core.registry import TaskRegistry
-from absurd_core.worker.connection import connect
+from absurd_core.worker.connection import connect, reconnect_delay
 from absurd_core.worker.executor import ConnectionLostBeforeStart, Executor, UnknownTasks
 from absurd_core.worker.housekeeping import Housekeeping
 from absurd_core.worker.leases import InFlight, LeaseKeeper
@@ -82,7 +83,6 @@ RELEASE_SQL = sql.SQL(
     "select absurd.schedule_run(%s, r.run_id, absurd.current_time())"
     " from absurd.{} r where r.run_id = %s and r.state = 'running' and r.claimed_by = %s"
 )
-RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
 def default_worker_id() -> str:
@@ -250,7 +250,7 @@ class Worker:
                 failures = 0
             except psycopg.OperationalError as exc:
                 self._drop_claim_conn()
-                delay = RECONNECT_BACKOFF[min(failures, len(RECONNECT_BACKOFF) - 1)]
+                delay = reconnect_delay(failures)
                 failures += 1
                 if failures == 1:
                     logger.warning("worker.db_error %s; reconnecting with backoff", _one_line(exc))
@@ -508,5 +508,4 @@ class Worker:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{exc.__class__.__name__}: {text[0] if text else ''}"
+    return f"{exc.__class__.__name__}: {first_line(exc, '')}"
