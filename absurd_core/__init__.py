@@ -1,19 +1,50 @@
-"""Absurd Control's engine layer. Public entry points:
+"""Absurd Control's engine layer: the facade other apps and plugins use.
 
-- ``absurd_core.task``: decorator registering a task (``internal=True``: only our code
-  spawns it);
-- ``absurd_core.external_task``: declare a task another worker runs (no handler);
-- ``absurd_core.spawn``: spawn a registered task for a tenant;
-- ``absurd_core.engine``: typed calls to ``absurd.*`` functions.
+- ``task`` / ``external_task`` / ``registry``: register tasks (``internal=True``: only our
+  code spawns it) or declare one another worker runs (no handler);
+- ``spawn``: spawn a registered task for a tenant (the registered spawn gate applies);
+- ``engine``: typed calls to ``absurd.*`` functions, with ``SpawnResult``;
+- ``hooks``: where apps above the core register gates and totals at start-up;
+- ``LifecycleEvent``: what lifecycle listeners receive;
+- ``TenantScope`` / ``ALL_TENANTS``, ``Action`` / ``Actor``: scoping and actors;
+- ``DeadLetter``, ``WORKER_HEARTBEAT_SECONDS``: model names, resolved on first use
+  (models cannot be imported before the app registry is ready).
 """
 
+from absurd_core import engine, hooks
+from absurd_core.actors import Action, Actor
+from absurd_core.engine import SpawnResult
+from absurd_core.errors import RateLimited
+from absurd_core.listeners import LifecycleEvent
 from absurd_core.registry import external_task, registry, task
+from absurd_core.spawning import spawn
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
+
+_MODEL_NAMES = frozenset({"DeadLetter", "WORKER_HEARTBEAT_SECONDS"})
 
 
-def spawn(*args, **kwargs):
-    from absurd_core.spawning import spawn as _spawn
+def __getattr__(name: str):
+    if name in _MODEL_NAMES:
+        from absurd_core import models
 
-    return _spawn(*args, **kwargs)
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["external_task", "registry", "spawn", "task"]
+__all__ = [
+    "ALL_TENANTS",
+    "WORKER_HEARTBEAT_SECONDS",
+    "Action",
+    "Actor",
+    "DeadLetter",
+    "LifecycleEvent",
+    "RateLimited",
+    "SpawnResult",
+    "TenantScope",
+    "engine",
+    "external_task",
+    "hooks",
+    "registry",
+    "spawn",
+    "task",
+]

@@ -12,7 +12,6 @@ def discover_tasks() -> None:
     leaving a worker that silently defers that app's tasks forever.
     """
     from absurd_core.registry import registry
-    from plugins.base import installed_plugins
 
     for app_config in apps.get_app_configs():
         if not module_has_submodule(app_config.module, "tasks"):
@@ -23,12 +22,16 @@ def discover_tasks() -> None:
             raise ImproperlyConfigured(
                 f"App {app_config.name!r}: importing its tasks module failed: {exc!r}"
             ) from exc
-    for plugin in installed_plugins():
-        missing = [name for name in plugin.tasks if name not in registry]
+    # Plugins (app configs with a plugin_name, plugins.base.PluginConfig) declare their
+    # tasks by name: read by attribute, so the core imports nothing of plugins.
+    for app_config in apps.get_app_configs():
+        plugin_name = getattr(app_config, "plugin_name", None)
+        if not plugin_name:
+            continue
+        missing = [name for name in getattr(app_config, "tasks", ()) if name not in registry]
         if missing:
             raise ImproperlyConfigured(
-                f"Plugin {plugin.plugin_name!r} declares tasks it does not register: "
-                f"{', '.join(missing)}."
+                f"Plugin {plugin_name!r} declares tasks it does not register: {', '.join(missing)}."
             )
 
 

@@ -12,14 +12,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from absurd_core.history import task_history
+from absurd_core.actors import Actor
 from absurd_core.models import OperatorAction
-from tenants.permissions import Principal
-from tenants.scoping import TenantScope
+from absurd_core.queries.history import task_history
+from absurd_core.tenancy import TenantScope
 
 
 def record(
-    principal: Principal,
+    principal: Actor,
     action: str,
     *,
     queue: str | None = None,

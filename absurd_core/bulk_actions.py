@@ -31,11 +31,11 @@ from uuid import UUID
 from django.db import transaction
 
 from absurd_core import audit, engine
+from absurd_core.actors import Action, Actor
 from absurd_core.errors import AbsurdError, QueueNotFound, TaskNotFound
-from absurd_core.task_list import MAX_LIMIT, TaskFilter, TaskRow, list_tasks
-from absurd_core.task_selection import count_by_state, tasks_by_id
-from tenants.permissions import Action, Principal
-from tenants.scoping import ALL_TENANTS, TenantScope
+from absurd_core.queries.task_list import MAX_LIMIT, TaskFilter, TaskRow, list_tasks
+from absurd_core.queries.task_selection import count_by_state, tasks_by_id
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
 
 #: The states each action applies to.
 APPLIES_TO: dict[str, tuple[str, ...]] = {
@@ -93,7 +93,7 @@ def preview_matching(action: str, scope: TenantScope, filters: TaskFilter) -> Pr
     return _preview(action, count_by_state(scope, filters))
 
 
-def _check(principal: Principal, action: str) -> None:
+def _check(principal: Actor, action: str) -> None:
     if action not in APPLIES_TO:
         raise ValueError(f"Unknown bulk action {action!r}; actions are cancel and retry.")
     principal.require(Action.OPERATE)
@@ -122,7 +122,7 @@ def matching_tasks(
         cursor = page.next_cursor
 
 
-def _record(principal: Principal, action: str, task: TaskRow) -> None:
+def _record(principal: Actor, action: str, task: TaskRow) -> None:
     audit.record(principal, action, queue=task.queue, task_id=task.task_id, tenant=task.tenant,
                  detail={"bulk": True})  # fmt: skip
 
@@ -140,7 +140,7 @@ def _refused(refused: AbsurdError, outcome: BulkOutcome) -> None:
         outcome.skipped += 1  # retry_task checks "failed" under its row lock
 
 
-def _apply_page(principal: Principal, action: str, tasks: list[TaskRow]) -> BulkOutcome:
+def _apply_page(principal: Actor, action: str, tasks: list[TaskRow]) -> BulkOutcome:
     """One transaction for the page. Each engine call is its own savepoint (engine._cursor),
     so a task that refuses leaves the transaction usable and is only counted."""
     outcome = BulkOutcome(action)
@@ -183,7 +183,7 @@ def _chunks(tasks: Iterable[TaskRow], size: int) -> Iterator[list[TaskRow]]:
         yield chunk
 
 
-def apply(principal: Principal, action: str, tasks: Iterable[TaskRow]) -> BulkOutcome:
+def apply(principal: Actor, action: str, tasks: Iterable[TaskRow]) -> BulkOutcome:
     """Cancel or retry each of ``tasks`` (rows the principal's scope already let it see).
 
     Tasks in states the action does not apply to are skipped without a call. The rest
@@ -221,7 +221,7 @@ def selected(scope: TenantScope, task_ids: Sequence[UUID]) -> list[TaskRow]:
 
 
 def apply_to_selection(
-    principal: Principal, action: str, scope: TenantScope, task_ids: Sequence[UUID]
+    principal: Actor, action: str, scope: TenantScope, task_ids: Sequence[UUID]
 ) -> BulkOutcome:
     """``scope``: the principal's, or narrower (a platform user's tenant filter)."""
     _check(principal, action)
@@ -237,7 +237,7 @@ def frozen(filters: TaskFilter, as_of: datetime) -> TaskFilter:
 
 
 def apply_to_matching(
-    principal: Principal, action: str, scope: TenantScope, filters: TaskFilter
+    principal: Actor, action: str, scope: TenantScope, filters: TaskFilter
 ) -> BulkOutcome:
     """Cancel or retry every task ``filters`` matches in ``scope``.
 

@@ -55,6 +55,25 @@ class SchemaMismatch(AbsurdError):
     """The database holds a different Absurd schema version than the pinned one."""
 
 
+class RateLimited(Exception):
+    """Over the tenant's spawn rate; nothing was spawned.
+
+    Raised by the spawn gate ``tenants`` registers (absurd_core/hooks.py); defined here
+    so that the core and its callers catch it without importing ``tenants``.
+    """
+
+    def __init__(self, tenant: str, retry_after: float, message: str | None = None):
+        self.tenant = tenant
+        self.retry_after = retry_after
+        super().__init__(
+            message or f"Tenant {tenant!r} is over its spawn rate; retry in {retry_after:.2f} s."
+        )
+
+
+class LimiterUnavailable(RateLimited):
+    """The limiter's storage failed and the policy fails closed."""
+
+
 _BY_SQLSTATE = {"AB001": TaskCancelled, "AB002": RunFailed, "AB003": InvalidArgument}
 
 
@@ -67,12 +86,21 @@ def sqlstate_of(exc: BaseException) -> str | None:
     return None
 
 
+def first_line(exc: BaseException, default: str | None = None) -> str:
+    """The first line of ``exc``'s message, for one-line logs; ``default`` (else
+    ``repr(exc)``) when the message is empty."""
+    text = str(exc).strip()
+    if text:
+        return text.splitlines()[0]
+    return repr(exc) if default is None else default
+
+
 def message_of(exc: BaseException) -> str:
     for candidate in (exc.__cause__, exc):
         diag = getattr(candidate, "diag", None)
         if diag is not None and diag.message_primary:
             return diag.message_primary
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    return first_line(exc, exc.__class__.__name__)
 
 
 def translate(exc: BaseException) -> AbsurdError:

@@ -32,7 +32,7 @@ from psycopg import sql
 from absurd_core import engine
 from absurd_core.errors import InvalidArgument, QueueNotFound
 from absurd_core.event_names import is_system_event, tenant_event_name
-from tenants.scoping import TenantScope
+from absurd_core.tenancy import TenantScope
 
 __all__ = ["EmitResult", "emit_for_tenant", "emit_raw", "tenant_event_name"]
 

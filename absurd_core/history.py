@@ -1,23 +1,10 @@
-"""Event-log reads, always tenant-scoped: a task's history and recent transitions."""
+"""Deprecated (one release): moved to ``absurd_core.queries.history``; import it from there.
 
-from __future__ import annotations
+This name is the very same module object (old imports and monkeypatches keep working).
+"""
 
-from uuid import UUID
+import sys
 
-from django.db.models import QuerySet
+from absurd_core.queries import history as _moved
 
-from absurd_core.models import TaskEvent
-from tenants.scoping import TenantScope
-
-
-def events(scope: TenantScope) -> QuerySet[TaskEvent]:
-    return scope.restrict(TaskEvent.objects.all())
-
-
-def task_history(scope: TenantScope, queue: str, task_id: UUID | str) -> list[TaskEvent]:
-    """Every transition of one task, oldest first (the full set, never a page)."""
-    return list(events(scope).filter(queue=queue, task_id=task_id).order_by("id"))
-
-
-def recent_transitions(scope: TenantScope, *, limit: int = 50) -> list[TaskEvent]:
-    return list(events(scope).exclude(task_id=None).order_by("-id")[:limit])
+sys.modules[__name__] = _moved

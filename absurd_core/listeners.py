@@ -34,6 +34,8 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from django.apps import apps
+from django.utils.module_loading import import_string
 from psycopg.rows import dict_row
 
 logger = logging.getLogger("absurd_core.listeners")
@@ -66,12 +68,20 @@ class LifecycleEvent:
 
 
 def registered_listeners() -> list[tuple[str, Listener]]:
-    """(name, callable) for every listener an installed plugin declares."""
-    from plugins.base import installed_plugins
+    """(name, callable) for every listener an installed app declares, in app order.
 
+    Collected by app-config attribute, like ``tasks`` modules: an app config's
+    ``lifecycle_listeners`` (dotted paths; plugins.base.PluginConfig declares it and
+    loads them with clear errors through ``load_listeners()``).
+    """
     found: list[tuple[str, Listener]] = []
-    for plugin in installed_plugins():
-        found.extend(plugin.load_listeners())
+    for app_config in apps.get_app_configs():
+        load = getattr(app_config, "load_listeners", None)
+        if load is not None:
+            found.extend(load())
+        else:
+            paths = getattr(app_config, "lifecycle_listeners", ())
+            found.extend((path, import_string(path)) for path in paths)
     return found
 
 

@@ -95,7 +95,7 @@ class TaskEvent(models.Model):
                 Left("tenant", 256), models.F("id").desc(), name="task_event_tenant_recent"
             ),
             # "tenant is null", newest first: emitted events and tasks spawned without a
-            # tenant (absurd_core/event_queries.py), which the prefix index cannot answer.
+            # tenant (absurd_core/queries/events.py), which the prefix index cannot answer.
             models.Index(
                 models.F("id").desc(),
                 name="task_event_untenanted",
@@ -112,7 +112,7 @@ class DeadLetter(models.Model):
     """A task that failed terminally, until an operator retries or discards it.
 
     Created by the terminal-failure trigger; resolved through
-    absurd_core.dead_letters, whose conditional updates make each action take
+    absurd_core.actions.dead_letters, whose conditional updates make each action take
     effect once under concurrent duplicates.
     """
 

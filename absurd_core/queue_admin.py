@@ -1,7 +1,7 @@
 """Queues as operators see and manage them: stats, policy, pause and resume.
 
 Reads are tenant-scoped (counts of the tenant's own tasks). Changes act on a
-queue every tenant shares, so callers check ``Principal.require_platform_admin``
+queue every tenant shares, so callers check ``Actor.require_platform_admin`` (absurd_core.actors)
 first. Pausing is ours, not the engine's: ``absurd_control.queue_pause``
 (absurd_core/sql/pause.sql) gates our workers' claims.
 """
@@ -9,19 +9,15 @@ first. Pausing is ours, not the engine's: ``absurd_control.queue_pause``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.db import connections
 
 from absurd_core import engine
 from absurd_core.errors import InvalidArgument, QueueNotFound
-from tenants.scoping import TenantScope
-
-
-@dataclass(frozen=True)
-class Pause:
-    paused_at: datetime
-    paused_by: str
+from absurd_core.queries.queues import overview_stats
+from absurd_core.queues import Pause, pauses
+from absurd_core.tenancy import TenantScope
 
 
 @dataclass(frozen=True)
@@ -29,7 +25,7 @@ class QueueInfo:
     name: str
     counts: dict[str, int]
     pause: Pause | None
-    #: True when ``counts`` are estimates (huge tables; absurd_core/overview.py).
+    #: True when ``counts`` are estimates (huge tables; absurd_core/queries/queues.py).
     estimated: bool = False
     cleanup_ttl: timedelta | None = None
     cleanup_limit: int | None = None
@@ -39,16 +35,7 @@ class QueueInfo:
         return self.pause is not None
 
 
-def pauses(*, using: str = "default") -> dict[str, Pause]:
-    with connections[using].cursor() as cursor:
-        cursor.execute("select queue_name, paused_at, paused_by from absurd_control.queue_pause")
-        return {name: Pause(at, by) for name, at, by in cursor.fetchall()}
-
-
 def _stats(scope: TenantScope, using: str):
-    # overview imports this module (for pauses); import it when used.
-    from absurd_core.overview import overview_stats
-
     return overview_stats(scope, using=using)
 
 

@@ -1,4 +1,4 @@
-"""Queue-name validation, done before any name reaches SQL.
+"""Queue names (validated before any name reaches SQL) and queue pauses.
 
 The engine caps names at 57 UTF-8 bytes (so generated identifiers such as
 ``r_<queue>_sai`` fit PostgreSQL's 63-byte limit) and otherwise accepts any
@@ -12,6 +12,10 @@ digit or ``_``. Queue names still travel to SQL only as parameters or
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connections
 
 from absurd_core.errors import InvalidQueueName
 
@@ -38,3 +42,16 @@ def validate_queue_name(name: object) -> str:
             "starting with a letter, digit or '_'."
         )
     return name
+
+
+@dataclass(frozen=True)
+class Pause:
+    paused_at: datetime
+    paused_by: str
+
+
+def pauses(*, using: str = "default") -> dict[str, Pause]:
+    """Paused queues by name (absurd_control.queue_pause)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("select queue_name, paused_at, paused_by from absurd_control.queue_pause")
+        return {name: Pause(at, by) for name, at, by in cursor.fetchall()}

@@ -16,6 +16,7 @@ from ninja.errors import HttpError
 
 from absurd_core import audit
 from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
+from absurd_core.queries.workers import workers_for
 from absurd_core.queue_admin import (
     QueueInfo,
     get_queue_info,
@@ -24,7 +25,6 @@ from absurd_core.queue_admin import (
     resume_queue,
     update_cleanup_policy,
 )
-from absurd_core.workers import workers_for
 from config.api_input import StrictBody, json_int
 from config.problems import Problem
 from tenants.api_auth import api_principal

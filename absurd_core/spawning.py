@@ -11,29 +11,45 @@ from django.db import DatabaseError, connections, transaction
 
 from absurd_core import engine
 from absurd_core.errors import AbsurdError, InvalidArgument, translate
+from absurd_core.hooks import SpawnGate, spawn_gate
 from absurd_core.queues import validate_queue_name
 from absurd_core.registry import registry
-from tenants.limits import (
-    GATE_OR_RAISE_SQL,
-    RATE_LIMITED_SQLSTATE,
-    RateLimited,
-    limiter_failed,
-    wait_of,
-)
 
-# Built from two constants at import; values travel only as parameters. The gate runs
-# only when the statement created a task (a repeated idempotency key costs nothing) and
-# raises SQLSTATE AC429 over the limit, so the statement spawns nothing then
-# (tenants/sql/spawn_gate.sql).
-SPAWN_SQL = (
-    "select s.task_id, s.run_id, s.attempt, s.created,"  # noqa: S608
-    " case when s.created then " + GATE_OR_RAISE_SQL + " end"
-    " from absurd.spawn_task(%(queue)s, %(task)s, %(params)s::jsonb, %(options)s::jsonb) s"
-)
 BARE_SPAWN_SQL = (
     "select s.task_id, s.run_id, s.attempt, s.created"
     " from absurd.spawn_task(%(queue)s, %(task)s, %(params)s::jsonb, %(options)s::jsonb) s"
 )
+
+
+def gated_spawn_sql(gate: SpawnGate) -> str:
+    """The spawn statement with ``gate`` folded in: built from constants, values travel only
+    as parameters. The gate runs only when the statement created a task (a repeated
+    idempotency key costs nothing) and raises its SQLSTATE when it refuses, so the
+    statement spawns nothing then (tenants' gate: tenants/sql/0007_spawn_gate_raises.sql)."""
+    return (
+        "select s.task_id, s.run_id, s.attempt, s.created,"  # noqa: S608
+        " case when s.created then " + gate.sql + " end"
+        " from absurd.spawn_task(%(queue)s, %(task)s, %(params)s::jsonb, %(options)s::jsonb) s"
+    )
+
+
+def __getattr__(name: str) -> str:
+    # ``SPAWN_SQL``: the statement spawn() runs, with the registered gate (bench, tests).
+    if name == "SPAWN_SQL":
+        gate = spawn_gate()
+        return gated_spawn_sql(gate) if gate else BARE_SPAWN_SQL
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_gated: tuple[SpawnGate, str] | None = None
+
+
+def _gated_sql(gate: SpawnGate) -> str:
+    """The gated statement, built once per gate: the same text on every call."""
+    global _gated
+    if _gated is None or _gated[0] is not gate:
+        _gated = (gate, gated_spawn_sql(gate))
+    return _gated[1]
 
 
 def _spawn_row(sql: str, values: dict, using: str) -> tuple:
@@ -102,8 +118,9 @@ def spawn(
 
     The tenant is stamped into ``headers.tenant`` here and nowhere else; a
     caller-supplied ``tenant`` header is refused so that clients can never
-    choose their tenant. The tenant's spawn rate applies (tenants.limits):
-    over it, RateLimited is raised and nothing is spawned.
+    choose their tenant. The registered spawn gate applies (absurd_core/hooks.py;
+    tenants' spawn rate): when it refuses, its exception (RateLimited) is raised and
+    nothing is spawned.
     """
     spec = registry.get(task_name)
     if spec is None and queue is None:
@@ -129,15 +146,18 @@ def spawn(
         "options": json.dumps(options),
         "tenant": tenant,
     }
+    gate = spawn_gate()
+    if gate is None:
+        return engine.SpawnResult(*_spawn_row(BARE_SPAWN_SQL, values, using)[:4])
     try:
-        row = _spawn_row(SPAWN_SQL, values, using)
+        row = _spawn_row(_gated_sql(gate), values, using)
     except AbsurdError as refused:
-        if refused.sqlstate == RATE_LIMITED_SQLSTATE:
-            raise RateLimited(tenant, wait_of(refused)) from None
+        if refused.sqlstate == gate.refused_sqlstate:
+            raise gate.refused(tenant, refused) from None
         # Something else failed. Without the gate, in a transaction: if the engine fails
-        # again, that is the error to raise; if it succeeds, the limiter's storage failed,
-        # and its fail-open flag decides whether this spawn stands (raising rolls it back).
+        # again, that is the error to raise; if it succeeds, the gate's storage failed,
+        # and the gate decides whether this spawn stands (raising rolls it back).
         with transaction.atomic(using=using):
             row = engine.fetch_all(BARE_SPAWN_SQL, values, using)[0]
-            limiter_failed(tenant, refused)
+            gate.failed(tenant, refused)
     return engine.SpawnResult(*row[:4])

@@ -18,14 +18,19 @@ from ninja.errors import HttpError
 
 from absurd_core import audit, engine, history, spawn
 from absurd_core.engine import TaskState
-from absurd_core.errors import AbsurdError, InvalidArgument, QueueNotFound, TaskNotFound
+from absurd_core.errors import (
+    AbsurdError,
+    InvalidArgument,
+    QueueNotFound,
+    RateLimited,
+    TaskNotFound,
+)
+from absurd_core.queries.task_list import CURSOR_PATTERN, MAX_LIMIT, TaskFilter, list_tasks
+from absurd_core.queries.tasks import find_task
 from absurd_core.registry import registry
-from absurd_core.task_list import CURSOR_PATTERN, MAX_LIMIT, TaskFilter, list_tasks
-from absurd_core.task_queries import find_task
 from config.api_input import IsoDateTime, StrictBody, json_int
 from config.problems import Problem
 from tenants.api_auth import api_principal
-from tenants.limits import RateLimited
 from tenants.permissions import Action
 
 router = Router(tags=["tasks"])

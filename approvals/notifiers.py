@@ -14,10 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from django.apps import apps
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from approvals.models import ApprovalRequest
+from approvals.models import ApprovalRequest, ApprovalToken
+
+#: The notifier contract; ``ApprovalRequest`` and ``ApprovalToken`` are published here for
+#: plugins, which import facades only (docs/architecture.md).
+__all__ = ["ApprovalMessage", "ApprovalRequest", "ApprovalToken", "Notifier", "notifiers"]
 
 
 @dataclass(frozen=True)
@@ -40,21 +45,22 @@ class Notifier:
 def __getattr__(name: str):
     # The email notifier moved to a plugin; an old APPROVAL_NOTIFIERS value naming
     # approvals.notifiers.EmailNotifier still works, and is the same class (sent once).
+    # Resolved by dotted path (as settings name notifiers), so approvals imports no plugin.
     if name == "EmailNotifier":
-        from plugins.email_notify.notifiers import EmailNotifier
-
-        return EmailNotifier
+        return import_string("plugins.email_notify.notifiers.EmailNotifier")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @cache
 def notifiers() -> tuple[Notifier, ...]:
-    """One instance of each notifier class, settings first, then plugins in app order."""
-    from plugins.base import installed_plugins
+    """One instance of each notifier class, settings first, then plugins in app order.
 
+    Plugins are collected by app-config attribute (``approval_notifiers``, declared by
+    plugins.base.PluginConfig), like ``tasks`` modules: approvals imports no plugin.
+    """
     paths = list(getattr(settings, "APPROVAL_NOTIFIERS", ()))
-    for plugin in installed_plugins():
-        paths.extend(plugin.approval_notifiers)
+    for app_config in apps.get_app_configs():
+        paths.extend(getattr(app_config, "approval_notifiers", ()))
     classes: list[type[Notifier]] = []
     for path in paths:
         cls = import_string(path)

@@ -52,6 +52,10 @@ BASE_URL = env_str("BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # sends email to any address). `make run` (manage.py devserver) and the tests add it.
 PLUGINS = env_list("PLUGINS", ["plugins.email_notify", "plugins.metrics"])
 PLUGIN_APPS = discover_plugin_apps(PLUGINS)
+# What `manage.py devserver` adds for its children, and the commands it runs first (after
+# migrate): the composition root names them, so the dashboard's command names no plugin.
+DEV_PLUGINS = env_list("DEV_PLUGINS", ["plugins.demo"])
+DEV_SETUP_COMMANDS = env_list("DEV_SETUP_COMMANDS", ["bootstrap_demo"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from config.api import api
-from plugins.base import installed_plugins, plugin_named
+from plugins.base import installed_plugins
 from tenants.views import ThrottledLoginView
 
 urlpatterns = [
@@ -21,7 +21,8 @@ urlpatterns += [
     for p in installed_plugins()
     if p.urls
 ]
-# Prometheus scrapes /metrics by default, so the metrics plugin's one view lives at the site
-# root instead of under /plugins/metrics/; mounted only when the plugin is installed.
-if plugin_named("metrics"):
-    urlpatterns.insert(0, path("metrics", include("plugins.metrics.urls")))
+# Plugin URLs at the site root (PluginConfig.root_urls), ahead of the project's own: the
+# metrics plugin's /metrics, where Prometheus looks by default.
+urlpatterns[:0] = [
+    path(prefix, include(module)) for p in installed_plugins() for prefix, module in p.root_urls
+]

@@ -65,6 +65,9 @@ class PluginConfig(AppConfig):
     #: Dotted path to a URLconf module; mounted under /plugins/<plugin_name>/ with the
     #: plugin name as its namespace, for pages behind a navigation entry.
     urls: str | None = None
+    #: (path, dotted URLconf) pairs mounted at the site root, ahead of the project's own
+    #: URLs, for endpoints outside tools look for at a fixed path (Prometheus: ``metrics``).
+    root_urls: tuple[tuple[str, str], ...] = ()
     #: Dotted path to a ``ninja.Router``; mounted under /api/v1/plugins/<plugin_name>/.
     api_router: str | None = None
     #: Dotted paths to approvals.notifiers.Notifier subclasses, used for every request.
@@ -88,6 +91,7 @@ class PluginConfig(AppConfig):
 
     def _declared_paths(self) -> list[tuple[str, str]]:
         paths = [("api_router", self.api_router), ("urls", self.urls)]
+        paths += [("urls", module) for _, module in self.root_urls]
         paths += [("approval_notifiers", p) for p in self.approval_notifiers]
         paths += [("lifecycle_listeners", p) for p in self.lifecycle_listeners]
         paths += [("panels", p.context) for p in self.panels]

@@ -13,22 +13,24 @@ import logging
 
 from django.db import DatabaseError, connection, transaction
 
+from absurd_core.errors import LimiterUnavailable, RateLimited, first_line
+from absurd_core.hooks import ClaimAdmission, SpawnGate
+
+__all__ = [
+    "CLAIM_ADMISSION",
+    "GATE_OR_RAISE_SQL",
+    "RATE_LIMITED_SQLSTATE",
+    "SPAWN_GATE",
+    "LimiterUnavailable",  # defined in absurd_core.errors (re-exported, deprecated here)
+    "RateLimited",  # defined in absurd_core.errors (re-exported, deprecated here)
+    "check_verdict",
+    "limiter_failed",
+    "spawn_fail_open",
+    "take_spawn_token",
+    "wait_of",
+]
+
 logger = logging.getLogger("tenants.limits")
-
-
-class RateLimited(Exception):
-    """Over the tenant's spawn rate; nothing was spawned."""
-
-    def __init__(self, tenant: str, retry_after: float, message: str | None = None):
-        self.tenant = tenant
-        self.retry_after = retry_after
-        super().__init__(
-            message or f"Tenant {tenant!r} is over its spawn rate; retry in {retry_after:.2f} s."
-        )
-
-
-class LimiterUnavailable(RateLimited):
-    """The limiter's storage failed and the policy fails closed."""
 
 
 #: SQL fragment: 0 when one spawn of ``%(tenant)s`` may go ahead; over the limit it raises
@@ -80,7 +82,7 @@ def limiter_failed(tenant_slug: str, error: BaseException) -> None:
         "spawn limiter failed for tenant %s; failing %s: %s",
         tenant_slug,
         "open" if fail_open else "closed",
-        str(error).strip().splitlines()[0] if str(error).strip() else repr(error),
+        first_line(error),
     )
     if not fail_open:
         raise LimiterUnavailable(
@@ -104,3 +106,22 @@ def take_spawn_token(tenant_slug: str, *, cost: int = 1) -> None:
         limiter_failed(tenant_slug, exc)
         return
     check_verdict(tenant_slug, retry_after)
+
+
+def _refused(tenant_slug: str, error: BaseException) -> RateLimited:
+    return RateLimited(tenant_slug, wait_of(error))
+
+
+#: The spawn gate TenantsConfig.ready() registers into the core (absurd_core/hooks.py).
+SPAWN_GATE = SpawnGate(
+    sql=GATE_OR_RAISE_SQL,
+    refused_sqlstate=RATE_LIMITED_SQLSTATE,
+    refused=_refused,
+    failed=limiter_failed,
+)
+
+#: The tenant's concurrency limit, applied to each claimed run inside the claim statement
+#: (a run over the limit is parked again: absurd_core/sql/0006_tenant_concurrency.sql).
+CLAIM_ADMISSION = ClaimAdmission(
+    sql="absurd_control.admit_claimed_run(%(queue)s, c.run_id, c.headers->>'tenant')"
+)

@@ -1,4 +1,4 @@
-"""Tenants and who belongs to them. API keys and rate limits come with the tenants issue."""
+"""Tenants and who belongs to them (roles), their API keys and spawn-rate policies."""
 
 from django.conf import settings
 from django.core.validators import RegexValidator

@@ -8,17 +8,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from enum import StrEnum
 
 from django.core.exceptions import PermissionDenied
 
-from tenants.scoping import TenantScope
+from absurd_core.actors import Action
+from absurd_core.tenancy import TenantScope
 
-
-class Action(StrEnum):
-    VIEW = "view"
-    OPERATE = "operate"
-    ADMIN = "admin"
+__all__ = ["ROLE_ACTIONS", "ROLE_ORDER", "Action", "Principal"]
 
 
 #: Narrowest first.
@@ -33,7 +29,11 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated actor: a user with an active tenant, or an API key."""
+    """The authenticated actor: a user with an active tenant, or an API key.
+
+    It satisfies ``absurd_core.actors.Actor``, which is all the core asks of it.
+    ``Action`` now lives in ``absurd_core.actors`` (re-exported here).
+    """
 
     scope: TenantScope
     role: str

@@ -14,6 +14,16 @@ import psycopg
 from django.db import connections
 
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
+
+#: Seconds to wait before reconnect attempt n (0-based): the claim loop and the listener.
+RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+
+
+def reconnect_delay(failures: int) -> float:
+    """The wait before the next reconnect after ``failures`` failed attempts in a row."""
+    return RECONNECT_BACKOFF[min(failures, len(RECONNECT_BACKOFF) - 1)]
+
+
 #: OPTIONS that Django's backend consumes itself; psycopg.connect would refuse them.
 DJANGO_ONLY_OPTIONS = frozenset({"server_side_binding", "isolation_level", "assume_role", "pool"})
 

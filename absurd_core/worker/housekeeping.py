@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import psycopg
 
+from absurd_core.errors import first_line
 from absurd_core.models import WORKER_HEARTBEAT_SECONDS
 from absurd_core.worker.connection import connect
 from absurd_core.worker.statistics import refresh_stale_statistics
@@ -95,7 +96,7 @@ class Housekeeping(threading.Thread):
         except psycopg.Error as exc:
             # Connection trouble is the claim loop's to report; anything else (say, a
             # role that does not own a queue's tables) is logged once until it changes.
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            message = first_line(exc)
             if not isinstance(exc, psycopg.OperationalError) and message != self._last_error:
                 logger.warning("worker.housekeeping_failed: %s", message)
             self._last_error = message

@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 
+from absurd_core.errors import first_line
 from absurd_core.worker.connection import connect
 
 logger = logging.getLogger("absurd_core.worker")
@@ -88,7 +89,7 @@ class LeaseKeeper(threading.Thread):
                 "worker.lease_gone task_id=%s run_id=%s: %s",
                 run.task_id,
                 run.run_id,
-                str(exc).strip().splitlines()[0],
+                first_line(exc),
             )
 
     def _close(self) -> None:

@@ -19,12 +19,11 @@ from collections.abc import Callable
 
 import psycopg
 
-from absurd_core.worker.connection import connect
+from absurd_core.worker.connection import connect, reconnect_delay
 
 logger = logging.getLogger("absurd_core.worker")
 
 CHANNEL = "absurd_control_wake"
-BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
 class Listener(threading.Thread):
@@ -53,7 +52,7 @@ class Listener(threading.Thread):
                     failures = 0
                     self._listen(conn)
             except psycopg.Error as exc:
-                delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
+                delay = reconnect_delay(failures)
                 failures += 1
                 logger.debug("worker.listener lost connection: %s", str(exc).strip())
                 self.stopping.wait(delay)

@@ -14,6 +14,7 @@ import threading
 import psycopg
 from django.db import connections
 
+from absurd_core.errors import first_line
 from absurd_core.listeners import Listener, dispatch
 from absurd_core.worker.connection import connect
 
@@ -45,7 +46,7 @@ class ListenerPump(threading.Thread):
                 pass  # a full batch: go on at once
             return delivered
         except psycopg.Error as exc:
-            logger.warning("worker.listener_pump_failed: %s", str(exc).strip().splitlines()[0])
+            logger.warning("worker.listener_pump_failed: %s", first_line(exc))
             self.close()
             return 0
         finally:

@@ -36,9 +36,11 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from absurd_core.errors import first_line
+from absurd_core.hooks import ClaimAdmission, claim_admission
 from absurd_core.listeners import registered_listeners
 from absurd_core.registry import TaskRegistry
-from absurd_core.worker.connection import connect
+from absurd_core.worker.connection import connect, reconnect_delay
 from absurd_core.worker.executor import ConnectionLostBeforeStart, Executor, UnknownTasks
 from absurd_core.worker.housekeeping import Housekeeping
 from absurd_core.worker.leases import InFlight, LeaseKeeper
@@ -47,30 +49,40 @@ from absurd_core.worker.listener_pump import ListenerPump
 
 logger = logging.getLogger("absurd_core.worker")
 
-# The claim also applies the tenant's concurrency limit to each run (a run over
-# the limit is parked again inside the same statement: admitted is false, and
-# the worker forgets it; tenants/sql/concurrency.sql) and loads
-# each admitted run's checkpoints (through the engine's own function), saving
-# every task a round trip before its code starts.
-CLAIM_SQL = (
-    "select c.*, case when c.admitted then"
-    " (select coalesce(jsonb_object_agg(s.checkpoint_name, s.state), '{}'::jsonb)"
-    "    from absurd.get_task_checkpoint_states(%(queue)s, c.task_id, c.run_id) s)"
-    " end as checkpoints"
-    " from (select c.run_id, c.task_id, c.attempt, c.task_name, c.params, c.retry_strategy,"
-    "   c.max_attempts, c.headers, c.wake_event, c.event_payload,"
-    "   absurd_control.admit_claimed_run(%(queue)s, c.run_id, c.headers->>'tenant') as admitted"
-    "   from absurd.claim_task(%(queue)s, %(worker)s, %(timeout)s, %(qty)s) c"
-    # A one-time filter: on a paused queue, claim_task is not called at all.
-    "   where not absurd_control.queue_paused(%(queue)s)"
-    "   offset 0) c"  # offset 0: admit every run once, before loading checkpoints
-)
+
+# The claim also applies the registered claim admission to each run (absurd_core/hooks.py;
+# tenants' concurrency limit, tenants/sql/concurrency.sql: a run over the limit is parked
+# again inside the same statement, admitted is false, and the worker forgets it) and
+# loads each admitted run's checkpoints (through the engine's own function), saving every
+# task a round trip before its code starts.
+def claim_sql(admission: ClaimAdmission | None) -> str:
+    return (
+        "select c.*, case when c.admitted then"  # noqa: S608 (constants only)
+        " (select coalesce(jsonb_object_agg(s.checkpoint_name, s.state), '{}'::jsonb)"
+        "    from absurd.get_task_checkpoint_states(%(queue)s, c.task_id, c.run_id) s)"
+        " end as checkpoints"
+        " from (select c.run_id, c.task_id, c.attempt, c.task_name, c.params, c.retry_strategy,"
+        "   c.max_attempts, c.headers, c.wake_event, c.event_payload,"
+        "   " + (admission.sql if admission else "true") + " as admitted"
+        "   from absurd.claim_task(%(queue)s, %(worker)s, %(timeout)s, %(qty)s) c"
+        # A one-time filter: on a paused queue, claim_task is not called at all.
+        "   where not absurd_control.queue_paused(%(queue)s)"
+        "   offset 0) c"  # offset 0: admit every run once, before loading checkpoints
+    )
+
+
+def __getattr__(name: str) -> str:
+    # ``CLAIM_SQL``: the claim statement with the registered admission (tests).
+    if name == "CLAIM_SQL":
+        return claim_sql(claim_admission())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # Only a run this worker still owns: never one another worker has since reclaimed.
 RELEASE_SQL = sql.SQL(
     "select absurd.schedule_run(%s, r.run_id, absurd.current_time())"
     " from absurd.{} r where r.run_id = %s and r.state = 'running' and r.claimed_by = %s"
 )
-RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
 def default_worker_id() -> str:
@@ -153,6 +165,8 @@ class Worker:
         self.done = threading.Event()
         self.wake = threading.Event()
         self.unknown_tasks = UnknownTasks()
+        # Built once: the same statement text on every claim (prepared statements).
+        self._claim_sql = claim_sql(claim_admission())
         # Queues whose last claim found only runs of tasks this worker cannot execute:
         # not claimed from until something changes there (see the module docstring).
         self._foreign_only: set[str] = set()
@@ -240,7 +254,7 @@ class Worker:
                 failures = 0
             except psycopg.OperationalError as exc:
                 self._drop_claim_conn()
-                delay = RECONNECT_BACKOFF[min(failures, len(RECONNECT_BACKOFF) - 1)]
+                delay = reconnect_delay(failures)
                 failures += 1
                 if failures == 1:
                     logger.warning("worker.db_error %s; reconnecting with backoff", _one_line(exc))
@@ -338,7 +352,7 @@ class Worker:
     def _claim(self, queue: str, qty: int) -> list[dict[str, Any]]:
         with self._claim_connection().cursor(row_factory=dict_row) as cursor:
             cursor.execute(
-                CLAIM_SQL,
+                self._claim_sql,
                 {
                     "queue": queue,
                     "worker": self.config.worker_id,
@@ -510,5 +524,4 @@ class Worker:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{exc.__class__.__name__}: {text[0] if text else ''}"
+    return f"{exc.__class__.__name__}: {first_line(exc, '')}"

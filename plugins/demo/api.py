@@ -2,7 +2,7 @@
 
 from ninja import Router, Schema
 
-from absurd_core.registry import registry
+from absurd_core import registry
 
 router = Router(tags=["plugin: demo"])
 

@@ -7,5 +7,6 @@ class MetricsConfig(PluginConfig):
     verbose_name = "Prometheus metrics"
     plugin_name = "metrics"
     plugin_version = "0.1.0"
-    # Not under /plugins/metrics/: Prometheus looks for /metrics, so config/urls.py mounts
-    # plugins.metrics.urls at the site root when this plugin is installed.
+    # Not under /plugins/metrics/: Prometheus looks for /metrics, so the plugin mounts its
+    # URLconf at the site root (PluginConfig.root_urls).
+    root_urls = (("metrics", "plugins.metrics.urls"),)

@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 from psycopg import sql
 
-from absurd_core.models import WORKER_HEARTBEAT_SECONDS
+from absurd_core import WORKER_HEARTBEAT_SECONDS
 
 ACTIVE_STATES = ("pending", "running", "sleeping")
 

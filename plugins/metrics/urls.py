@@ -1,4 +1,4 @@
-"""Mounted at /metrics by config/urls.py when the plugin is installed."""
+"""Mounted at /metrics (MetricsConfig.root_urls) when the plugin is installed."""
 
 from django.urls import path
 

@@ -20,8 +20,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
-from absurd_core import spawn
-from absurd_core.engine import SpawnResult
+from absurd_core import SpawnResult, spawn
 from plugins.webhook_notify import signing
 from plugins.webhook_notify.conf import WebhookSettings
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from absurd_core.listeners import LifecycleEvent
-from absurd_core.models import DeadLetter
+from absurd_core import DeadLetter, LifecycleEvent
 from plugins.webhook_notify import conf, payloads
 from plugins.webhook_notify.delivery import QUEUE, spawn_delivery
 

@@ -16,8 +16,7 @@ backoff) sends a fresh link (docs/notifiers.md).
 
 from __future__ import annotations
 
-from approvals.models import ApprovalToken
-from approvals.notifiers import ApprovalMessage, Notifier
+from approvals.notifiers import ApprovalMessage, ApprovalToken, Notifier
 from plugins.webhook_notify import conf, payloads
 from plugins.webhook_notify.delivery import post, spawn_delivery
 

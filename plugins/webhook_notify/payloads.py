@@ -11,9 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from absurd_core.listeners import LifecycleEvent
-from absurd_core.models import DeadLetter
-from approvals.models import ApprovalRequest
+from absurd_core import DeadLetter, LifecycleEvent
+from approvals.notifiers import ApprovalRequest
 
 APPROVAL_REQUESTED = "approval.requested"
 APPROVAL_REMINDER = "approval.reminder"

@@ -1,6 +1,11 @@
+from django.apps import apps
 from django.core.management.base import BaseCommand
 
-from plugins.base import installed_plugins
+
+def installed_plugins() -> list:
+    """Plugin app configs (plugins.base.PluginConfig), found by their ``plugin_name``
+    attribute: the core imports nothing of plugins."""
+    return [cfg for cfg in apps.get_app_configs() if getattr(cfg, "plugin_name", None)]
 
 
 class Command(BaseCommand):

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from absurd_core.workers import workers_for
-from tenants.scoping import ALL_TENANTS, TenantScope
+from absurd_core.queries.workers import workers_for
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
 
 
 class Command(BaseCommand):

@@ -1,14 +1,15 @@
 """``manage.py devserver``: what ``make run`` runs.
 
-Migrates, bootstraps the demo, then runs the web server and one worker as
+Migrates, runs the development set-up commands (``DEV_SETUP_COMMANDS``: the demo's
+``bootstrap_demo``), then runs the web server and one worker as
 child processes until Ctrl-C (or SIGTERM), and stops them cleanly. This
 process holds the embedded database for its children, which attach to it.
 
 The demo plugin is off by default (docs/deploy.md: it lets any operator spawn
 demo tasks, one of which sends email). The development server turns it on for
-its children, whatever ``PLUGINS`` says: they run with ``plugins.demo`` added to
-the configured plugins, so ``bootstrap_demo``, the web server and the worker all
-know the demo tasks.
+its children, whatever ``PLUGINS`` says: they run with ``DEV_PLUGINS``
+(config/settings.py: ``plugins.demo``) added to the configured plugins, so
+``bootstrap_demo``, the web server and the worker all know the demo tasks.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 STOP_TIMEOUT = 15
-DEMO_PLUGIN = "plugins.demo"
 
 
 def demo_environment() -> dict[str, str]:
-    """This process's environment with the demo plugin added to PLUGINS."""
-    plugins = list(dict.fromkeys([*settings.PLUGINS, DEMO_PLUGIN]))
+    """This process's environment with the development plugins added to PLUGINS."""
+    plugins = list(dict.fromkeys([*settings.PLUGINS, *settings.DEV_PLUGINS]))
     return {**os.environ, "PLUGINS": ",".join(plugins)}
 
 
@@ -48,8 +48,9 @@ class Command(BaseCommand):
         manage = [sys.executable, "manage.py"]
         env = demo_environment()
         self.stdout.flush()
-        if subprocess.run([*manage, "bootstrap_demo"], env=env).returncode != 0:
-            raise CommandError("bootstrap_demo failed; see above.")
+        for command in settings.DEV_SETUP_COMMANDS:
+            if subprocess.run([*manage, command], env=env).returncode != 0:
+                raise CommandError(f"{command} failed; see above.")
         # Children get their own sessions: a terminal Ctrl-C reaches only this
         # process, which then stops each child with exactly one SIGTERM.
         children = [

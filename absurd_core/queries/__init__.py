@@ -12,8 +12,7 @@ from django.db import connections
 from psycopg import sql
 
 from absurd_core.engine import TASK_STATES, list_queues
-from absurd_core.index_keys import text_equals
-from tenants.scoping import TenantScope
+from absurd_core.tenancy import TenantScope, tenant_filter
 
 
 @dataclass(frozen=True)
@@ -29,18 +28,8 @@ class QueueSummary:
         return self.counts.get(state, 0)
 
 
-def _tenant_filter(scope: TenantScope) -> tuple[sql.Composable, list]:
-    if scope.is_all:
-        return sql.SQL("true"), []
-    # The prefix condition is what our ac_tenant_pfx_ index answers (absurd_core/index_keys.py).
-    where, params = text_equals("headers->>'tenant'", scope.slug)
-    if scope.tenantless:
-        # A platform principal's scope: also tasks spawned without a tenant header.
-        # Each alternative can use the tenant index (a coalesce() could not).
-        where = sql.SQL("(({}) or headers->>'tenant' is null or headers->>'tenant' = '')").format(
-            where
-        )
-    return where, params
+#: Deprecated alias (one release): use absurd_core.tenancy.tenant_filter.
+_tenant_filter = tenant_filter
 
 
 def queue_overview(scope: TenantScope, *, using: str = "default") -> list[QueueSummary]:
@@ -50,7 +39,7 @@ def queue_overview(scope: TenantScope, *, using: str = "default") -> list[QueueS
     queues = list_queues(using=using)
     if not queues:
         return []
-    where, where_params = _tenant_filter(scope)
+    where, where_params = tenant_filter(scope)
     parts, params = [], []
     for queue in queues:
         parts.append(

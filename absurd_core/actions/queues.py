@@ -1,0 +1,196 @@
+"""Audited queue administration, for the dashboard's Queues page (and any other caller).
+
+Queues are shared by every tenant, so each change first checks
+``Actor.require_platform_admin`` (absurd_core.actors) (PermissionDenied otherwise), then makes the
+change and writes its audit row (absurd_core.audit.record) in one transaction: the
+change and the record of who made it commit together or not at all.
+
+``queue_rows`` is the page's read: every queue with the tenant's own counts (from
+absurd_core.queries.queues.overview_stats, the read tuned for large queues: its counts may
+be estimates), its pause and its cleanup policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connections, transaction
+
+from absurd_core import engine
+from absurd_core.actors import Actor
+from absurd_core.audit import record
+from absurd_core.engine import TASK_STATES, CleanupResult
+from absurd_core.errors import AbsurdError, InvalidQueueName, QueueNotFound
+from absurd_core.queries.queues import overview_stats
+from absurd_core.queue_admin import pause_queue, pauses, resume_queue
+from absurd_core.queue_admin import update_cleanup_policy as _update_cleanup_policy
+from absurd_core.queues import validate_queue_name
+from absurd_core.tenancy import TenantScope
+
+
+class QueueExists(AbsurdError, ValueError):
+    """create_queue: a queue of that name exists already."""
+
+
+class ConfirmationMismatch(AbsurdError, ValueError):
+    """drop_queue: the typed confirmation is not the queue's name."""
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    name: str
+    #: (state, count) in the engine's state order: the scope's own tasks.
+    counts: list[tuple[str, int]]
+    #: True when the counts are estimates (huge queues).
+    estimated: bool
+    paused: bool
+    paused_at: datetime | None
+    paused_by: str | None
+    cleanup_ttl: timedelta | None
+    cleanup_limit: int | None
+    #: False for a name made outside the app (absurdctl) that our stricter validator
+    #: refuses: it is listed, but the dashboard offers no actions on it.
+    manageable: bool
+
+    @property
+    def total(self) -> int:
+        return sum(count for _, count in self.counts)
+
+
+def _is_valid(name: str) -> bool:
+    try:
+        validate_queue_name(name)
+    except InvalidQueueName:
+        return False
+    return True
+
+
+def queue_rows(scope: TenantScope, *, using: str = "default") -> list[QueueRow]:
+    paused = pauses(using=using)
+    rows = []
+    for stats in overview_stats(scope, using=using):
+        manageable = _is_valid(stats.name)
+        policy = engine.get_queue_policy(stats.name, using=using) if manageable else None
+        pause = paused.get(stats.name)
+        rows.append(
+            QueueRow(
+                name=stats.name,
+                counts=[(state, int(stats.counts.get(state, 0))) for state in TASK_STATES],
+                estimated=bool(getattr(stats, "estimated", False)),
+                paused=pause is not None,
+                paused_at=pause.paused_at if pause else None,
+                paused_by=pause.paused_by if pause else None,
+                cleanup_ttl=policy.cleanup_ttl if policy else None,
+                cleanup_limit=policy.cleanup_limit if policy else None,
+                manageable=manageable,
+            )
+        )
+    return rows
+
+
+def _lock_name(name: str, using: str) -> None:
+    """Serialise changes to one queue's existence (create and drop) for this transaction."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"absurd_control.queue:{name}"],
+        )
+
+
+def queue_exists(name: str, *, using: str = "default") -> bool:
+    """False also for a name no queue of ours can have (a hostile one)."""
+    try:
+        return engine.queue_exists(name, using=using)
+    except InvalidQueueName:
+        return False
+
+
+def _require_existing(name: str, using: str) -> None:
+    if not queue_exists(name, using=using):
+        raise QueueNotFound("No queue has that name.")
+
+
+def create_queue(principal: Actor, name: str, *, using: str = "default") -> None:
+    """Create ``name``. InvalidQueueName for a bad name, QueueExists if it exists already."""
+    principal.require_platform_admin("create a queue")
+    validate_queue_name(name)
+    with transaction.atomic(using=using):
+        _lock_name(name, using)
+        if engine.queue_exists(name, using=using):
+            raise QueueExists(f"A queue named {name!r} exists already.")
+        engine.create_queue(name, using=using)
+        record(principal, "create_queue", queue=name)
+
+
+def drop_queue(principal: Actor, name: str, confirmation: str, *, using="default") -> None:
+    """Drop ``name`` and all its tasks, once ``confirmation`` is exactly its name."""
+    principal.require_platform_admin("drop a queue")
+    if confirmation != name:
+        raise ConfirmationMismatch("Type the queue's name exactly to drop it.")
+    with transaction.atomic(using=using):
+        _lock_name(name, using)
+        _require_existing(name, using)
+        engine.drop_queue(name, using=using)  # a trigger removes its pause, if any
+        record(principal, "drop_queue", queue=name)
+
+
+def pause(principal: Actor, name: str, *, using: str = "default") -> bool:
+    """Pause ``name``; False (and no audit row) if it was paused already."""
+    principal.require_platform_admin("pause a queue")
+    with transaction.atomic(using=using):
+        _require_existing(name, using)
+        changed = pause_queue(name, principal.label, using=using)
+        if changed:
+            record(principal, "pause_queue", queue=name)
+    return changed
+
+
+def resume(principal: Actor, name: str, *, using: str = "default") -> bool:
+    """Resume ``name``; False (and no audit row) if it was not paused."""
+    principal.require_platform_admin("resume a queue")
+    with transaction.atomic(using=using):
+        _require_existing(name, using)
+        changed = resume_queue(name, using=using)
+        if changed:
+            record(principal, "resume_queue", queue=name)
+    return changed
+
+
+def update_cleanup_policy(
+    principal: Actor,
+    name: str,
+    *,
+    cleanup_ttl: timedelta | None,
+    cleanup_limit: int | None,
+    using: str = "default",
+) -> None:
+    """Change how long finished tasks are kept and how many one cleanup pass deletes."""
+    principal.require_platform_admin("change a queue's cleanup policy")
+    with transaction.atomic(using=using):
+        _require_existing(name, using)
+        _update_cleanup_policy(
+            name, cleanup_ttl=cleanup_ttl, cleanup_limit=cleanup_limit, using=using
+        )
+        detail = {}
+        if cleanup_ttl is not None:
+            detail["cleanup_ttl_seconds"] = int(cleanup_ttl.total_seconds())
+        if cleanup_limit is not None:
+            detail["cleanup_limit"] = cleanup_limit
+        record(principal, "update_queue_policy", queue=name, detail=detail)
+
+
+def cleanup(principal: Actor, name: str, *, using: str = "default") -> CleanupResult:
+    """Apply ``name``'s cleanup policy now; how many tasks and events it deleted."""
+    principal.require_platform_admin("clean up a queue")
+    with transaction.atomic(using=using):
+        _require_existing(name, using)
+        results = engine.cleanup(name, using=using)
+        result = next((r for r in results if r.queue_name == name), CleanupResult(name, 0, 0))
+        record(
+            principal,
+            "cleanup_queue",
+            queue=name,
+            detail={"tasks_deleted": result.tasks_deleted, "events_deleted": result.events_deleted},
+        )
+    return result

@@ -1,0 +1,136 @@
+"""Dead-letter reads for the dashboard: open dead letters grouped by failure, and the list.
+
+- ``groups``: open dead letters grouped by task name and error (name and
+  message), with counts and first/last failure time. One GROUP BY over the
+  tenant's open dead letters, which the ``dead_letter_tenant_state`` index
+  (tenant, state, id desc) finds without reading any other tenant's rows.
+- ``dead_letter_page``: the list, newest first, paged by keyset on the id
+  (``id < before``); never an OFFSET.
+- ``open_ids``: the open dead letters a bulk action applies to (a filter, up to
+  an id frozen when the operator confirmed the count).
+
+A group's error name or message may be NULL or empty; both are the same group,
+spelled "" in a ``DeadLetterFilter``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Max, Min, Q, QuerySet, TextField, Value
+from django.db.models.functions import Coalesce
+
+from absurd_core.actions.dead_letters import dead_letters
+from absurd_core.models import DeadLetter
+from absurd_core.tenancy import TenantScope
+
+PAGE_SIZE = 50
+MAX_GROUPS = 100
+STATES = tuple(DeadLetter.State.values)
+
+
+@dataclass(frozen=True)
+class DeadLetterGroup:
+    task_name: str
+    #: "" when the failure had no name (NULL or empty).
+    error_name: str
+    #: "" when the failure had no message.
+    error_message: str
+    count: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+
+
+@dataclass(frozen=True)
+class DeadLetterFilter:
+    #: None: every state.
+    state: str | None = DeadLetter.State.OPEN
+    queue: str | None = None
+    #: A group (task name, error name, error message), or None for every group.
+    group: tuple[str, str, str] | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetterPage:
+    items: list[DeadLetter]
+    #: Pass back as ``before`` for the next (older) page; None on the last page.
+    next_before: int | None
+
+
+def _empty_or_null(field: str, value: str) -> Q:
+    if value:
+        return Q(**{field: value})
+    return Q(**{f"{field}__isnull": True}) | Q(**{field: ""})
+
+
+def filtered(scope: TenantScope, flt: DeadLetterFilter) -> QuerySet[DeadLetter]:
+    """The dead letters of ``scope`` that ``flt`` selects."""
+    queryset = dead_letters(scope, state=flt.state)
+    if flt.queue:
+        queryset = queryset.filter(queue=flt.queue)
+    if flt.group is not None:
+        task_name, error_name, error_message = flt.group
+        queryset = queryset.filter(
+            Q(task_name=task_name)
+            & _empty_or_null("error_name", error_name)
+            & _empty_or_null("error_message", error_message)
+        )
+    return queryset
+
+
+def groups(
+    scope: TenantScope, *, queue: str | None = None, limit: int = MAX_GROUPS
+) -> list[DeadLetterGroup]:
+    """Open dead letters by (task name, error name, error message), largest group first."""
+    queryset = filtered(scope, DeadLetterFilter(queue=queue))
+    rows = (
+        queryset.annotate(
+            en=Coalesce("error_name", Value(""), output_field=TextField()),
+            em=Coalesce("error_message", Value(""), output_field=TextField()),
+        )
+        .values("task_name", "en", "em")
+        .annotate(n=Count("id"), first=Min("failed_at"), last=Max("failed_at"))
+        .order_by("-n", "-last", "task_name")[:limit]
+    )
+    return [
+        DeadLetterGroup(r["task_name"], r["en"], r["em"], r["n"], r["first"], r["last"])
+        for r in rows
+    ]
+
+
+def dead_letter_page(
+    scope: TenantScope,
+    flt: DeadLetterFilter,
+    *,
+    before: int | None = None,
+    limit: int = PAGE_SIZE,
+) -> DeadLetterPage:
+    queryset = filtered(scope, flt).order_by("-id")
+    if before is not None:
+        queryset = queryset.filter(pk__lt=before)
+    rows = list(queryset[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return DeadLetterPage(rows, rows[-1].pk if more and rows else None)
+
+
+def open_ids(
+    scope: TenantScope, flt: DeadLetterFilter, *, up_to: int | None = None, limit: int
+) -> list[int]:
+    """Ids of the open dead letters ``flt`` selects (``id <= up_to``), oldest first."""
+    queryset = filtered(scope, DeadLetterFilter(state="open", queue=flt.queue, group=flt.group))
+    if up_to is not None:
+        queryset = queryset.filter(pk__lte=up_to)
+    return list(queryset.order_by("id").values_list("id", flat=True)[:limit])
+
+
+def open_summary(
+    scope: TenantScope, flt: DeadLetterFilter, *, up_to: int | None = None
+) -> tuple[int, int | None]:
+    """(how many open dead letters ``flt`` selects, the highest id among them)."""
+    queryset = filtered(scope, DeadLetterFilter(state="open", queue=flt.queue, group=flt.group))
+    if up_to is not None:
+        queryset = queryset.filter(pk__lte=up_to)
+    result = queryset.aggregate(n=Count("id"), top=Max("id"))
+    return result["n"], result["top"]

@@ -1,0 +1,129 @@
+"""One task, wherever it is, for a tenant: its state, runs, checkpoints and current wait.
+
+A task id does not say which queue holds it, so ``find_task`` looks in every
+queue's task table by primary key (one index probe per queue), with the
+tenant filter in the same statement: another tenant's task is not found, the
+same as a task that does not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db import connections
+from psycopg import sql
+
+from absurd_core.engine import list_queues, load_json
+from absurd_core.errors import TaskNotFound
+from absurd_core.tenancy import TenantScope, tenant_filter
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: UUID
+    attempt: int
+    state: str
+    started_at: datetime | None
+    completed_at: datetime | None
+    failure: Any
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    queue: str
+    task_id: UUID
+    task_name: str
+    state: str
+    params: Any
+    headers: Any
+    attempts: int
+    max_attempts: int | None
+    enqueue_at: datetime
+    result: Any
+    failure: Any
+    runs: list[RunInfo]
+    #: Checkpoint (step) names and when each was written; values are not included.
+    checkpoints: list[dict[str, Any]]
+    #: For a sleeping task: {"until": ...} or {"event": ..., "timeout_at": ...}.
+    wait: dict[str, Any] | None
+
+
+def _locate(scope: TenantScope, task_id: UUID, using: str) -> tuple[str, tuple] | None:
+    queues = list_queues(using=using)
+    if not queues:
+        return None
+    where, where_params = tenant_filter(scope)
+    parts, params = [], []
+    for queue in queues:
+        parts.append(
+            sql.SQL(
+                "select %s::text, task_name, state, params, headers, attempts, max_attempts,"
+                " enqueue_at, completed_payload from absurd.{} where task_id = %s and {}"
+            ).format(sql.Identifier(f"t_{queue}"), where)
+        )
+        params.extend([queue, task_id, *where_params])
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql.SQL(" union all ").join(parts).as_string(cursor.connection), params)
+        row = cursor.fetchone()
+    return (row[0], row[1:]) if row else None
+
+
+def find_task(scope: TenantScope, task_id: UUID, *, using: str = "default") -> TaskDetail:
+    """Raises TaskNotFound, also for another tenant's task."""
+    located = _locate(scope, task_id, using)
+    if located is None:
+        raise TaskNotFound(f"No task {task_id}.")
+    queue, (name, state, params, headers, attempts, max_attempts, enqueued, payload) = located
+    runs_table, checkpoints_table = sql.Identifier(f"r_{queue}"), sql.Identifier(f"c_{queue}")
+    with connections[using].cursor() as cursor:
+        connection = cursor.connection
+        cursor.execute(
+            sql.SQL(
+                "select run_id, attempt, state, started_at, completed_at, failure_reason,"
+                " nullif(available_at, 'infinity'), wake_event"
+                " from absurd.{} where task_id = %s order by attempt"
+            )
+            .format(runs_table)
+            .as_string(connection),
+            [task_id],
+        )
+        run_rows = cursor.fetchall()
+        cursor.execute(
+            sql.SQL(
+                "select checkpoint_name, updated_at from absurd.{} where task_id = %s"
+                " order by updated_at"
+            )
+            .format(checkpoints_table)
+            .as_string(connection),
+            [task_id],
+        )
+        checkpoints = [{"name": n, "updated_at": at} for n, at in cursor.fetchall()]
+    runs = [RunInfo(r[0], r[1], r[2], r[3], r[4], load_json(r[5])) for r in run_rows]
+    wait = None
+    if state == "sleeping" and run_rows:
+        last = run_rows[-1]
+        if last[7]:
+            wait = {"event": last[7]}
+            if last[6] is not None:  # null: a wait without a timeout
+                wait["timeout_at"] = last[6]
+        else:
+            wait = {"until": last[6]}
+    return TaskDetail(
+        queue=queue,
+        task_id=task_id,
+        task_name=name,
+        state=state,
+        params=load_json(params),
+        headers=load_json(headers),
+        attempts=attempts,
+        max_attempts=max_attempts,
+        enqueue_at=enqueued,
+        result=load_json(payload) if state == "completed" else None,
+        failure=runs[-1].failure if state == "failed" and runs else None,
+        runs=runs,
+        checkpoints=checkpoints,
+        wait=wait,
+    )

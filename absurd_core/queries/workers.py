@@ -1,0 +1,121 @@
+"""Reading the worker registry, tenant-scoped like every other read.
+
+Workers are shared: one process runs every tenant's tasks, so its identity,
+queues and liveness are no one tenant's secret. Its counters (in flight,
+processed, failed) add up all tenants' work, though, and would tell one tenant
+how busy the others are: only "all tenants" principals (platform staff, the
+``workers`` command) see them.
+
+Workers that are not ours (absurd-sdk workers in TypeScript or Python, anything
+calling ``absurd.claim_task``) report nowhere; they are listed as *external*
+from the runs they hold claimed now (the engine's ``claimed_by``), on any queue,
+under the name they claim with. They show while they hold a claim: an idle one
+leaves no trace to read. Pause and ``max_running`` do not bind them
+(docs/tenants.md#mixed-fleets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connections
+from django.utils import timezone
+from psycopg import sql
+
+from absurd_core.engine import list_queues
+from absurd_core.models import Worker
+from absurd_core.tenancy import TenantScope
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    worker_id: str
+    host: str
+    queues: list[str]
+    #: None for an external worker: it does not say.
+    concurrency: int | None
+    status: str
+    started_at: datetime
+    last_seen: datetime
+    #: None unless the scope is all tenants.
+    in_flight: int | None
+    processed: int | None
+    failed: int | None
+    #: Not a runworker of ours: seen only through the runs it holds claimed.
+    external: bool = False
+
+
+def workers_for(
+    scope: TenantScope, *, include_stopped: bool = False, platform: bool = False
+) -> list[WorkerView]:
+    """``platform``: the principal is platform staff, who see counters whatever the scope."""
+    queryset = Worker.objects.all()
+    if not include_stopped:
+        queryset = queryset.filter(stopped_at__isnull=True)
+    counters = scope.is_all or platform
+    ours = [
+        WorkerView(
+            worker_id=w.worker_id,
+            host=w.host,
+            queues=list(w.queues),
+            concurrency=w.concurrency,
+            status=w.status,
+            started_at=w.started_at,
+            last_seen=w.last_seen,
+            in_flight=w.in_flight if counters else None,
+            processed=w.processed if counters else None,
+            failed=w.failed if counters else None,
+        )
+        for w in queryset
+    ]
+    return ours + external_workers(counters=counters)
+
+
+def external_workers(*, counters: bool, using: str = "default") -> list[WorkerView]:
+    """Every claimer of a running run that is not a runworker in our registry.
+
+    One statement over every queue's running runs (upstream's partial index on
+    claim_expires_at of running runs serves each part). ``status`` is ``alive``
+    while one of its leases is unexpired, ``dead`` once all have expired (the
+    engine fails those runs at the next claim); ``started_at`` is its oldest held
+    claim's start and ``last_seen`` its newest.
+    """
+    queues = list_queues(using=using)
+    if not queues:
+        return []
+    parts = [
+        sql.SQL(
+            "select {} as queue, claimed_by, count(*) as n, min(started_at) as first,"
+            " max(started_at) as last, max(claim_expires_at) as lease"
+            " from absurd.{} where state = 'running' and claim_expires_at is not null"
+            " and claimed_by is not null group by claimed_by"
+        ).format(sql.Literal(queue), sql.Identifier(f"r_{queue}"))
+        for queue in queues
+    ]
+    query = sql.SQL(
+        "select c.claimed_by, array_agg(c.queue order by c.queue), sum(c.n)::int, min(c.first),"
+        " max(c.last), max(c.lease) from ({}) c"
+        " where not exists (select from absurd_control_worker w where w.worker_id = c.claimed_by)"
+        " group by c.claimed_by order by c.claimed_by"
+    ).format(sql.SQL(" union all ").join(parts))
+    with connections[using].cursor() as cursor:
+        cursor.execute(query.as_string(cursor.connection))
+        rows = cursor.fetchall()
+    now = timezone.now()
+    return [
+        WorkerView(
+            worker_id=claimer,
+            host="",
+            queues=list(queue_names),
+            concurrency=None,
+            status="alive" if lease and lease > now else "dead",
+            started_at=first or now,
+            last_seen=last or now,
+            in_flight=held if counters else None,
+            processed=None,
+            failed=None,
+            external=True,
+        )
+        for claimer, queue_names, held, first, last, lease in rows
+    ]
