@@ -1,13 +1,19 @@
-"""The versioned JSON API, mounted at /api/v1/. Each app contributes a router."""
+"""The versioned JSON API, mounted at /api/v1/: one adapter, one module per resource.
 
-from absurd_core.api import router as core_router
-from absurd_core.dead_letters_api import router as dead_letters_router
-from absurd_core.events_api import router as events_router
-from absurd_core.queues_api import router as queues_router
-from absurd_core.tasks_api import router as tasks_router
-from approvals.api import router as approvals_router
-from config import problems
-from config.openapi import ControlNinjaAPI
+``problems`` (the error format), ``openapi`` (the document and the API class), ``input``
+(what bodies and queries may hold), ``nul_guard`` and ``url_limit`` (middleware under
+/api/), and the routers: ``health``, ``tasks``, ``events``, ``dead_letters``, ``queues``,
+``approvals``. Plugin routers mount under /api/v1/plugins/<name>/.
+"""
+
+from config.api import problems
+from config.api.approvals import router as approvals_router
+from config.api.dead_letters import router as dead_letters_router
+from config.api.events import router as events_router
+from config.api.health import router as core_router
+from config.api.openapi import ControlNinjaAPI
+from config.api.queues import router as queues_router
+from config.api.tasks import router as tasks_router
 from plugins.base import installed_plugins
 from tenants.api_auth import ApiKeyAuth
 
@@ -37,4 +43,18 @@ def build_api() -> ControlNinjaAPI:
     return api
 
 
-api = build_api()
+_built: dict[str, ControlNinjaAPI] = {}
+
+
+def __getattr__(name: str) -> ControlNinjaAPI:
+    """``api``, the API config/urls.py mounts, built on first use.
+
+    Built lazily so that importing a module of this package (the middleware in settings,
+    a plugin's ``from config.problems import Problem``) does not load every plugin's router,
+    one of which may be the module being imported.
+    """
+    if name != "api":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if "api" not in _built:
+        _built["api"] = build_api()
+    return _built["api"]
