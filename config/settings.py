@@ -82,9 +82,9 @@ MIDDLEWARE = [
     # when the request was signed in or carried credentials (config/no_store.py).
     "config.no_store.NoStoreMiddleware",
     # Outermost: every error under /api/ leaves as RFC 9457 problem details.
-    "config.problems.ApiProblemMiddleware",
-    "config.url_limit.UrlLengthMiddleware",
-    "config.nul_guard.RejectNulMiddleware",
+    "config.api.problems.ApiProblemMiddleware",
+    "config.api.url_limit.UrlLengthMiddleware",
+    "config.api.nul_guard.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
@@ -103,7 +103,7 @@ ROOT_URLCONF = "config.urls"
 # applies it to every request body it reads, forms included.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
 # API URLs (path and query string) over this many bytes are refused with a 414 problem
-# (config/url_limit.py); gunicorn.conf.py lets URLs up to 8190 bytes reach Django.
+# (config/api/url_limit.py); gunicorn.conf.py lets URLs up to 8190 bytes reach Django.
 API_MAX_URL_BYTES = env_int("API_MAX_URL_BYTES", 4096)
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
@@ -280,7 +280,7 @@ LOGGING = {
         # Every 5xx with its traceback (Django logs 4xx here too, at WARNING: the handler
         # leaves them out). The logger keeps Django's level, so DEBUG's console still has them.
         "django.request": {"handlers": ["errors"]},
-        # The API's own error log (config/problems.py: unhandled errors become 500 problems).
+        # The API's own error log (config/api/problems.py: unhandled errors become 500 problems).
         "config": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
         "absurd_core": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
         "plugins": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},

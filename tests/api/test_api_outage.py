@@ -118,7 +118,7 @@ def test_a_statement_error_is_still_a_500(key, monkeypatch):
             finally:
                 cursor.execute("reset statement_timeout")
 
-    monkeypatch.setattr("absurd_core.queues_api.list_queue_info", slow)
+    monkeypatch.setattr("config.api.queues.list_queue_info", slow)
     response = api("get", "/queues", key)
     assert response.status_code == 500, response.content
     assert response.json()["type"] == "urn:absurd-control:problem:server-error"

@@ -98,7 +98,7 @@ def test_an_unexpected_failure_is_a_500_problem_without_internals(key, monkeypat
     def explode(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("absurd_core.queues_api.list_queue_info", explode)
+    monkeypatch.setattr("config.api.queues.list_queue_info", explode)
     body = assert_problem(api("get", "/queues", key), 500, "server-error")
     assert "secret" not in body["detail"]
 

@@ -26,21 +26,6 @@ FORBIDDEN = {
 #: What a built-in plugin (plugins/<name>/) may import of the project, besides itself.
 PLUGIN_FACADES = ("absurd_core", "approvals.workflow", "approvals.notifiers", "plugins.base")
 
-#: The only exception: the JSON API routers still in absurd_core move to config/api/ next
-#: (issue 15, item 4, another branch). Until then they may import config and tenants;
-#: each file is named, nothing else is exempt.
-API_ROUTERS_IN_CORE = frozenset(
-    {
-        "absurd_core/api.py",
-        "absurd_core/dead_letters_api.py",
-        "absurd_core/events_api.py",
-        "absurd_core/queues_api.py",
-        "absurd_core/tasks_api.py",
-        # approvals' JSON router, the same move (to config/api/approvals.py).
-        "approvals/api.py",
-    }
-)
-
 
 @dataclass(frozen=True)
 class Import:
@@ -150,8 +135,6 @@ def forbidden_imports(root: Path) -> list[str]:
         top, target_top = _top(imp.module), _top(imp.target)
         where = f"{imp.path}:{imp.line}: {imp.module} imports {imp.target}"
         if target_top in FORBIDDEN.get(top, ()):
-            if imp.path in API_ROUTERS_IN_CORE:
-                continue
             problems.append(where)
         elif own := _builtin_plugin(root, imp.module):
             if imp.target == own or imp.target.startswith(own + "."):

@@ -82,17 +82,23 @@ def test_the_checker_finds_a_circle_and_resolves_relative_imports(tmp_path):
     assert {i.target for i in imports_of(root) if i.module == "absurd_core.b"} == {"absurd_core.a"}
 
 
-def test_only_the_named_api_routers_are_exempt(tmp_path):
+def test_no_module_is_exempt_not_even_an_api_router(tmp_path):
+    # The JSON API lives in config/api/ (issue 15, item 4): a router left in the core or
+    # in approvals is an upward import like any other.
     root = _tree(
         tmp_path,
         {
             "absurd_core/__init__.py": "",
             "absurd_core/tasks_api.py": "from config.problems import Problem\n",
-            "absurd_core/other_api.py": "from config.problems import Problem\n",
+            "approvals/__init__.py": "",
+            "approvals/api.py": "from config.api.problems import Problem\n",
             "config/__init__.py": "",
             "config/problems.py": "",
+            "config/api/__init__.py": "",
+            "config/api/problems.py": "",
         },
     )
     assert forbidden_imports(root) == [
-        "absurd_core/other_api.py:1: absurd_core.other_api imports config.problems"
+        "absurd_core/tasks_api.py:1: absurd_core.tasks_api imports config.problems",
+        "approvals/api.py:1: approvals.api imports config.api.problems",
     ]

@@ -283,7 +283,7 @@ with override_settings(ROOT_URLCONF=__name__):
     response = Client(raise_request_exception=False).get("/boom")
 print("status", response.status_code)
 
-from config.problems import on_unexpected
+from config.api.problems import on_unexpected
 try:
     raise ValueError("api-marker")
 except ValueError as exc:

@@ -14,8 +14,8 @@ from typing import Any
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 
-from config.api_input import JsonBodyParser, refuse_unknown_query
-from config.problems import CONTENT_TYPE, problem_body
+from config.api.input import JsonBodyParser, refuse_unknown_query
+from config.api.problems import CONTENT_TYPE, problem_body
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
@@ -47,7 +47,7 @@ RETRY_AFTER = {
 }
 
 
-#: What the server refuses in every string it takes (config/nul_guard.py): PostgreSQL stores
+#: What the server refuses in every string it takes (config/api/nul_guard.py): PostgreSQL stores
 #: no U+0000. Stated on every input string that has no stricter pattern, enum or format.
 NO_NUL = "^[^\\u0000]*$"
 #: Any JSON value without a NUL character in a string or a key: task params, event payloads.
@@ -155,8 +155,21 @@ def _add_links(schema: dict[str, Any], prefix: str) -> None:
         }
 
 
+#: The modules the routers lived in before they moved to config/api/ (issue 15, item 4).
+#: ninja derives an operation's id from its view's module; published ids stay as they were,
+#: since clients (generated SDKs) and the links above name operations by them.
+PUBLISHED_MODULES = {
+    "config.api.health": "absurd_core.api",
+    "config.api.tasks": "absurd_core.tasks_api",
+    "config.api.events": "absurd_core.events_api",
+    "config.api.dead_letters": "absurd_core.dead_letters_api",
+    "config.api.queues": "absurd_core.queues_api",
+    "config.api.approvals": "approvals.api",
+}
+
+
 class ControlNinjaAPI(NinjaAPI):
-    """ninja's API with the project's input rules (config/api_input.py) and a complete
+    """ninja's API with the project's input rules (config/api/input.py) and a complete
     OpenAPI document."""
 
     def __init__(self, *args, **kwargs):
@@ -170,6 +183,11 @@ class ControlNinjaAPI(NinjaAPI):
         if isinstance(exc, HttpError) and isinstance(exc.__cause__, HttpError):
             exc = exc.__cause__
         return super().on_exception(request, exc)
+
+    def get_openapi_operation_id(self, operation) -> str:
+        module = operation.view_func.__module__
+        module = PUBLISHED_MODULES.get(module, module)
+        return f"{module}_{operation.view_func.__name__}".replace(".", "_")
 
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)

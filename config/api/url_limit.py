@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from config.problems import API_PREFIX, problem_response
+from config.api.problems import API_PREFIX, problem_response
 
 
 def url_length(request: HttpRequest) -> int:

@@ -14,7 +14,7 @@ import json
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
-from config.problems import API_PREFIX, problem_response
+from config.api.problems import API_PREFIX, problem_response
 
 MESSAGE = "NUL characters (U+0000) are not accepted: PostgreSQL cannot store them."
 

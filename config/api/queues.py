@@ -25,8 +25,8 @@ from absurd_core.queue_admin import (
     resume_queue,
     update_cleanup_policy,
 )
-from config.api_input import StrictBody, json_int
-from config.problems import Problem
+from config.api.input import StrictBody, json_int
+from config.api.problems import Problem
 from tenants.api_auth import api_principal
 from tenants.permissions import Action
 

@@ -19,8 +19,8 @@ from ninja.errors import HttpError
 
 from absurd_core import audit, dead_letters
 from absurd_core.models import DeadLetter
-from config.api_input import StrictBody, json_int
-from config.problems import Problem
+from config.api.input import StrictBody, json_int
+from config.api.problems import Problem
 from tenants.api_auth import api_principal
 from tenants.permissions import Action, Principal
 

@@ -28,8 +28,8 @@ from absurd_core.errors import (
 from absurd_core.queries.task_list import CURSOR_PATTERN, MAX_LIMIT, TaskFilter, list_tasks
 from absurd_core.queries.tasks import find_task
 from absurd_core.registry import registry
-from config.api_input import IsoDateTime, StrictBody, json_int
-from config.problems import Problem
+from config.api.input import IsoDateTime, StrictBody, json_int
+from config.api.problems import Problem
 from tenants.api_auth import api_principal
 from tenants.permissions import Action
 

@@ -14,8 +14,8 @@ from ninja.errors import HttpError
 from absurd_core import audit
 from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
 from absurd_core.events import MAX_NAME_LENGTH, SystemEventName, emit_for_tenant, emit_raw
-from config.api_input import StrictBody
-from config.problems import Problem
+from config.api.input import StrictBody
+from config.api.problems import Problem
 from tenants.api_auth import api_principal
 from tenants.permissions import Action
 

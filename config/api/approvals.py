@@ -17,8 +17,8 @@ from ninja.errors import HttpError
 from approvals import decisions
 from approvals.models import ApprovalRequest, ApprovalToken
 from approvals.requests import get_request, requests_for
-from config.api_input import StrictBody
-from config.problems import Problem
+from config.api.input import StrictBody
+from config.api.problems import Problem
 from tenants.api_auth import api_principal
 from tenants.permissions import Action, Principal
 
