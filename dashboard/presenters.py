@@ -31,7 +31,7 @@ from typing import Any
 from absurd_core.actions.dead_letters import ActionResult, BulkResult, Kind
 from absurd_core.bulk_actions import BulkOutcome, Preview
 from absurd_core.engine import TASK_STATES
-from absurd_core.overview import QueueStats
+from absurd_core.queries.queues import QueueStats
 
 # -- task page: JSON values, failures, attempt counts ----------------------------------
 
