@@ -11,7 +11,7 @@ from psycopg import sql
 
 from absurd_core.engine import TASK_STATES, list_queues
 from absurd_core.queries.queues import QueueStats
-from absurd_core.tenancy import TenantScope, tenant_filter
+from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
 #: Deprecated alias (one release): a queue is read as absurd_core.queries.queues.QueueStats.
 QueueSummary = QueueStats
@@ -29,15 +29,15 @@ def queue_overview(scope: TenantScope, *, using: str = "default") -> list[QueueS
     if not queues:
         return []
     where, where_params = tenant_filter(scope)
-    parts, params = [], []
-    for queue in queues:
-        parts.append(
+    query, params = union_over_queues(
+        queues,
+        lambda queue: (
             sql.SQL(
                 "select %s::text, state, count(*) from absurd.{} where {} group by state"
-            ).format(sql.Identifier(f"t_{queue}"), where)
-        )
-        params.extend([queue, *where_params])
-    query = sql.SQL(" union all ").join(parts)
+            ).format(sql.Identifier(f"t_{queue}"), where),
+            [queue, *where_params],
+        ),
+    )
     connection = connections[using]
     with connection.cursor() as cursor:
         cursor.execute(query.as_string(cursor.connection), params)

@@ -42,7 +42,7 @@ from absurd_core.errors import QueueNotFound
 from absurd_core.index_keys import KEY_CHARS
 from absurd_core.models import DeadLetter, TaskEvent, Worker
 from absurd_core.queues import Pause, pauses
-from absurd_core.tenancy import TenantScope, tenant_filter
+from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
 
 @dataclass(frozen=True)
@@ -116,15 +116,16 @@ def _capped_counts(
     limit, not by the queue's size.
     """
     where, where_params = tenant_filter(scope)
-    parts, params = [], []
-    for queue in queues:
-        parts.append(
+    query, params = union_over_queues(
+        queues,
+        lambda queue: (
             sql.SQL(
                 "select %s::text, s.state, (select count(*) from (select 1 from absurd.{}"
                 " where state = s.state and {} limit %s) c) from unnest(%s::text[]) s(state)"
-            ).format(sql.Identifier(f"t_{queue}"), where)
-        )
-        params.extend([queue, *where_params, limit + 1, list(TASK_STATES)])
+            ).format(sql.Identifier(f"t_{queue}"), where),
+            [queue, *where_params, limit + 1, list(TASK_STATES)],
+        ),
+    )
     # The scans must be index scans that stop at the limit. Left to itself, the planner
     # may pick a sequential scan for a common state, betting that matching rows are
     # spread evenly through the table; but pending and running tasks are the newest,
@@ -139,7 +140,7 @@ def _capped_counts(
             " set_config('enable_bitmapscan', 'off', true)"
         )
         seqscan, bitmapscan, _, _ = cursor.fetchone()
-        cursor.execute(sql.SQL(" union all ").join(parts).as_string(cursor.connection), params)
+        cursor.execute(query.as_string(cursor.connection), params)
         counts = {(queue, state): count for queue, state, count in cursor.fetchall()}
         cursor.execute(
             "select set_config('enable_seqscan', %s, true),"
