@@ -40,6 +40,7 @@ from psycopg import sql
 from absurd_core.engine import list_queues
 from absurd_core.events import tenant_event_name
 from absurd_core.formatting import pretty_json
+from absurd_core.queries.paging import split_page
 from absurd_core.tenancy import TenantScope, union_over_queues
 
 PAGE_SIZE = 50
@@ -155,8 +156,8 @@ def list_events(
     with connections[using].cursor() as cursor:
         cursor.execute(query.as_string(cursor.connection), params)
         rows = cursor.fetchall()
-    more = len(rows) > limit
-    items = [EmittedEvent(*row) for row in rows[:limit]]
+    rows, more = split_page(rows, limit)
+    items = [EmittedEvent(*row) for row in rows]
     if items:
         _add_payloads(items, using)
         _add_waiters(scope, items, using)

@@ -36,6 +36,7 @@ from psycopg import sql
 from absurd_core.engine import TASK_STATES, list_queues
 from absurd_core.errors import InvalidArgument, QueueNotFound
 from absurd_core.index_keys import text_equals
+from absurd_core.queries.paging import split_page
 from absurd_core.spawning import tenant_key_of
 from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
@@ -223,6 +224,6 @@ def list_tasks(
     params.append(limit + 1)
     with connections[using].cursor() as db_cursor:
         db_cursor.execute(query.as_string(db_cursor.connection), params)
-        rows = [_row(*row) for row in db_cursor.fetchall()]
-    next_cursor = encode_cursor(rows[limit - 1].task_id) if len(rows) > limit else None
-    return TaskPage(rows[:limit], next_cursor, queues)
+        rows, more = split_page([_row(*row) for row in db_cursor.fetchall()], limit)
+    next_cursor = encode_cursor(rows[-1].task_id) if more else None
+    return TaskPage(rows, next_cursor, queues)
