@@ -8,8 +8,9 @@ For the runs page (and anything else that needs it). This module returns counts
 so a bulk action over many tasks never holds a long transaction or thousands of
 row locks. A task that changed meanwhile is counted, not an error:
 
-- cancel (``engine.cancel_task``) applies to pending, running and sleeping
-  tasks; a task that had already ended is counted as skipped;
+- cancel (``absurd_core.actions.tasks.cancel_rows``, the one cancel path's bulk
+  form) applies to pending, running and sleeping tasks; a task that had already
+  ended is counted as skipped and not audited;
 - retry (``engine.retry_task``, in place) applies to failed tasks only; the
   engine checks the state under its row lock, any other state is skipped.
 
@@ -31,15 +32,18 @@ from uuid import UUID
 from django.db import transaction
 
 from absurd_core import audit, engine
+from absurd_core.actions import tasks as task_actions
 from absurd_core.actors import Action, Actor
 from absurd_core.errors import AbsurdError, QueueNotFound, TaskNotFound
 from absurd_core.queries.task_list import MAX_LIMIT, TaskFilter, TaskRow, list_tasks
 from absurd_core.queries.task_selection import count_by_state, tasks_by_id
-from absurd_core.tenancy import ALL_TENANTS, TenantScope
+from absurd_core.tenancy import TenantScope
 
+#: Audit detail of a bulk action's rows.
+BULK = {"bulk": True}
 #: The states each action applies to.
 APPLIES_TO: dict[str, tuple[str, ...]] = {
-    "cancel": ("pending", "running", "sleeping"),
+    "cancel": task_actions.CANCELLABLE_STATES,
     "retry": ("failed",),
 }
 #: Tasks per keyset page when walking "all matching".
@@ -124,13 +128,7 @@ def matching_tasks(
 
 def _record(principal: Actor, action: str, task: TaskRow) -> None:
     audit.record(principal, action, queue=task.queue, task_id=task.task_id, tenant=task.tenant,
-                 detail={"bulk": True})  # fmt: skip
-
-
-def _final_states(tasks: list[TaskRow]) -> dict[UUID, str]:
-    """The tasks' states now (this transaction holds their row locks: the states are final)."""
-    rows = tasks_by_id(TenantScope(ALL_TENANTS), [task.task_id for task in tasks])
-    return {row.task_id: row.state for row in rows}
+                 detail=dict(BULK))  # fmt: skip
 
 
 def _refused(refused: AbsurdError, outcome: BulkOutcome) -> None:
@@ -146,17 +144,11 @@ def _apply_page(principal: Actor, action: str, tasks: list[TaskRow]) -> BulkOutc
     outcome = BulkOutcome(action)
     with transaction.atomic():
         if action == "cancel":
-            called = []
-            for task in tasks:
-                try:
-                    engine.cancel_task(task.queue, task.task_id)
-                    called.append(task)
-                except AbsurdError as refused:
-                    _refused(refused, outcome)
-            states = _final_states(called) if called else {}
-            for task in called:
-                if states.get(task.task_id) == "cancelled":
-                    _record(principal, action, task)
+            # The one cancel path's bulk form: audited only where it changed something.
+            for state in task_actions.cancel_rows(principal, tasks, detail=BULK).values():
+                if isinstance(state, AbsurdError):
+                    _refused(state, outcome)
+                elif state == "cancelled":
                     outcome.applied += 1
                 else:
                     outcome.skipped += 1  # it ended between the listing and the cancel
@@ -218,14 +210,6 @@ def selected(scope: TenantScope, task_ids: Sequence[UUID]) -> list[TaskRow]:
     if absent:
         raise TaskNotFound(f"No task {absent[0]}.")
     return rows
-
-
-def apply_to_selection(
-    principal: Actor, action: str, scope: TenantScope, task_ids: Sequence[UUID]
-) -> BulkOutcome:
-    """``scope``: the principal's, or narrower (a platform user's tenant filter)."""
-    _check(principal, action)
-    return apply(principal, action, selected(scope, task_ids))
 
 
 def frozen(filters: TaskFilter, as_of: datetime) -> TaskFilter:

@@ -1,6 +1,8 @@
-"""Queues as operators see and manage them: stats, policy, pause and resume.
+"""Queues as operators manage them: policy, pause and resume (unaudited; the audited
+actions are absurd_core.actions.queues).
 
-Reads are tenant-scoped (counts of the tenant's own tasks). Changes act on a
+The reads (``list_queue_info``, ``get_queue_info``) moved to absurd_core.queries.queues
+and are re-exported here for one release. Changes act on a
 queue every tenant shares, so callers check ``Actor.require_platform_admin`` (absurd_core.actors)
 first. Pausing is ours, not the engine's: ``absurd_control.queue_pause``
 (absurd_core/sql/pause.sql) gates our workers' claims.
@@ -8,62 +10,22 @@ first. Pausing is ours, not the engine's: ``absurd_control.queue_pause``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connections
 
 from absurd_core import engine
 from absurd_core.errors import InvalidArgument, QueueNotFound
-from absurd_core.queries.queues import overview_stats
-from absurd_core.queues import Pause, pauses
-from absurd_core.tenancy import TenantScope
+from absurd_core.queries.queues import QueueStats, get_queue_info, list_queue_info
+from absurd_core.queues import pauses
 
-
-@dataclass(frozen=True)
-class QueueInfo:
-    name: str
-    counts: dict[str, int]
-    pause: Pause | None
-    #: True when ``counts`` are estimates (huge tables; absurd_core/queries/queues.py).
-    estimated: bool = False
-    cleanup_ttl: timedelta | None = None
-    cleanup_limit: int | None = None
-
-    @property
-    def paused(self) -> bool:
-        return self.pause is not None
-
-
-def _stats(scope: TenantScope, using: str):
-    return overview_stats(scope, using=using)
-
-
-def _info(summary, paused: dict[str, Pause], with_policy: bool, using: str):
-    policy = engine.get_queue_policy(summary.name, using=using) if with_policy else None
-    return QueueInfo(
-        name=summary.name,
-        counts=summary.counts,
-        pause=paused.get(summary.name),
-        estimated=summary.estimated,
-        cleanup_ttl=policy.cleanup_ttl if policy else None,
-        cleanup_limit=policy.cleanup_limit if policy else None,
-    )
-
-
-def list_queue_info(scope: TenantScope, *, using: str = "default") -> list[QueueInfo]:
-    paused = pauses(using=using)
-    return [_info(s, paused, False, using) for s in _stats(scope, using)]
-
-
-def get_queue_info(scope: TenantScope, name: str, *, using: str = "default") -> QueueInfo:
-    """Raises QueueNotFound (and InvalidQueueName for a name no queue can have)."""
-    if not engine.queue_exists(name, using=using):
-        raise QueueNotFound(f"No queue named {name!r}.")
-    summary = next((s for s in _stats(scope, using) if s.name == name), None)
-    if summary is None:  # dropped between the two reads
-        raise QueueNotFound(f"No queue named {name!r}.")
-    return _info(summary, pauses(using=using), True, using)
+#: Deprecated alias (one release): a queue is read as absurd_core.queries.queues.QueueStats;
+#: ``list_queue_info`` and ``get_queue_info`` moved there too (re-exported here).
+QueueInfo = QueueStats
+__all__ = [
+    "QueueInfo", "get_queue_info", "list_queue_info", "pause_queue", "pauses", "resume_queue",
+    "update_cleanup_policy",
+]  # fmt: skip
 
 
 def _require_queue(name: str, using: str) -> None:

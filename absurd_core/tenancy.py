@@ -15,6 +15,7 @@ re-exports them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -80,3 +81,21 @@ def tenant_filter(scope: TenantScope) -> tuple[sql.Composable, list]:
             where
         )
     return where, params
+
+
+def union_over_queues(
+    queues: Iterable[str], part: Callable[[str], tuple[sql.Composable, list]]
+) -> tuple[sql.Composable, list]:
+    """One statement over every queue's tables: ``part(queue)`` gives that queue's select
+    and its parameters (it names its tables with ``sql.Identifier(f"t_{queue}")`` and the
+    like, never by formatting); they are joined with ``union all``, parameters in order.
+
+    The one "for each queue, union all over ``t_<queue>``" loop of the reads; the caller
+    checks that there is at least one queue.
+    """
+    parts, params = [], []
+    for queue in queues:
+        query, values = part(queue)
+        parts.append(query)
+        params.extend(values)
+    return sql.SQL(" union all ").join(parts), params

@@ -13,6 +13,9 @@ below the dashboard does.
   backlog's age in words (``human_duration``), and the last hour's completed and failed
   tasks per minute as SVG polyline points (``Sparkline``).
 - Workers page: relative times (``ago``) and status badges.
+- Dead letters page: the actions' verbs (``dead_letter_verb``) and toasts
+  (``dead_letter_toast``, ``dead_letter_bulk_toast``), from
+  absurd_core.actions.dead_letters' results.
 - Runs page: the bulk cancel and retry confirmation (``bulk_preview``) and outcome
   (``bulk_outcome_toast``), from absurd_core.bulk_actions' counts.
 """
@@ -25,9 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from absurd_core.actions.dead_letters import ActionResult, BulkResult, Kind
 from absurd_core.bulk_actions import BulkOutcome, Preview
 from absurd_core.engine import TASK_STATES
-from absurd_core.overview import QueueStats
+from absurd_core.queries.queues import QueueStats
 
 # -- task page: JSON values, failures, attempt counts ----------------------------------
 
@@ -317,3 +321,51 @@ def bulk_outcome_text(outcome: BulkOutcome) -> str:
 def bulk_outcome_toast(outcome: BulkOutcome) -> tuple[str, str]:
     """(toast level, text) for a bulk action's outcome."""
     return ("success" if outcome.applied else "warning"), bulk_outcome_text(outcome)
+
+
+# -- dead letters page: the actions' verbs and toasts ------------------------------------
+
+DEAD_LETTER_VERBS = {
+    Kind.RETRY: "Retry",
+    Kind.RETRY_NEW: "Retry as new tasks",
+    Kind.DISCARD: "Discard",
+}
+DEAD_LETTER_DONE = {
+    Kind.RETRY: "Retried",
+    Kind.RETRY_NEW: "Retried as new",
+    Kind.DISCARD: "Discarded",
+}
+
+
+def dead_letter_verb(kind: Kind) -> str:
+    """The confirmation's verb: "Retry", "Retry as new tasks", "Discard"."""
+    return DEAD_LETTER_VERBS[kind]
+
+
+def dead_letter_toast(kind: Kind, result: ActionResult) -> tuple[str, str]:
+    """(toast level, text) for one action's result."""
+    if not result.applied:
+        # Still open but not retried: the task was removed by queue cleanup.
+        level = "warning" if result.dead_letter.state == "open" else "info"
+        return level, result.message
+    if kind is Kind.RETRY_NEW:
+        return "success", f"Retried as new task {result.retried_task_id}."
+    if kind is Kind.RETRY:
+        return "success", f"Retried task {result.dead_letter.task_id}."
+    return "success", f"Discarded dead letter {result.dead_letter.pk}."
+
+
+def dead_letter_bulk_toast(outcome: BulkResult) -> tuple[str, str]:
+    """(toast level, text) for a bulk action's outcome."""
+    applied = outcome.applied
+    parts = [
+        f"{DEAD_LETTER_DONE[outcome.kind]} {applied} dead letter{'s' if applied != 1 else ''}."
+    ]
+    if outcome.skipped:
+        parts.append(f"{outcome.skipped} already resolved.")
+    if outcome.failed:
+        parts.append(f"{len(outcome.failed)} failed: {outcome.failed[0]}")
+    if outcome.remaining:
+        parts.append(f"{outcome.remaining} more match; run it again for them.")
+    level = "warning" if outcome.failed else ("success" if outcome.applied else "info")
+    return level, " ".join(parts)

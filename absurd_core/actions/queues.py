@@ -5,25 +5,25 @@ Queues are shared by every tenant, so each change first checks
 change and writes its audit row (absurd_core.audit.record) in one transaction: the
 change and the record of who made it commit together or not at all.
 
-``queue_rows`` is the page's read: every queue with the tenant's own counts (from
-absurd_core.queries.queues.overview_stats, the read tuned for large queues: its counts may
-be estimates), its pause and its cleanup policy.
+``queue_rows`` is the page's read: every queue as a ``QueueStats`` (absurd_core.queries.queues)
+with the tenant's own counts (from ``overview_stats``, the read tuned for large queues: its
+counts may be estimates), its pause and its cleanup policy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import dataclasses
+from datetime import timedelta
 
 from django.db import connections, transaction
 
 from absurd_core import engine
 from absurd_core.actors import Actor
 from absurd_core.audit import record
-from absurd_core.engine import TASK_STATES, CleanupResult
+from absurd_core.engine import CleanupResult
 from absurd_core.errors import AbsurdError, InvalidQueueName, QueueNotFound
-from absurd_core.queries.queues import overview_stats
-from absurd_core.queue_admin import pause_queue, pauses, resume_queue
+from absurd_core.queries.queues import QueueStats, overview_stats, with_policy
+from absurd_core.queue_admin import pause_queue, resume_queue
 from absurd_core.queue_admin import update_cleanup_policy as _update_cleanup_policy
 from absurd_core.queues import validate_queue_name
 from absurd_core.tenancy import TenantScope
@@ -37,25 +37,8 @@ class ConfirmationMismatch(AbsurdError, ValueError):
     """drop_queue: the typed confirmation is not the queue's name."""
 
 
-@dataclass(frozen=True)
-class QueueRow:
-    name: str
-    #: (state, count) in the engine's state order: the scope's own tasks.
-    counts: list[tuple[str, int]]
-    #: True when the counts are estimates (huge queues).
-    estimated: bool
-    paused: bool
-    paused_at: datetime | None
-    paused_by: str | None
-    cleanup_ttl: timedelta | None
-    cleanup_limit: int | None
-    #: False for a name made outside the app (absurdctl) that our stricter validator
-    #: refuses: it is listed, but the dashboard offers no actions on it.
-    manageable: bool
-
-    @property
-    def total(self) -> int:
-        return sum(count for _, count in self.counts)
+#: Deprecated alias (one release): a queue is read as absurd_core.queries.queues.QueueStats.
+QueueRow = QueueStats
 
 
 def _is_valid(name: str) -> bool:
@@ -66,26 +49,14 @@ def _is_valid(name: str) -> bool:
     return True
 
 
-def queue_rows(scope: TenantScope, *, using: str = "default") -> list[QueueRow]:
-    paused = pauses(using=using)
+def queue_rows(scope: TenantScope, *, using: str = "default") -> list[QueueStats]:
+    """Every queue's stats for ``scope``, with its pause, and its cleanup policy when the
+    app can manage it (``manageable``)."""
     rows = []
     for stats in overview_stats(scope, using=using):
         manageable = _is_valid(stats.name)
-        policy = engine.get_queue_policy(stats.name, using=using) if manageable else None
-        pause = paused.get(stats.name)
-        rows.append(
-            QueueRow(
-                name=stats.name,
-                counts=[(state, int(stats.counts.get(state, 0))) for state in TASK_STATES],
-                estimated=bool(getattr(stats, "estimated", False)),
-                paused=pause is not None,
-                paused_at=pause.paused_at if pause else None,
-                paused_by=pause.paused_by if pause else None,
-                cleanup_ttl=policy.cleanup_ttl if policy else None,
-                cleanup_limit=policy.cleanup_limit if policy else None,
-                manageable=manageable,
-            )
-        )
+        stats = dataclasses.replace(stats, manageable=manageable)
+        rows.append(with_policy(stats, using=using) if manageable else stats)
     return rows
 
 

@@ -23,9 +23,13 @@ from absurd_core.actors import Action, Actor
 from absurd_core.errors import AbsurdError
 from absurd_core.event_names import SYSTEM_EVENT_PREFIXES, in_tenant_namespace, is_system_event
 from absurd_core.models import OperatorAction
+from absurd_core.queries.task_selection import tasks_by_id
 from absurd_core.queries.tasks import TaskDetail, find_task
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
 
-CANCELLABLE = frozenset({"pending", "running", "sleeping"})
+#: The states a cancel applies to, in the engine's order.
+CANCELLABLE_STATES = ("pending", "running", "sleeping")
+CANCELLABLE = frozenset(CANCELLABLE_STATES)
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 #: Events only a recorded decision may emit (absurd_core.event_names).
 RESERVED_EVENT_PREFIXES = SYSTEM_EVENT_PREFIXES
@@ -69,19 +73,93 @@ def _record(principal: Actor, action: str, task: TaskDetail, detail: dict) -> Op
     )  # fmt: skip
 
 
-def cancel(principal: Actor, task_id: UUID) -> TaskDetail:
-    """Cancel a pending, running or sleeping task. Returns the task as it was before."""
+@dataclass(frozen=True)
+class CancelOutcome:
+    """What one cancel did: ``cancelled`` is False when it changed nothing."""
+
+    #: The task as it was before the cancel.
+    task: TaskDetail
+    cancelled: bool
+    #: The task's state after the call: "cancelled", or the state it had already ended in.
+    state: str
+
+
+class _Unchanged(Exception):
+    def __init__(self, state: str):
+        self.state = state
+
+
+def cancel_if_unfinished(
+    principal: Actor, task_id: UUID, *, detail: dict | None = None
+) -> CancelOutcome:
+    """The one cancel path: cancel a pending, running or sleeping task, audited.
+
+    A cancel that changes nothing (the task had ended, or ends before the engine's
+    call) is a no-op: ``cancelled`` is False and nothing is recorded. ``detail`` is
+    added to the audit row's (``{"via": "api"}`` for the JSON API). Raises TaskNotFound
+    (also for another tenant's task) and PermissionDenied.
+    """
     task = _operable(principal, task_id)
     if task.state not in CANCELLABLE:
-        raise ActionRefused(f"The task is {task.state}; only an unfinished task can be cancelled.")
-    with transaction.atomic():
-        _record(principal, "cancel", task, {"from_state": task.state})
-        engine.cancel_task(task.queue, task.task_id)
-        # cancel_task leaves a task that finished meanwhile alone: say so, record nothing.
-        state = engine.get_task_result(task.queue, task.task_id).state
-        if state != "cancelled":
-            raise ActionRefused(f"The task is {state}; it finished before the cancel.")
-    return task
+        return CancelOutcome(task, False, task.state)
+    try:
+        with transaction.atomic():
+            _record(principal, "cancel", task, {"from_state": task.state, **(detail or {})})
+            engine.cancel_task(task.queue, task.task_id)
+            # cancel_task leaves a task that finished meanwhile alone: the audit row
+            # written above is rolled back with this transaction.
+            state = engine.get_task_result(task.queue, task.task_id).state
+            if state != "cancelled":
+                raise _Unchanged(state)
+    except _Unchanged as unchanged:
+        return CancelOutcome(task, False, unchanged.state)
+    return CancelOutcome(task, True, "cancelled")
+
+
+def cancel(principal: Actor, task_id: UUID, *, detail: dict | None = None) -> TaskDetail:
+    """Cancel a pending, running or sleeping task. Returns the task as it was before.
+
+    :func:`cancel_if_unfinished`, with a no-op refused: ``ActionRefused`` says why.
+    """
+    outcome = cancel_if_unfinished(principal, task_id, detail=detail)
+    if not outcome.cancelled:
+        if outcome.task.state not in CANCELLABLE:
+            raise ActionRefused(
+                f"The task is {outcome.state}; only an unfinished task can be cancelled."
+            )
+        raise ActionRefused(f"The task is {outcome.state}; it finished before the cancel.")
+    return outcome.task
+
+
+def cancel_rows(principal: Actor, tasks: list, *, detail: dict | None = None) -> dict[UUID, str]:
+    """Cancel many tasks the caller's scope already let it see, in the caller's transaction.
+
+    The bulk form of :func:`cancel_if_unfinished`, same rules: each task that the call
+    actually cancelled gets its audit row; one that had ended is left alone and not
+    recorded. ``tasks``: rows with ``queue``, ``task_id`` and ``tenant``
+    (absurd_core.queries.task_list.TaskRow). Each engine call is its own savepoint
+    (engine._cursor), so a refusal leaves the transaction usable. Returns
+    ``{task_id: state}`` after the calls ("cancelled" for the ones recorded), or the
+    refusal (an ``AbsurdError``) for a task the engine refused.
+    """
+    principal.require(Action.OPERATE)
+    called, results = [], {}
+    for task in tasks:
+        try:
+            engine.cancel_task(task.queue, task.task_id)
+            called.append(task)
+        except AbsurdError as refused:
+            results[task.task_id] = refused
+    # This transaction holds the called tasks' row locks: their states are final.
+    rows = tasks_by_id(TenantScope(ALL_TENANTS), [t.task_id for t in called]) if called else []
+    states = {row.task_id: row.state for row in rows}
+    for task in called:
+        state = states.get(task.task_id)
+        if state == "cancelled":
+            audit.record(principal, "cancel", queue=task.queue, task_id=task.task_id,
+                         tenant=task.tenant, detail=dict(detail or {}))  # fmt: skip
+        results[task.task_id] = state
+    return results
 
 
 def retry(principal: Actor, task_id: UUID, *, spawn_new: bool = False) -> RetryOutcome:

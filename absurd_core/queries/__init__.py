@@ -6,33 +6,22 @@ names, never by string formatting.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from django.db import connections
 from psycopg import sql
 
 from absurd_core.engine import TASK_STATES, list_queues
-from absurd_core.tenancy import TenantScope, tenant_filter
+from absurd_core.queries.queues import QueueStats
+from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
-
-@dataclass(frozen=True)
-class QueueSummary:
-    name: str
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def count(self, state: str) -> int:
-        return self.counts.get(state, 0)
+#: Deprecated alias (one release): a queue is read as absurd_core.queries.queues.QueueStats.
+QueueSummary = QueueStats
 
 
 #: Deprecated alias (one release): use absurd_core.tenancy.tenant_filter.
 _tenant_filter = tenant_filter
 
 
-def queue_overview(scope: TenantScope, *, using: str = "default") -> list[QueueSummary]:
+def queue_overview(scope: TenantScope, *, using: str = "default") -> list[QueueStats]:
     """Every queue with its task counts by state, for the tenants in ``scope``."""
     # Names come from absurd.queues, so queues made by absurdctl under names our
     # stricter validator refuses are still shown; Identifier keeps them safe.
@@ -40,15 +29,15 @@ def queue_overview(scope: TenantScope, *, using: str = "default") -> list[QueueS
     if not queues:
         return []
     where, where_params = tenant_filter(scope)
-    parts, params = [], []
-    for queue in queues:
-        parts.append(
+    query, params = union_over_queues(
+        queues,
+        lambda queue: (
             sql.SQL(
                 "select %s::text, state, count(*) from absurd.{} where {} group by state"
-            ).format(sql.Identifier(f"t_{queue}"), where)
-        )
-        params.extend([queue, *where_params])
-    query = sql.SQL(" union all ").join(parts)
+            ).format(sql.Identifier(f"t_{queue}"), where),
+            [queue, *where_params],
+        ),
+    )
     connection = connections[using]
     with connection.cursor() as cursor:
         cursor.execute(query.as_string(cursor.connection), params)
@@ -56,4 +45,4 @@ def queue_overview(scope: TenantScope, *, using: str = "default") -> list[QueueS
     counts: dict[str, dict[str, int]] = {q: dict.fromkeys(TASK_STATES, 0) for q in queues}
     for queue, state, count in rows:
         counts[queue][state] = count
-    return [QueueSummary(name=q, counts=counts[q]) for q in queues]
+    return [QueueStats(name=q, counts=counts[q]) for q in queues]

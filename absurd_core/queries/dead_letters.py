@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce
 
 from absurd_core.actions.dead_letters import dead_letters
 from absurd_core.models import DeadLetter
+from absurd_core.queries.paging import keyset_page
 from absurd_core.tenancy import TenantScope
 
 PAGE_SIZE = 50
@@ -106,13 +107,10 @@ def dead_letter_page(
     before: int | None = None,
     limit: int = PAGE_SIZE,
 ) -> DeadLetterPage:
-    queryset = filtered(scope, flt).order_by("-id")
-    if before is not None:
-        queryset = queryset.filter(pk__lt=before)
-    rows = list(queryset[: limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return DeadLetterPage(rows, rows[-1].pk if more and rows else None)
+    rows, next_before = keyset_page(
+        filtered(scope, flt).order_by("-id"), before=before, limit=limit
+    )
+    return DeadLetterPage(rows, next_before)
 
 
 def open_ids(

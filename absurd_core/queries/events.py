@@ -40,7 +40,8 @@ from psycopg import sql
 from absurd_core.engine import list_queues
 from absurd_core.events import tenant_event_name
 from absurd_core.formatting import pretty_json
-from absurd_core.tenancy import TenantScope
+from absurd_core.queries.paging import split_page
+from absurd_core.tenancy import TenantScope, union_over_queues
 
 PAGE_SIZE = 50
 #: Characters of a payload shown; longer ones are cut (the size is shown).
@@ -155,8 +156,8 @@ def list_events(
     with connections[using].cursor() as cursor:
         cursor.execute(query.as_string(cursor.connection), params)
         rows = cursor.fetchall()
-    more = len(rows) > limit
-    items = [EmittedEvent(*row) for row in rows[:limit]]
+    rows, more = split_page(rows, limit)
+    items = [EmittedEvent(*row) for row in rows]
     if items:
         _add_payloads(items, using)
         _add_waiters(scope, items, using)
@@ -172,17 +173,18 @@ def _add_payloads(items: list[EmittedEvent], using: str) -> None:
             by_queue.setdefault(item.queue, []).append(item.name)
     if not by_queue:
         return
-    parts, params = [], []
-    for queue, names in by_queue.items():
-        parts.append(
+    query, params = union_over_queues(
+        by_queue,
+        lambda queue: (
             sql.SQL(
                 "select %s::text, event_name, left(payload::text, %s), length(payload::text)"
                 " from absurd.{} where event_name = any(%s) and payload is not null"
-            ).format(sql.Identifier(f"e_{queue}"))
-        )
-        params.extend([queue, PAYLOAD_PREVIEW, names])
+            ).format(sql.Identifier(f"e_{queue}")),
+            [queue, PAYLOAD_PREVIEW, by_queue[queue]],
+        ),
+    )
     with connections[using].cursor() as cursor:
-        cursor.execute(sql.SQL(" union all ").join(parts).as_string(cursor.connection), params)
+        cursor.execute(query.as_string(cursor.connection), params)
         found = {(queue, name): (text, size) for queue, name, text, size in cursor.fetchall()}
     for item in items:
         if (item.queue, item.name) not in found:

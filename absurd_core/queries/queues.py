@@ -1,5 +1,8 @@
 """What the dashboard overview shows, per queue and in total, tenant-scoped.
 
+- ``QueueStats``: the one type a queue is read as (overview, Queues page, API,
+  ``queue_overview``); ``list_queue_info`` and ``get_queue_info`` (with its cleanup
+  policy) are the API's reads;
 - ``overview_stats``: per queue, task counts by state (``estimated`` when they
   are estimates rather than exact counts), the oldest pending task's spawn time
   (the backlog's age) and whether the queue is paused;
@@ -22,6 +25,7 @@ estimate ("~330k"), which is what an operator reads it as anyway.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,26 +36,55 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 from psycopg import sql
 
-from absurd_core import hooks
+from absurd_core import engine, hooks
 from absurd_core.engine import TASK_STATES, list_queues
+from absurd_core.errors import QueueNotFound
 from absurd_core.index_keys import KEY_CHARS
 from absurd_core.models import DeadLetter, TaskEvent, Worker
-from absurd_core.queues import pauses
-from absurd_core.tenancy import TenantScope, tenant_filter
+from absurd_core.queues import Pause, pauses
+from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
 
 @dataclass(frozen=True)
 class QueueStats:
+    """One queue as read, the one type for every surface (overview, Queues page, API,
+    ``queue_overview``). Each read fills what it reads; the rest keeps its default."""
+
     name: str
+    #: {state: count} in the engine's state order: the scope's own tasks.
     counts: dict[str, int]
     #: True when ``counts`` are estimates (huge tables), shown as such.
-    estimated: bool
-    oldest_pending_at: datetime | None
-    paused: bool
+    estimated: bool = False
+    oldest_pending_at: datetime | None = None
+    paused: bool = False
+    #: Who paused it and when (None when not paused).
+    pause: Pause | None = None
+    #: The cleanup policy, when the read asked for it.
+    cleanup_ttl: timedelta | None = None
+    cleanup_limit: int | None = None
+    #: False for a name made outside the app (absurdctl) that our stricter validator
+    #: refuses: it is listed, but the dashboard offers no actions on it.
+    manageable: bool = True
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    def count(self, state: str) -> int:
+        return self.counts.get(state, 0)
+
+    @property
+    def state_counts(self) -> list[tuple[str, int]]:
+        """(state, count) in the engine's state order."""
+        return [(state, int(self.counts.get(state, 0))) for state in TASK_STATES]
+
+    @property
+    def paused_at(self) -> datetime | None:
+        return self.pause.paused_at if self.pause else None
+
+    @property
+    def paused_by(self) -> str | None:
+        return self.pause.paused_by if self.pause else None
 
 
 def _oldest_pending(scope: TenantScope, queue: str, using: str) -> datetime | None:
@@ -83,15 +116,16 @@ def _capped_counts(
     limit, not by the queue's size.
     """
     where, where_params = tenant_filter(scope)
-    parts, params = [], []
-    for queue in queues:
-        parts.append(
+    query, params = union_over_queues(
+        queues,
+        lambda queue: (
             sql.SQL(
                 "select %s::text, s.state, (select count(*) from (select 1 from absurd.{}"
                 " where state = s.state and {} limit %s) c) from unnest(%s::text[]) s(state)"
-            ).format(sql.Identifier(f"t_{queue}"), where)
-        )
-        params.extend([queue, *where_params, limit + 1, list(TASK_STATES)])
+            ).format(sql.Identifier(f"t_{queue}"), where),
+            [queue, *where_params, limit + 1, list(TASK_STATES)],
+        ),
+    )
     # The scans must be index scans that stop at the limit. Left to itself, the planner
     # may pick a sequential scan for a common state, betting that matching rows are
     # spread evenly through the table; but pending and running tasks are the newest,
@@ -106,7 +140,7 @@ def _capped_counts(
             " set_config('enable_bitmapscan', 'off', true)"
         )
         seqscan, bitmapscan, _, _ = cursor.fetchone()
-        cursor.execute(sql.SQL(" union all ").join(parts).as_string(cursor.connection), params)
+        cursor.execute(query.as_string(cursor.connection), params)
         counts = {(queue, state): count for queue, state, count in cursor.fetchall()}
         cursor.execute(
             "select set_config('enable_seqscan', %s, true),"
@@ -169,9 +203,34 @@ def overview_stats(
                 estimated=estimated,
                 oldest_pending_at=_oldest_pending(scope, queue, using),
                 paused=queue in paused,
+                pause=paused.get(queue),
             )
         )
     return stats
+
+
+def with_policy(stats: QueueStats, *, using: str = "default") -> QueueStats:
+    """``stats`` with its queue's cleanup policy read from the engine."""
+    policy = engine.get_queue_policy(stats.name, using=using)
+    return dataclasses.replace(
+        stats, cleanup_ttl=policy.cleanup_ttl, cleanup_limit=policy.cleanup_limit
+    )
+
+
+def list_queue_info(scope: TenantScope, *, using: str = "default") -> list[QueueStats]:
+    """Every queue's stats for ``scope`` (no policies: one read for all)."""
+    return overview_stats(scope, using=using)
+
+
+def get_queue_info(scope: TenantScope, name: str, *, using: str = "default") -> QueueStats:
+    """One queue's stats with its policy. Raises QueueNotFound (and InvalidQueueName for
+    a name no queue can have)."""
+    if not engine.queue_exists(name, using=using):
+        raise QueueNotFound(f"No queue named {name!r}.")
+    stats = next((s for s in overview_stats(scope, using=using) if s.name == name), None)
+    if stats is None:  # dropped between the two reads
+        raise QueueNotFound(f"No queue named {name!r}.")
+    return with_policy(stats, using=using)
 
 
 def throughput(

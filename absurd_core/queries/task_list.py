@@ -36,8 +36,9 @@ from psycopg import sql
 from absurd_core.engine import TASK_STATES, list_queues
 from absurd_core.errors import InvalidArgument, QueueNotFound
 from absurd_core.index_keys import text_equals
+from absurd_core.queries.paging import split_page
 from absurd_core.spawning import tenant_key_of
-from absurd_core.tenancy import TenantScope, tenant_filter
+from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
 MAX_LIMIT = 200
 #: A cursor is a task id (16 bytes) in unpadded base64url.
@@ -202,27 +203,27 @@ def list_tasks(
     queues = _queues(filters.queues, using)
     if not queues:
         return TaskPage([], None, [])
-    parts, params = [], []
-    for queue in queues:
+
+    def part(queue: str) -> tuple[sql.Composable, list]:
         where, values = filter_conditions(queue, scope, filters)
         conditions, values = [where], [queue, *values]
         if cursor:
             conditions.append(sql.SQL("task_id < %s"))
             values.append(decode_cursor(cursor))
-        parts.append(
-            sql.SQL(
-                "(select %s::text as queue, task_id, task_name, state, headers->>'tenant',"
-                " attempts, max_attempts, enqueue_at, first_started_at, idempotency_key"
-                " from absurd.{} where {} order by task_id desc limit %s)"
-            ).format(sql.Identifier(f"t_{queue}"), sql.SQL(" and ").join(conditions))
-        )
-        params.extend([*values, limit + 1])
-    query = sql.SQL("select * from ({}) page order by task_id desc limit %s").format(
-        sql.SQL(" union all ").join(parts)
-    )
+        return sql.SQL(
+            "(select %s::text as queue, task_id, task_name, state, headers->>'tenant',"
+            " attempts, max_attempts, enqueue_at, first_started_at, idempotency_key"
+            " from absurd.{} where {} order by task_id desc limit %s)"
+        ).format(sql.Identifier(f"t_{queue}"), sql.SQL(" and ").join(conditions)), [
+            *values,
+            limit + 1,
+        ]
+
+    union, params = union_over_queues(queues, part)
+    query = sql.SQL("select * from ({}) page order by task_id desc limit %s").format(union)
     params.append(limit + 1)
     with connections[using].cursor() as db_cursor:
         db_cursor.execute(query.as_string(db_cursor.connection), params)
-        rows = [_row(*row) for row in db_cursor.fetchall()]
-    next_cursor = encode_cursor(rows[limit - 1].task_id) if len(rows) > limit else None
-    return TaskPage(rows[:limit], next_cursor, queues)
+        rows, more = split_page([_row(*row) for row in db_cursor.fetchall()], limit)
+    next_cursor = encode_cursor(rows[-1].task_id) if more else None
+    return TaskPage(rows, next_cursor, queues)

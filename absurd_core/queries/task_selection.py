@@ -34,7 +34,7 @@ from absurd_core.queries.task_list import (
     encode_cursor,
     filter_conditions,
 )
-from absurd_core.tenancy import TenantScope, tenant_filter
+from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
 #: The columns of a TaskRow, in ``task_list._row``'s order (after the queue).
 _ROW_COLUMNS = sql.SQL(
@@ -68,18 +68,15 @@ def count_by_state(
     queues = _queues(filters.queues, using)
     if not queues:
         return counts
-    parts, params = [], []
-    for queue in queues:
+
+    def part(queue: str) -> tuple[sql.Composable, list]:
         where, values = filter_conditions(queue, scope, filters)
-        parts.append(
-            sql.SQL("(select state from absurd.{} where {})").format(
-                sql.Identifier(f"t_{queue}"), where
-            )
-        )
-        params.extend(values)
-    query = sql.SQL("select state, count(*) from ({}) matching group by state").format(
-        sql.SQL(" union all ").join(parts)
-    )
+        return sql.SQL("(select state from absurd.{} where {})").format(
+            sql.Identifier(f"t_{queue}"), where
+        ), values
+
+    union, params = union_over_queues(queues, part)
+    query = sql.SQL("select state, count(*) from ({}) matching group by state").format(union)
     for state, count in _fetch(query, params, using):
         counts[state] = count
     return counts
@@ -112,19 +109,15 @@ def newer_cursor(
     queues = _queues(filters.queues, using)
     if not queues:
         return NewerPage(False, None)
-    parts, params = [], []
-    for queue in queues:
+
+    def part(queue: str) -> tuple[sql.Composable, list]:
         where, values = filter_conditions(queue, scope, filters)
-        parts.append(
-            sql.SQL(
-                "(select task_id from absurd.{} where {} and task_id >= %s"
-                " order by task_id limit %s)"
-            ).format(sql.Identifier(f"t_{queue}"), where)
-        )
-        params.extend([*values, boundary, limit + 1])
-    query = sql.SQL("select task_id from ({}) newer order by task_id limit %s").format(
-        sql.SQL(" union all ").join(parts)
-    )
+        return sql.SQL(
+            "(select task_id from absurd.{} where {} and task_id >= %s order by task_id limit %s)"
+        ).format(sql.Identifier(f"t_{queue}"), where), [*values, boundary, limit + 1]
+
+    union, params = union_over_queues(queues, part)
+    query = sql.SQL("select task_id from ({}) newer order by task_id limit %s").format(union)
     params.append(limit + 1)
     ids = [row[0] for row in _fetch(query, params, using)]
     if not ids:
@@ -144,16 +137,15 @@ def tasks_by_id(
     if not ids or not queues:
         return []
     tenant_where, tenant_params = tenant_filter(scope)
-    parts, params = [], []
-    for queue in queues:
-        parts.append(
+    union, params = union_over_queues(
+        queues,
+        lambda queue: (
             sql.SQL(
                 "(select %s::text as queue, {} from absurd.{} where task_id = any(%s::uuid[])"
                 " and {})"
-            ).format(_ROW_COLUMNS, sql.Identifier(f"t_{queue}"), tenant_where)
-        )
-        params.extend([queue, ids, *tenant_params])
-    query = sql.SQL("select * from ({}) selected order by task_id desc").format(
-        sql.SQL(" union all ").join(parts)
+            ).format(_ROW_COLUMNS, sql.Identifier(f"t_{queue}"), tenant_where),
+            [queue, ids, *tenant_params],
+        ),
     )
+    query = sql.SQL("select * from ({}) selected order by task_id desc").format(union)
     return [_row(*row) for row in _fetch(query, params, using)]

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from absurd_core.engine import list_queues, load_json
 from absurd_core.errors import TaskNotFound
-from absurd_core.tenancy import TenantScope, tenant_filter
+from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
 
 @dataclass(frozen=True)
@@ -56,17 +56,18 @@ def _locate(scope: TenantScope, task_id: UUID, using: str) -> tuple[str, tuple] 
     if not queues:
         return None
     where, where_params = tenant_filter(scope)
-    parts, params = [], []
-    for queue in queues:
-        parts.append(
+    query, params = union_over_queues(
+        queues,
+        lambda queue: (
             sql.SQL(
                 "select %s::text, task_name, state, params, headers, attempts, max_attempts,"
                 " enqueue_at, completed_payload from absurd.{} where task_id = %s and {}"
-            ).format(sql.Identifier(f"t_{queue}"), where)
-        )
-        params.extend([queue, task_id, *where_params])
+            ).format(sql.Identifier(f"t_{queue}"), where),
+            [queue, task_id, *where_params],
+        ),
+    )
     with connections[using].cursor() as cursor:
-        cursor.execute(sql.SQL(" union all ").join(parts).as_string(cursor.connection), params)
+        cursor.execute(query.as_string(cursor.connection), params)
         row = cursor.fetchone()
     return (row[0], row[1:]) if row else None
 

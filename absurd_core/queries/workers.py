@@ -25,7 +25,7 @@ from psycopg import sql
 
 from absurd_core.engine import list_queues
 from absurd_core.models import Worker
-from absurd_core.tenancy import TenantScope
+from absurd_core.tenancy import TenantScope, union_over_queues
 
 
 @dataclass(frozen=True)
@@ -84,21 +84,24 @@ def external_workers(*, counters: bool, using: str = "default") -> list[WorkerVi
     queues = list_queues(using=using)
     if not queues:
         return []
-    parts = [
-        sql.SQL(
-            "select {} as queue, claimed_by, count(*) as n, min(started_at) as first,"
-            " max(started_at) as last, max(claim_expires_at) as lease"
-            " from absurd.{} where state = 'running' and claim_expires_at is not null"
-            " and claimed_by is not null group by claimed_by"
-        ).format(sql.Literal(queue), sql.Identifier(f"r_{queue}"))
-        for queue in queues
-    ]
+    union, _ = union_over_queues(
+        queues,
+        lambda queue: (
+            sql.SQL(
+                "select {} as queue, claimed_by, count(*) as n, min(started_at) as first,"
+                " max(started_at) as last, max(claim_expires_at) as lease"
+                " from absurd.{} where state = 'running' and claim_expires_at is not null"
+                " and claimed_by is not null group by claimed_by"
+            ).format(sql.Literal(queue), sql.Identifier(f"r_{queue}")),
+            [],
+        ),
+    )
     query = sql.SQL(
         "select c.claimed_by, array_agg(c.queue order by c.queue), sum(c.n)::int, min(c.first),"
         " max(c.last), max(c.lease) from ({}) c"
         " where not exists (select from absurd_control_worker w where w.worker_id = c.claimed_by)"
         " group by c.claimed_by order by c.claimed_by"
-    ).format(sql.SQL(" union all ").join(parts))
+    ).format(union)
     with connections[using].cursor() as cursor:
         cursor.execute(query.as_string(cursor.connection))
         rows = cursor.fetchall()

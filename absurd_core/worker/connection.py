@@ -59,3 +59,30 @@ def connect(*, application_name: str, using: str = "default") -> psycopg.Connect
     )
     conn.add_notice_handler(log_database_warning)
     return conn
+
+
+class LazyConnection:
+    """A worker connection opened on first use, and again after it closed or was dropped.
+
+    The one "connect when needed, drop on trouble" holder of the worker's threads (the
+    claim loop, the lease keeper, housekeeping, the listener pump).
+    """
+
+    def __init__(self, application_name: str, *, using: str = "default"):
+        self.application_name = application_name
+        self.using = using
+        self._conn: psycopg.Connection | None = None
+
+    def get(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(application_name=self.application_name, using=self.using)
+        return self._conn
+
+    def close(self) -> None:
+        """Close it (the next ``get`` opens a new one); a failing close is only logged."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                logger.debug("closing %s failed", self.application_name, exc_info=True)
+        self._conn = None

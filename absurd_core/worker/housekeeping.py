@@ -20,7 +20,7 @@ import psycopg
 
 from absurd_core.errors import first_line
 from absurd_core.models import WORKER_HEARTBEAT_SECONDS
-from absurd_core.worker.connection import connect
+from absurd_core.worker.connection import LazyConnection
 from absurd_core.worker.statistics import refresh_stale_statistics
 
 logger = logging.getLogger("absurd_core.worker")
@@ -60,7 +60,7 @@ class Housekeeping(threading.Thread):
         # tasks still finishing is not shown as dead.
         self.done = done
         self.interval = interval
-        self._conn: psycopg.Connection | None = None
+        self._conn = LazyConnection(f"absurd-housekeeping {self.worker_id}")
         self._last_error: str | None = None
 
     def run(self) -> None:
@@ -103,11 +103,7 @@ class Housekeeping(threading.Thread):
             self.close()
 
     def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(application_name=f"absurd-housekeeping {self.worker_id}")
-        return self._conn
+        return self._conn.get()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = None
+        self._conn.close()

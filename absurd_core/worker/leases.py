@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 
 from absurd_core.errors import first_line
-from absurd_core.worker.connection import connect
+from absurd_core.worker.connection import LazyConnection
 
 logger = logging.getLogger("absurd_core.worker")
 
@@ -52,7 +52,7 @@ class LeaseKeeper(threading.Thread):
         self.application_name = f"absurd-leases {name}"
         self.extend_after = claim_timeout / 3
         self.tick = max(0.1, min(1.0, claim_timeout / 6))
-        self._conn: psycopg.Connection | None = None
+        self._conn = LazyConnection(self.application_name)
 
     def run(self) -> None:
         # Runs through the shutdown grace period too: in-flight work goes on there.
@@ -73,10 +73,8 @@ class LeaseKeeper(threading.Thread):
                 return
 
     def _extend(self, run: InFlight) -> None:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(application_name=self.application_name)
         try:
-            self._conn.execute(
+            self._conn.get().execute(
                 "select absurd.extend_claim(%s, %s, %s)",
                 (run.queue, run.run_id, self.claim_timeout),
             )
@@ -93,6 +91,4 @@ class LeaseKeeper(threading.Thread):
             )
 
     def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = None
+        self._conn.close()

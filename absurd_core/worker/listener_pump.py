@@ -16,7 +16,7 @@ from django.db import connections
 
 from absurd_core.errors import first_line
 from absurd_core.listeners import Listener, dispatch
-from absurd_core.worker.connection import connect
+from absurd_core.worker.connection import LazyConnection
 
 logger = logging.getLogger("absurd_core.worker")
 
@@ -31,7 +31,7 @@ class ListenerPump(threading.Thread):
         self.listeners = listeners
         self.done = done
         self.application_name = f"absurd-listeners {worker_id}"
-        self._conn: psycopg.Connection | None = None
+        self._conn = LazyConnection(self.application_name)
 
     def run(self) -> None:
         while not self.done.wait(INTERVAL):
@@ -40,9 +40,8 @@ class ListenerPump(threading.Thread):
 
     def pump(self) -> int:
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = connect(application_name=self.application_name)
-            while (delivered := dispatch(self._conn, self.listeners)) and not self.done.is_set():
+            conn = self._conn.get()
+            while (delivered := dispatch(conn, self.listeners)) and not self.done.is_set():
                 pass  # a full batch: go on at once
             return delivered
         except psycopg.Error as exc:
@@ -53,6 +52,4 @@ class ListenerPump(threading.Thread):
             connections.close_all()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = None
+        self._conn.close()

@@ -40,7 +40,7 @@ from absurd_core.errors import first_line
 from absurd_core.hooks import ClaimAdmission, claim_admission
 from absurd_core.listeners import registered_listeners
 from absurd_core.registry import TaskRegistry
-from absurd_core.worker.connection import connect, reconnect_delay
+from absurd_core.worker.connection import LazyConnection, connect, reconnect_delay
 from absurd_core.worker.executor import ConnectionLostBeforeStart, Executor, UnknownTasks
 from absurd_core.worker.housekeeping import Housekeeping
 from absurd_core.worker.leases import InFlight, LeaseKeeper
@@ -182,7 +182,7 @@ class Worker:
         self._claimed: dict[Any, InFlight] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._claim_conn: psycopg.Connection | None = None
+        self._claim_conn = LazyConnection(f"absurd-claim {self.config.worker_id}")
         self._queue_errors: dict[str, str] = {}
         self._next_wakeup_sql = _next_wakeup_sql(config.queues, registry)
         self.listener = Listener(config.queues, self._notified, self.stopping, config.worker_id)
@@ -381,17 +381,10 @@ class Worker:
         return max(0.0, float(seconds)), True
 
     def _claim_connection(self) -> psycopg.Connection:
-        if self._claim_conn is None or self._claim_conn.closed:
-            self._claim_conn = connect(application_name=f"absurd-claim {self.config.worker_id}")
-        return self._claim_conn
+        return self._claim_conn.get()
 
     def _drop_claim_conn(self) -> None:
-        if self._claim_conn is not None:
-            try:
-                self._claim_conn.close()
-            except Exception:
-                logger.debug("closing claim connection failed", exc_info=True)
-        self._claim_conn = None
+        self._claim_conn.close()
 
     # -- execution threads --------------------------------------------------
 

@@ -13,7 +13,8 @@ htmx, a message and a redirect otherwise; the list reloads on the
 ``deadLettersChanged`` client event, sent with django_htmx's
 ``trigger_client_event``). The filter and page cursor are read by
 dashboard.forms.dead_letter_forms.DeadLetterFilterForm; the logic is in
-absurd_core.dead_letter_queries (reads) and dashboard.dead_letter_actions.
+absurd_core.dead_letter_queries (reads) and absurd_core.actions.dead_letters (the audited
+actions; their wording: dashboard.presenters).
 
 Its routes are in ``urlpatterns`` below; dashboard/urls.py includes them in the
 ``dashboard`` namespace.
@@ -30,6 +31,8 @@ from django.utils.html import escape
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import trigger_client_event
 
+from absurd_core.actions import dead_letters as actions
+from absurd_core.actions.dead_letters import dead_letters as scoped_dead_letters
 from absurd_core.dead_letter_queries import (
     STATES,
     DeadLetterFilter,
@@ -38,11 +41,10 @@ from absurd_core.dead_letter_queries import (
     open_ids,
     open_summary,
 )
-from absurd_core.dead_letters import dead_letters as scoped_dead_letters
 from absurd_core.engine import list_queues
 from absurd_core.errors import AbsurdError
 from absurd_core.models import DeadLetter
-from dashboard import dead_letter_actions as actions
+from dashboard import presenters
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
 from dashboard.forms.dead_letter_forms import FILTER_FIELDS, DeadLetterFilterForm, filter_params
@@ -136,7 +138,7 @@ def dead_letter_action(request, dead_letter_id: int, kind: str):
         return _bad_request(request, str(exc))
     except AbsurdError as exc:
         return _done(request, "error", f"The engine refused: {exc.message}")
-    return _done(request, *actions.describe(kind, result))
+    return _done(request, *presenters.dead_letter_toast(kind, result))
 
 
 def _parse_op(value: str) -> tuple[actions.Kind, str]:
@@ -197,6 +199,7 @@ def bulk(request):
     if not confirmed:
         context = {
             "kind": kind,
+            "verb": presenters.dead_letter_verb(kind),
             "op": f"{kind}:{target}",
             "target": target,
             "count": count,
@@ -222,7 +225,7 @@ def bulk(request):
         )
     except actions.ActionError as exc:
         return _bad_request(request, str(exc))
-    return _done(request, *outcome.describe())
+    return _done(request, *presenters.dead_letter_bulk_toast(outcome))
 
 
 urlpatterns = [

@@ -37,7 +37,7 @@ def _page(request, *, create_form=None, bound=None, status=200):
     for row in queue_actions.queue_rows(principal.scope):
         item = {
             "queue": row,
-            "counts": [(state, f"{count:,}") for state, count in row.counts],
+            "counts": [(state, f"{count:,}") for state, count in row.state_counts],
             "ttl": human_duration(row.cleanup_ttl) if row.cleanup_ttl else "",
             "limit": f"{row.cleanup_limit:,}" if row.cleanup_limit else "",
         }
