@@ -87,6 +87,20 @@ def test_cancel_and_retry(keys):
     assert timeline == {task.task_id: [("cancel", "key:op")], failed.task_id: [("retry", "key:op")]}
 
 
+def test_cancelling_an_ended_task_changes_nothing_and_is_not_audited(keys):
+    task = spawn("demo.two_steps", {"i": 1}, tenant="acme")
+    assert call("post", f"/{task.task_id}/cancel", keys["operator"]).status_code == 200
+    again = call("post", f"/{task.task_id}/cancel", keys["operator"])
+    assert again.json() == {"task_id": str(task.task_id), "state": "cancelled"}
+    actions = [
+        (e.kind, e.actor)
+        for e in task_timeline(TenantScope("acme"), "demo", task.task_id)
+        if e.actor
+    ]
+    # One cancel happened, so one is on the timeline: the repeat changed nothing.
+    assert actions == [("cancel", "key:op")]
+
+
 def test_retry_of_a_running_task_is_409(keys):
     task = spawn("demo.two_steps", {"i": 1}, tenant="acme")
     response = call("post", f"/{task.task_id}/retry", keys["operator"], {})
