@@ -9,6 +9,7 @@ type annotations stripped) when Node is installed.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -57,8 +58,12 @@ def test_the_python_helper_names_events_as_the_platform_does():
         assert helper(plain_sdk_context(headers), name) == expected(headers, name)
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="Node is not installed")
 def test_the_typescript_helper_names_events_as_the_platform_does():
+    if shutil.which("node") is None:
+        # Node.js comes with the machine; CI must not pass by skipping the check.
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("Node.js is needed to check the TypeScript helper in docs/tenants.md.")
+        pytest.skip("Node.js is not installed: the TypeScript helper is not checked.")
     source = block("typescript").replace("export function", "function")
     # Strip the annotations the block uses; what remains is plain JavaScript.
     source = re.sub(r"\): string \{", ") {", source)
