@@ -18,7 +18,7 @@ error in the log, so one poison event cannot stop it for good. A new listener
 starts at the present: it is not fed the history before it was installed.
 
 Every runworker runs ``dispatch`` about once a second (absurd_core/worker/
-listener_pump.py); a session-level advisory lock per listener keeps two workers
+lifecycle_pump.py); a session-level advisory lock per listener keeps two workers
 from feeding the same listener at once. No transaction is open while listener
 code runs.
 """

@@ -15,7 +15,7 @@ from django.db import connections
 
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 
-#: Seconds to wait before reconnect attempt n (0-based): the claim loop and the listener.
+#: Seconds to wait before reconnect attempt n (0-based): the claim loop and the wake-up listener.
 RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -65,7 +65,7 @@ class LazyConnection:
     """A worker connection opened on first use, and again after it closed or was dropped.
 
     The one "connect when needed, drop on trouble" holder of the worker's threads (the
-    claim loop, the lease keeper, housekeeping, the listener pump).
+    claim loop, the lease keeper, housekeeping, the lifecycle pump).
     """
 
     def __init__(self, application_name: str, *, using: str = "default"):

@@ -23,11 +23,11 @@ logger = logging.getLogger("absurd_core.worker")
 INTERVAL = 1.0
 
 
-class ListenerPump(threading.Thread):
+class LifecyclePump(threading.Thread):
     def __init__(
         self, listeners: list[tuple[str, Listener]], done: threading.Event, worker_id: str
     ):
-        super().__init__(name="absurd-listener-pump", daemon=True)
+        super().__init__(name="absurd-lifecycle-pump", daemon=True)
         self.listeners = listeners
         self.done = done
         self.application_name = f"absurd-listeners {worker_id}"
@@ -45,7 +45,7 @@ class ListenerPump(threading.Thread):
                 pass  # a full batch: go on at once
             return delivered
         except psycopg.Error as exc:
-            logger.warning("worker.listener_pump_failed: %s", first_line(exc))
+            logger.warning("worker.lifecycle_pump_failed: %s", first_line(exc))
             self.close()
             return 0
         finally:

@@ -4,16 +4,16 @@
   round-robin over the queues, and hands runs to the execution threads through
   an in-memory queue.
 - Between claims it sleeps on one ``threading.Event``, set by a finished task,
-  by a NOTIFY from the listener, by a shutdown signal, or by the timer for the
+  by a NOTIFY from the wake-up listener (wakeups.py), by a shutdown signal, or by the timer for the
   next known wake-up time; polling is only the fallback.
 - Mixed fleets (other workers, e.g. absurd-sdk's, on the same queues): runs of
   tasks this worker cannot execute are handed back with a growing, randomised
   backoff (executor.py); the timer ignores them; and a queue whose claimed runs
   were all such runs is not claimed from again until something changes there:
   a NOTIFY not caused by this worker, a known task of that queue settling, the
-  timer (a known run or a lease falling due), or a listener reconnect. So the
+  timer (a known run or a lease falling due), or a wake-up listener reconnect. So the
   other workers get their runs, and this worker does not hog them.
-- Helper threads: the listener (LISTEN/NOTIFY), the lease keeper (extends
+- Helper threads: the wake-up listener (LISTEN/NOTIFY), the lease keeper (extends
   claims of long tasks) and housekeeping (registry row, queue equipment).
 
 Threads, not asyncio: task code is ordinary blocking Python, and the
@@ -44,8 +44,8 @@ from absurd_core.worker.connection import LazyConnection, connect, reconnect_del
 from absurd_core.worker.executor import ConnectionLostBeforeStart, Executor, UnknownTasks
 from absurd_core.worker.housekeeping import Housekeeping
 from absurd_core.worker.leases import InFlight, LeaseKeeper
-from absurd_core.worker.listener import Listener
-from absurd_core.worker.listener_pump import ListenerPump
+from absurd_core.worker.lifecycle_pump import LifecyclePump
+from absurd_core.worker.wakeups import WakeupListener
 
 logger = logging.getLogger("absurd_core.worker")
 
@@ -185,7 +185,9 @@ class Worker:
         self._claim_conn = LazyConnection(f"absurd-claim {self.config.worker_id}")
         self._queue_errors: dict[str, str] = {}
         self._next_wakeup_sql = _next_wakeup_sql(config.queues, registry)
-        self.listener = Listener(config.queues, self._notified, self.stopping, config.worker_id)
+        self.wakeups = WakeupListener(
+            config.queues, self._notified, self.stopping, config.worker_id
+        )
         self.leases = LeaseKeeper(
             self._claimed_snapshot, config.claim_timeout, self.done, config.worker_id
         )
@@ -198,8 +200,8 @@ class Worker:
         )
         # Plugin lifecycle listeners, fed only by workers of a deployment that has some.
         listeners = registered_listeners()
-        self.listener_pump = (
-            ListenerPump(listeners, self.done, config.worker_id) if listeners else None
+        self.lifecycle_pump = (
+            LifecyclePump(listeners, self.done, config.worker_id) if listeners else None
         )
 
     # -- public -------------------------------------------------------------
@@ -220,7 +222,7 @@ class Worker:
             cfg.claim_timeout,
         )
         self.housekeeping.beat()
-        for helper in (self.listener, self.leases, self.housekeeping, self.listener_pump):
+        for helper in (self.wakeups, self.leases, self.housekeeping, self.lifecycle_pump):
             if helper is not None:
                 helper.start()
         for index in range(cfg.concurrency):
@@ -278,7 +280,7 @@ class Worker:
             return 2 * self.config.concurrency - len(self._claimed)
 
     def _notified(self, queue: str | None, pid: int | None) -> None:
-        """The listener's news: a run of ``queue`` became claimable or got a wake-up time."""
+        """Wake-up news: a run of ``queue`` became claimable or got a wake-up time."""
         with self._lock:
             if queue is None:
                 self._foreign_only.clear()  # after a reconnect: anything may have changed

@@ -26,7 +26,7 @@ logger = logging.getLogger("absurd_core.worker")
 CHANNEL = "absurd_control_wake"
 
 
-class Listener(threading.Thread):
+class WakeupListener(threading.Thread):
     def __init__(
         self,
         queues: list[str],
@@ -34,7 +34,7 @@ class Listener(threading.Thread):
         stopping: threading.Event,
         name: str,
     ):
-        super().__init__(name="absurd-listener", daemon=True)
+        super().__init__(name="absurd-wakeups", daemon=True)
         self.queues = set(queues)
         self.wake = wake
         self.stopping = stopping
@@ -54,7 +54,7 @@ class Listener(threading.Thread):
             except psycopg.Error as exc:
                 delay = reconnect_delay(failures)
                 failures += 1
-                logger.debug("worker.listener lost connection: %s", str(exc).strip())
+                logger.debug("worker.wakeups lost connection: %s", str(exc).strip())
                 self.stopping.wait(delay)
 
     def _listen(self, conn: psycopg.Connection) -> None:
