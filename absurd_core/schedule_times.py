@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from absurd_core.errors import InvalidArgument
 
@@ -34,6 +34,31 @@ NICKNAMES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
 }
+
+
+def _field(number: str) -> str:
+    item = rf"(\*|({number})(-({number}))?)(/[1-9][0-9]?)?"
+    return rf"{item}(,{item})*"
+
+
+#: What ``normalise_cron`` takes, as one regular expression (the API publishes it as the
+#: field's pattern): five fields of numbers in range, ``*``, ranges, lists and steps, or a
+#: nickname. croniter is the last word (an impossible date such as Feb 30 is refused).
+CRON_PATTERN = (
+    r"^\s*(@(hourly|daily|midnight|weekly|monthly|yearly|annually)|"
+    + r"\s+".join(
+        _field(n)
+        for n in (
+            r"0?[0-9]|[1-5][0-9]",
+            r"0?[0-9]|1[0-9]|2[0-3]",
+            r"0?[1-9]|[12][0-9]|3[01]",
+            r"0?[1-9]|1[0-2]",
+            r"0?[0-7]",
+        )
+    )
+    + r")\s*$"
+)
+
 #: Shortest and longest interval a schedule may have.
 MIN_EVERY_SECONDS = 1
 MAX_EVERY_SECONDS = 366 * 86400
@@ -64,7 +89,16 @@ def normalise_cron(expression: str) -> str:
         raise InvalidCron(f"{expression!r} is not a five-field cron expression.")
     if not croniter.is_valid(text):
         raise InvalidCron(f"{expression!r} is not a valid cron expression.")
+    try:
+        croniter(text, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except (CroniterError, ValueError, OverflowError):
+        raise InvalidCron(f"{expression!r} never fires (no such date).") from None
     return text
+
+
+def zone_names() -> list[str]:
+    """Every IANA zone name we take, sorted (the API publishes them as an enum)."""
+    return sorted(_zones())
 
 
 def zone(name: str) -> ZoneInfo:

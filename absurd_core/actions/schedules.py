@@ -97,7 +97,7 @@ def validated(fields: dict[str, Any]) -> dict[str, Any]:
     out = dict(fields)
     name = out.get("name")
     if "name" in out and (
-        not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME or "\x00" in name
+        not isinstance(name, str) or not name or len(name) > MAX_NAME or "\x00" in name
     ):
         raise InvalidSchedule("name", f"name must be 1 to {MAX_NAME} characters.")
     if "task_name" in out:
@@ -106,9 +106,8 @@ def validated(fields: dict[str, Any]) -> dict[str, Any]:
             raise UnknownTask(f"No task named {out['task_name']!r} is registered.")
         queue = out.get("queue")
         if queue is not None and queue != spec.queue:
-            raise InvalidSchedule(
-                "queue", f"Task {spec.name!r} runs on queue {spec.queue!r}, not {queue!r}."
-            )
+            # The task and its queue name one thing: there is no such task on that queue.
+            raise UnknownTask(f"No task named {spec.name!r} on queue {queue!r}.")
         out["queue"] = spec.queue
     headers = out.get("headers")
     if headers is not None:
@@ -285,13 +284,13 @@ def delete_schedule(actor: Actor, schedule_id: int, *, detail: dict | None = Non
 
 def trigger_schedule(actor: Actor, schedule_id: int, *, detail: dict | None = None):
     """Spawn the schedule's task now, outside its recurrence (slot = now); the schedule's
-    own next slot is unchanged. Returns the spawn's result. RateLimited when refused."""
+    own next slot is unchanged. Returns (slot, the spawn's result); RateLimited when refused."""
     with transaction.atomic():
         schedule = _locked(actor, schedule_id, Action.OPERATE)
         now = db_now().replace(microsecond=0)
         result = spawn_slot(schedule, now, trigger="manual")
         _audit(actor, "trigger", schedule, detail, slot=slot_key(now), task_id=str(result.task_id))
-    return result
+    return now, result
 
 
 def backfill(
@@ -307,19 +306,22 @@ def backfill(
     ``catch_up_cap``; all or nothing when the spawn gate refuses one."""
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidSchedule("start", "start and end need a time zone offset.")
-    if end < start:
-        raise InvalidSchedule("end", "end is before start.")
     with transaction.atomic():
         schedule = _locked(actor, schedule_id, Action.OPERATE)
         rule = recurrence(schedule)
         slots = []
-        for slot in rule.between(start, end):
-            slots.append(slot)
-            if len(slots) > schedule.catch_up_cap:
-                raise BackfillTooLarge(
-                    f"The range holds more than {schedule.catch_up_cap} slots (the schedule's "
-                    "cap); backfill a shorter range."
-                )
+        try:
+            for slot in rule.between(start, end):
+                slots.append(slot)
+                if len(slots) > schedule.catch_up_cap:
+                    raise BackfillTooLarge(
+                        f"The range holds more than {schedule.catch_up_cap} slots (the "
+                        "schedule's cap); backfill a shorter range."
+                    )
+        except (OverflowError, ValueError) as exc:
+            if isinstance(exc, AbsurdError):
+                raise
+            raise BackfillTooLarge("The range reaches past the dates we can compute.") from None
         results = [(slot, spawn_slot(schedule, slot, trigger="backfill")) for slot in slots]
         _audit(
             actor,

@@ -180,7 +180,7 @@ def test_pause_resume_trigger_and_backfill_are_audited(ops):
     resume_schedule(ops, s.id)
     s.refresh_from_db()
     assert s.enabled and s.next_fire_at == datetime(2030, 1, 7, 14, tzinfo=UTC)
-    result = trigger_schedule(ops, s.id)
+    _, result = trigger_schedule(ops, s.id)
     assert result.created
     done = backfill(ops, s.id, T0, T0 + timedelta(hours=3))
     assert [slot.hour for slot, _ in done] == [11, 12, 13]
