@@ -283,12 +283,16 @@ def delete_schedule(actor: Actor, schedule_id: int, *, detail: dict | None = Non
 
 
 def trigger_schedule(actor: Actor, schedule_id: int, *, detail: dict | None = None):
-    """Spawn the schedule's task now, outside its recurrence (slot = now); the schedule's
-    own next slot is unchanged. Returns (slot, the spawn's result); RateLimited when refused."""
+    """Spawn the schedule's task now, outside its recurrence (slot = now), recorded as its
+    last fire; its next slot is unchanged. Returns (slot, the spawn's result); RateLimited
+    when refused."""
     with transaction.atomic():
         schedule = _locked(actor, schedule_id, Action.OPERATE)
         now = db_now().replace(microsecond=0)
         result = spawn_slot(schedule, now, trigger="manual")
+        # Shown as its last fire (the page links the task); its next slot is unchanged.
+        schedule.last_fire_at, schedule.last_task_id = now, result.task_id
+        schedule.save(update_fields=["last_fire_at", "last_task_id"])
         _audit(actor, "trigger", schedule, detail, slot=slot_key(now), task_id=str(result.task_id))
     return now, result
 

@@ -83,13 +83,13 @@ def expected(schedules, slots) -> set[tuple[str, str]]:
 def test_two_workers_fire_each_slot_exactly_once(queues):
     schedules = missed(12, 40)
     want = expected(schedules, 40)
-    with WorkerProcess(*ARGS, "--worker-id", "w1", env=fake_env(NOW)) as w1:
-        with WorkerProcess(*ARGS, "--worker-id", "w2", env=fake_env(NOW)) as w2:
-            wait_for(lambda: len(fired()) >= len(want), timeout=90)
-            # Both settled: every schedule advanced past NOW.
-            wait_for(
-                lambda: not Schedule.objects.filter(next_fire_at__lte=NOW).exists(), timeout=30
-            )
+    with (
+        WorkerProcess(*ARGS, "--worker-id", "w1", env=fake_env(NOW)) as w1,
+        WorkerProcess(*ARGS, "--worker-id", "w2", env=fake_env(NOW)) as w2,
+    ):
+        wait_for(lambda: len(fired()) >= len(want), timeout=90)
+        # Both settled: every schedule advanced past NOW.
+        wait_for(lambda: not Schedule.objects.filter(next_fire_at__lte=NOW).exists(), timeout=30)
     rows = fired()
     assert len(rows) == len(want)  # no slot twice
     assert set(rows) == want  # and none missing
