@@ -481,6 +481,7 @@ class Worker:
         # Whatever is still executing after the grace period is released too.
         released += self._release(self._claimed_snapshot())
         self.done.set()
+        self.schedules.join(timeout=5)  # it closes its connection as it stops
         self._drop_claim_conn()
         self.housekeeping.beat(stopped=True)
         self.housekeeping.close()

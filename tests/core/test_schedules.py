@@ -248,3 +248,31 @@ def test_declared_schedules_sync_idempotently_and_cannot_be_deleted(ops, monkeyp
     with pytest.raises(CodeOwned):
         delete_schedule(ops, s.id)
     assert Schedule.objects.filter(id=s.id).exists()
+
+
+def test_jitter_delays_the_tick_not_the_slot(ops):
+    fake_now(T0)
+    s = create_schedule(
+        ops, name="jittery", task="demo.two_steps", every_seconds=60, jitter_seconds=30
+    )
+    assert s.next_fire_at <= s.due_at <= s.next_fire_at + timedelta(seconds=30)
+    fake_now(s.due_at)
+    assert tick().fired == 1
+    assert [r[0] for r in spawned(s.id)] == ["2030-01-07T10:01:00Z"]  # the slot, not due_at
+
+
+def test_a_plugins_schedules_attribute_is_synced_after_migrate(ops, monkeypatch):
+    from django.apps import apps
+
+    from absurd_core.schedule_sync import sync_after_migrate
+
+    demo = apps.get_app_config("demo")
+    monkeypatch.setattr(
+        demo,
+        "schedules",
+        ({"name": "demo-hourly", "task": "demo.two_steps", "cron": "@hourly", "tenant": "acme"},),
+        raising=False,
+    )
+    sync_after_migrate(sender=apps.get_app_config("absurd_core"))
+    s = Schedule.objects.get(name="demo-hourly")
+    assert s.code_owned and s.cron == "0 * * * *" and s.tenant == "acme"

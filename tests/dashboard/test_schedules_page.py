@@ -120,3 +120,21 @@ def test_overview_shows_late_schedules_only_while_workers_run(client, role_user,
     )  # fmt: skip
     live = client.get("/partials/queues").content.decode()
     assert 'id="late-schedules"' in live and "stuck" in live
+
+
+def test_admin_edits_and_deletes_with_confirmation(client, role_user, acme):
+    client.force_login(role_user(tenant=acme, role="admin"))
+    client.post("/schedules/create", CREATE)
+    s = Schedule.objects.get()
+    edit = {k: v for k, v in CREATE.items() if k != "name"}
+    response = client.post(f"/schedules/{s.id}/edit", {**edit, "cron": "", "every_seconds": "300"})
+    assert response.status_code == 302
+    s.refresh_from_db()
+    assert (s.cron, s.every_seconds) == (None, 300)
+    assert "every 5 min" in client.get("/schedules/").content.decode()
+    wrong = client.post(f"/schedules/{s.id}/delete", {"confirm": "not it", "confirmed": "1"})
+    assert wrong.status_code == 400 and Schedule.objects.filter(id=s.id).exists()
+    asked = client.post(f"/schedules/{s.id}/delete", {"confirm": "nightly"})
+    assert asked.status_code == 200 and Schedule.objects.filter(id=s.id).exists()
+    client.post(f"/schedules/{s.id}/delete", {"confirm": "nightly", "confirmed": "1"})
+    assert not Schedule.objects.filter(id=s.id).exists()
