@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connections, transaction
+from django.db.models import F
 
 from absurd_core.errors import AbsurdError, RateLimited, first_line
 from absurd_core.models import Schedule
@@ -143,7 +144,7 @@ def _fire_due(schedule: Schedule, now: datetime, result: TickResult, using: str)
             spawned = spawn_slot(schedule, slot, using=using)
         except RateLimited as refused:
             retry = min(max(1.0, refused.retry_after), REFUSED_RETRY_MAX_SECONDS)
-            _refused(schedule, slot, now, refused, retry, using)
+            _refused(schedule, slot, now, refused, retry, using, fired, skipped)
             result.refused += 1
             logger.warning(
                 "schedule.refused schedule=%s slot=%s %s",
@@ -151,10 +152,9 @@ def _fire_due(schedule: Schedule, now: datetime, result: TickResult, using: str)
                 slot_key(slot),
                 first_line(refused),
             )
-            _account(schedule, fired, skipped, using)
             return
         except AbsurdError as failed:
-            _refused(schedule, slot, now, failed, FAILURE_RETRY_SECONDS, using)
+            _refused(schedule, slot, now, failed, FAILURE_RETRY_SECONDS, using, fired, skipped)
             result.failed += 1
             logger.warning(
                 "schedule.spawn_failed schedule=%s slot=%s %s",
@@ -162,7 +162,6 @@ def _fire_due(schedule: Schedule, now: datetime, result: TickResult, using: str)
                 slot_key(slot),
                 first_line(failed),
             )
-            _account(schedule, fired, skipped, using)
             return
         fired += 1
         result.fired += 1
@@ -183,8 +182,9 @@ def _fire_due(schedule: Schedule, now: datetime, result: TickResult, using: str)
         last_task_id=schedule.last_task_id,
         last_error=None,
         last_error_at=None,
+        fires=F("fires") + fired,
+        skipped=F("skipped") + skipped,
     )
-    _account(schedule, fired, skipped, using)
 
 
 def _count_between(rule: Recurrence, first: datetime, before: datetime, cap: int) -> int:
@@ -196,19 +196,8 @@ def _count_between(rule: Recurrence, first: datetime, before: datetime, cap: int
     return count
 
 
-def _account(schedule: Schedule, fired: int, skipped: int, using: str) -> None:
-    from django.db.models import F
-
-    if fired or skipped:
-        Schedule.objects.using(using).filter(id=schedule.id).update(
-            fires=F("fires") + fired, skipped=F("skipped") + skipped
-        )
-
-
-def _refused(schedule, slot, now, error, retry_seconds: float, using: str) -> None:
+def _refused(schedule, slot, now, error, retry_seconds: float, using, fired, skipped) -> None:
     """Keep ``slot`` as the next one and come back later; say why on the schedule."""
-    from django.db.models import F
-
     Schedule.objects.using(using).filter(id=schedule.id).update(
         next_fire_at=slot,
         due_at=now + timedelta(seconds=retry_seconds),
@@ -217,6 +206,8 @@ def _refused(schedule, slot, now, error, retry_seconds: float, using: str) -> No
         last_error=first_line(error),
         last_error_at=now,
         refusals=F("refusals") + (1 if isinstance(error, RateLimited) else 0),
+        fires=F("fires") + fired,
+        skipped=F("skipped") + skipped,
     )
 
 

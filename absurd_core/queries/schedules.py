@@ -1,5 +1,5 @@
 """Schedules as a tenant sees them: the list, one schedule, the spawned task's state,
-the next slots, late schedules and the lag (docs/schedules.md).
+the next slots and late schedules (docs/schedules.md; the lag is the metrics plugin's).
 
 Every read takes a scope: another tenant's schedule is ``ScheduleNotFound``, exactly
 like an id nobody has.
@@ -7,7 +7,6 @@ like an id nobody has.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -98,33 +97,6 @@ def late_schedules(scope: TenantScope, *, using: str = "default") -> list[Schedu
     return list(scope.restrict(queryset).order_by("due_at"))
 
 
-@dataclass(frozen=True)
-class ScheduleMetrics:
-    #: now - the oldest due ``due_at`` among enabled schedules (0 when none is due).
-    lag_seconds: float
-    #: (tenant, name, fires, refusals) per schedule.
-    counts: list[tuple[str, str, int, int]]
-
-
-def schedule_metrics(scope: TenantScope, *, using: str = "default") -> ScheduleMetrics:
-    queryset = scope.restrict(Schedule.objects.using(using))
-    with connections[using].cursor() as cursor:
-        where, params = ("true", [])
-        if not scope.is_all:
-            where, params = "tenant = %s", [scope.slug]
-        cursor.execute(
-            "select coalesce(extract(epoch from absurd.current_time() - min(due_at)), 0)"  # noqa: S608
-            f" from absurd_control_schedule where enabled and due_at <= absurd.current_time()"
-            f" and {where}",
-            params,
-        )
-        lag = float(cursor.fetchone()[0] or 0)
-    counts = list(
-        queryset.order_by("tenant", "name").values_list("tenant", "name", "fires", "refusals")
-    )
-    return ScheduleMetrics(max(0.0, lag), counts)
-
-
 def spawned_by(scope: TenantScope, headers) -> tuple[Schedule | None, str | None]:
     """For a task's headers: the schedule (in scope) that spawned it and the slot."""
     if not isinstance(headers, dict) or SCHEDULE_HEADER not in headers:
@@ -138,12 +110,10 @@ def spawned_by(scope: TenantScope, headers) -> tuple[Schedule | None, str | None
 
 __all__ = [
     "LATE_AFTER",
-    "ScheduleMetrics",
     "ScheduleNotFound",
     "find_schedule",
     "late_schedules",
     "list_schedules",
-    "schedule_metrics",
     "spawned_by",
     "task_states",
     "upcoming",

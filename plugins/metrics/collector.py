@@ -215,7 +215,8 @@ def schedule_stats(cursor) -> tuple[float, list[tuple[str, str, int, int]]]:
     partial index schedule_due for the lag, a scan of the schedules (few) for the counts."""
     cursor.execute(
         "select coalesce(extract(epoch from absurd.current_time() - min(due_at)), 0)::float8"
-        " from absurd_control_schedule where enabled and due_at <= absurd.current_time()"
+        " from absurd_control_schedule"
+        " where enabled and due_at <= (select absurd.current_time())"
     )
     lag = max(0.0, cursor.fetchone()[0])
     cursor.execute("select tenant, name, fires, refusals from absurd_control_schedule")
