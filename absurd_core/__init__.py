@@ -1,7 +1,8 @@
 """Absurd Control's engine layer: the facade other apps and plugins use.
 
 - ``task`` / ``external_task`` / ``registry``: register tasks (``internal=True``: only our
-  code spawns it) or declare one another worker runs (no handler);
+  code spawns it) or declare one another worker runs (no handler); ``ScheduleSpec``: a
+  recurring schedule declared with ``@task(schedules=[...])`` or by a plugin;
 - ``spawn``: spawn a registered task for a tenant (the registered spawn gate applies);
 - ``engine``: typed calls to ``absurd.*`` functions, with ``SpawnResult``;
 - ``hooks``: where apps above the core register gates and totals at start-up;
@@ -13,6 +14,7 @@
 
 from absurd_core import engine, hooks
 from absurd_core.actors import Action, Actor
+from absurd_core.declared_schedules import ScheduleSpec
 from absurd_core.engine import SpawnResult
 from absurd_core.errors import RateLimited
 from absurd_core.listeners import LifecycleEvent
@@ -39,6 +41,7 @@ __all__ = [
     "DeadLetter",
     "LifecycleEvent",
     "RateLimited",
+    "ScheduleSpec",
     "SpawnResult",
     "TenantScope",
     "engine",

@@ -41,6 +41,11 @@ class AbsurdCoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from absurd_core import checks  # noqa: F401  (registers system checks)
+        from absurd_core.schedule_sync import sync_after_migrate
 
         discover_tasks()
+        # Schedules declared in code (docs/schedules.md): synced after migrate.
+        post_migrate.connect(sync_after_migrate, dispatch_uid="absurd_core.schedules")

@@ -209,3 +209,65 @@ class OperatorAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.queue}/{self.task_id}"
+
+
+class Schedule(models.Model):
+    """A recurring spawn owned by a tenant (docs/schedules.md).
+
+    ``next_fire_at`` is the next slot; ``due_at`` is when a worker should tick it (the
+    slot plus jitter, or later after a refused spawn). Workers tick with
+    absurd_core/worker/schedules.py; every change goes through
+    absurd_core/actions/schedules.py. The owning tenant is its slug, as task headers
+    store it (the core knows no Tenant model).
+    """
+
+    CATCH_UP_CHOICES = [("skip", "skip"), ("all", "all")]
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.TextField()
+    name = models.TextField()
+    task_name = models.TextField()
+    queue = models.TextField()
+    params = models.JSONField(null=True, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    cron = models.TextField(null=True, blank=True)
+    every_seconds = models.IntegerField(null=True, blank=True)
+    timezone = models.TextField(default="UTC")
+    catch_up = models.TextField(choices=CATCH_UP_CHOICES, default="skip")
+    catch_up_cap = models.IntegerField(default=100)
+    jitter_seconds = models.IntegerField(default=0)
+    enabled = models.BooleanField(default=True)
+    #: Declared in code (a task's or a plugin's ``schedules``): may be paused, not deleted.
+    code_owned = models.BooleanField(default=False)
+    next_fire_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    last_fire_at = models.DateTimeField(null=True, blank=True)
+    last_task_id = models.UUIDField(null=True, blank=True)
+    #: The last refused or failed spawn (cleared by the next fire).
+    last_error = models.TextField(null=True, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    fires = models.BigIntegerField(default=0)
+    refusals = models.BigIntegerField(default=0)
+    skipped = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "absurd_control_schedule"
+        ordering = ["tenant", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="schedule_tenant_name"),
+            models.CheckConstraint(
+                condition=models.Q(cron__isnull=True) ^ models.Q(every_seconds__isnull=True),
+                name="schedule_cron_xor_every",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(catch_up__in=["skip", "all"]), name="schedule_catch_up"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["due_at"], condition=models.Q(enabled=True), name="schedule_due")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant}/{self.name}"

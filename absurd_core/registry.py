@@ -19,10 +19,11 @@ Two kinds of task are special:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from absurd_core.declared_schedules import schedule_specs
 from absurd_core.errors import InvalidArgument
 from absurd_core.queues import validate_queue_name
 
@@ -44,6 +45,8 @@ class TaskSpec:
     internal: bool = False
     #: Where an external task was declared (a handler's module says it for the others).
     declared_in: str = field(default="?", compare=False)
+    #: Recurring schedules declared with the task (absurd_core/declared_schedules.py).
+    schedules: tuple = field(default=(), compare=False)
 
     @property
     def external(self) -> bool:
@@ -134,6 +137,7 @@ def task(
     retry: Mapping[str, Any] | None = None,
     cancellation: Mapping[str, Any] | None = None,
     internal: bool = False,
+    schedules: Iterable[Any] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(params, ctx)`` as a task.
 
@@ -141,6 +145,8 @@ def task(
     "base_seconds": ..., "factor": ..., "max_seconds": ...}``. ``internal``: only our
     own code spawns it (see the module's docstring); a handler of an internal task that
     takes an object id from its params checks that the object is its tenant's.
+    ``schedules``: recurring spawns of this task (``ScheduleSpec`` or dicts of its fields,
+    docs/schedules.md), synced at migrate and worker start.
     """
     _check_defaults(queue, max_attempts)
 
@@ -155,6 +161,7 @@ def task(
                 retry=dict(retry) if retry else None,
                 cancellation=dict(cancellation) if cancellation else None,
                 internal=bool(internal),
+                schedules=schedule_specs(schedules, task_name),
             )
         )
         handler.task_name = task_name  # type: ignore[attr-defined]

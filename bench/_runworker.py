@@ -14,7 +14,7 @@ class Ready(logging.Filter):
         message = record.getMessage()
         if message.startswith("worker.start"):
             print("worker.ready", flush=True)
-        return not message.startswith("task.")
+        return not message.startswith(("task.", "schedule."))
 
 
 def main() -> None:
@@ -22,6 +22,7 @@ def main() -> None:
 
     django.setup()
     logging.getLogger("absurd_core.worker").addFilter(Ready())
+    logging.getLogger("absurd_core.schedules").addFilter(Ready())
     from django.core.management import call_command
 
     call_command("runworker", *sys.argv[1:])

@@ -369,3 +369,70 @@ def dead_letter_bulk_toast(outcome: BulkResult) -> tuple[str, str]:
         parts.append(f"{outcome.remaining} more match; run it again for them.")
     level = "warning" if outcome.failed else ("success" if outcome.applied else "info")
     return level, " ".join(parts)
+
+
+# -- schedules page --------------------------------------------------------------------
+
+_DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+
+
+def schedule_in_words(cron: str | None, every_seconds: int | None, timezone: str) -> str:
+    """ "every day at 03:00 Europe/Paris", "every 5 min", "cron 0 */2 * * 1-5 (UTC)"."""
+    if every_seconds:
+        return f"every {human_duration(timedelta(seconds=every_seconds))}"
+    fields = (cron or "").split()
+    if len(fields) != 5:
+        return cron or ""
+    minute, hour, dom, month, dow = fields
+    simple = minute.isdigit() and hour.isdigit()
+    at = f"{int(hour):02d}:{int(minute):02d} {timezone}" if simple else ""
+    if simple and (dom, month, dow) == ("*", "*", "*"):
+        return f"every day at {at}"
+    if simple and dom == "*" and month == "*" and dow.isdigit() and int(dow) < 7:
+        return f"every {_DAYS[int(dow)]} at {at}"
+    if simple and dom.isdigit() and month == "*" and dow == "*":
+        return f"on day {int(dom)} of every month at {at}"
+    if minute.isdigit() and (hour, dom, month, dow) == ("*", "*", "*", "*"):
+        return f"every hour at minute {int(minute)}"
+    if fields == ["*"] * 5:
+        return "every minute"
+    return f"cron {cron} ({timezone})"
+
+
+def relative_time(moment: datetime | None, now: datetime) -> str:
+    """ "in 3 min", "4 s ago", or "" for no moment."""
+    if moment is None:
+        return ""
+    seconds = (moment - now).total_seconds()
+    if seconds >= 0:
+        return f"in {human_duration(timedelta(seconds=seconds))}"
+    return ago(-seconds)
+
+
+SCHEDULE_TOASTS = {
+    "pause": "Paused {name}: it fires nothing until it is resumed.",
+    "resume": "Resumed {name}: next fire {next}.",
+    "trigger": "Spawned {name}'s task now.",
+    "create": "Created schedule {name}: next fire {next}.",
+    "update": "Saved {name}: next fire {next}.",
+    "delete": "Deleted schedule {name}; the tasks it spawned stay.",
+}
+
+
+def schedule_toast(verb: str, name: str, next_fire: datetime | None = None) -> str:
+    when = next_fire.strftime("%Y-%m-%d %H:%M:%S UTC") if next_fire else "none"
+    return SCHEDULE_TOASTS[verb].format(name=name, next=when)
+
+
+def backfill_toast(name: str, slots: int, created: int) -> str:
+    if not slots:
+        return f"No slot of {name} falls in that range."
+    already = slots - created
+    text = f"Backfilled {name}: {created} task{'s' if created != 1 else ''} spawned"
+    return text + (
+        f", {already} slot{'s' if already != 1 else ''} had fired already." if already else "."
+    )
+
+
+def spawned_by_text(name: str, slot: str | None) -> str:
+    return f"Spawned by schedule {name}, slot {slot}" if slot else f"Spawned by schedule {name}"

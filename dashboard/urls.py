@@ -1,7 +1,7 @@
 """The dashboard's URLs, all in the ``dashboard`` namespace.
 
 One module per page in dashboard/pages/, named for the page's URL name (overview,
-runs, task, dead_letters, queues, workers, events, approvals, and switch_tenant for
+runs, task, dead_letters, queues, schedules, workers, events, approvals, and switch_tenant for
 the navigation bar's tenant switch); each owns its routes (its ``urlpatterns``),
 with the partials and actions that belong to the page.
 """
@@ -13,6 +13,7 @@ from dashboard.pages import (
     overview,
     queues,
     runs,
+    schedules,
     switch_tenant,
     task,
     workers,
@@ -27,6 +28,7 @@ urlpatterns = [
     *task.urlpatterns,
     *dead_letters.urlpatterns,
     *queues.urlpatterns,
+    *schedules.urlpatterns,
     *workers.urlpatterns,
     *events.urlpatterns,
 ]

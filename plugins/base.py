@@ -75,6 +75,9 @@ class PluginConfig(AppConfig):
     #: Dotted paths to callables ``f(event: absurd_core.listeners.LifecycleEvent)``, fed
     #: from the task event log after commit, at least once (absurd_core/listeners.py).
     lifecycle_listeners: tuple[str, ...] = ()
+    #: Recurring schedules of the plugin's tasks: ``absurd_core.ScheduleSpec`` objects or
+    #: dicts of its fields, each naming its ``task`` (docs/schedules.md).
+    schedules: tuple[Any, ...] = ()
 
     def ready(self) -> None:
         if not self.plugin_name:

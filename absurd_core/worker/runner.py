@@ -14,7 +14,8 @@
   timer (a known run or a lease falling due), or a wake-up listener reconnect. So the
   other workers get their runs, and this worker does not hog them.
 - Helper threads: the wake-up listener (LISTEN/NOTIFY), the lease keeper (extends
-  claims of long tasks) and housekeeping (registry row, queue equipment).
+  claims of long tasks), housekeeping (registry row, queue equipment) and the
+  schedule ticker (schedules.py: fires due recurring schedules).
 
 Threads, not asyncio: task code is ordinary blocking Python, and the
 predecessor system learnt that asyncio workers could look healthy while every
@@ -45,6 +46,7 @@ from absurd_core.worker.executor import ConnectionLostBeforeStart, Executor, Unk
 from absurd_core.worker.housekeeping import Housekeeping
 from absurd_core.worker.leases import InFlight, LeaseKeeper
 from absurd_core.worker.lifecycle_pump import LifecyclePump
+from absurd_core.worker.schedules import ScheduleTicker
 from absurd_core.worker.wakeups import WakeupListener
 
 logger = logging.getLogger("absurd_core.worker")
@@ -203,6 +205,8 @@ class Worker:
         self.lifecycle_pump = (
             LifecyclePump(listeners, self.done, config.worker_id) if listeners else None
         )
+        # Recurring schedules: every worker ticks them (worker/schedules.py).
+        self.schedules = ScheduleTicker(self.stopping, config.worker_id)
 
     # -- public -------------------------------------------------------------
 
@@ -222,7 +226,13 @@ class Worker:
             cfg.claim_timeout,
         )
         self.housekeeping.beat()
-        for helper in (self.wakeups, self.leases, self.housekeeping, self.lifecycle_pump):
+        for helper in (
+            self.wakeups,
+            self.leases,
+            self.housekeeping,
+            self.lifecycle_pump,
+            self.schedules,
+        ):
             if helper is not None:
                 helper.start()
         for index in range(cfg.concurrency):
@@ -471,6 +481,7 @@ class Worker:
         # Whatever is still executing after the grace period is released too.
         released += self._release(self._claimed_snapshot())
         self.done.set()
+        self.schedules.join(timeout=5)  # it closes its connection as it stops
         self._drop_claim_conn()
         self.housekeeping.beat(stopped=True)
         self.housekeeping.close()

@@ -3,7 +3,7 @@
 ``problems`` (the error format), ``openapi`` (the document and the API class), ``input``
 (what bodies and queries may hold), ``nul_guard`` and ``url_limit`` (middleware under
 /api/), and the routers: ``health``, ``tasks``, ``events``, ``dead_letters``, ``queues``,
-``approvals``. Plugin routers mount under /api/v1/plugins/<name>/.
+``approvals``, ``schedules``. Plugin routers mount under /api/v1/plugins/<name>/.
 """
 
 from config.api import problems
@@ -13,6 +13,7 @@ from config.api.events import router as events_router
 from config.api.health import router as core_router
 from config.api.openapi import ControlNinjaAPI
 from config.api.queues import router as queues_router
+from config.api.schedules import router as schedules_router
 from config.api.tasks import router as tasks_router
 from plugins.base import installed_plugins
 from tenants.api_auth import ApiKeyAuth
@@ -34,6 +35,7 @@ def build_api() -> ControlNinjaAPI:
     api.add_router("/", dead_letters_router)
     api.add_router("/", events_router)
     api.add_router("/", queues_router)
+    api.add_router("/", schedules_router)
     api.add_router("/approvals", approvals_router)
     for plugin in installed_plugins():
         router = plugin.load_api_router()

@@ -157,7 +157,8 @@ def _add_links(schema: dict[str, Any], prefix: str) -> None:
 
 #: The modules the routers lived in before they moved to config/api/ (issue 15, item 4).
 #: ninja derives an operation's id from its view's module; published ids stay as they were,
-#: since clients (generated SDKs) and the links above name operations by them.
+#: since clients (generated SDKs) and the links above name operations by them. New routers
+#: follow the same pattern (schedules: ``absurd_core_schedules_api_<view>``).
 PUBLISHED_MODULES = {
     "config.api.health": "absurd_core.api",
     "config.api.tasks": "absurd_core.tasks_api",
@@ -165,6 +166,7 @@ PUBLISHED_MODULES = {
     "config.api.dead_letters": "absurd_core.dead_letters_api",
     "config.api.queues": "absurd_core.queues_api",
     "config.api.approvals": "approvals.api",
+    "config.api.schedules": "absurd_core.schedules_api",
 }
 
 

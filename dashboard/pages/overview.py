@@ -24,6 +24,7 @@ from django.views.decorators.http import require_safe
 
 from absurd_core.engine import TASK_STATES
 from absurd_core.overview import Totals, overview_stats, throughput, totals
+from absurd_core.queries.schedules import late_schedules
 from dashboard.access import dashboard_view
 from dashboard.panels import render_panels
 from dashboard.presenters import SPARK_MINUTES, OverviewRow, overview_row
@@ -54,6 +55,8 @@ def _overview_context(request):
         "states": TASK_STATES,
         "queues": data.queues if data else [],
         "totals": data.totals if data else None,
+        # Schedules due more than a minute ago while workers are alive (docs/schedules.md).
+        "late_schedules": late_schedules(scope) if scope else [],
     }
 
 

@@ -24,13 +24,14 @@ from django.views.decorators.http import require_POST, require_safe
 from absurd_core import task_actions
 from absurd_core.audit import task_timeline
 from absurd_core.errors import TaskNotFound
+from absurd_core.queries.schedules import spawned_by
 from absurd_core.task_details import checkpoint_values, run_claims
 from absurd_core.task_queries import TaskDetail, find_task
 from approvals.requests import requests_for_task
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
 from dashboard.forms.task_forms import EmitEventForm, RetryForm
-from dashboard.presenters import attempts_warning, failure_view, json_block
+from dashboard.presenters import attempts_warning, failure_view, json_block, spawned_by_text
 from tenants.permissions import Action
 
 TIMELINE_DETAIL_CHARS = 500
@@ -80,8 +81,13 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
     emittable = bool(wait and wait.get("event") and not wait.get("approval") and not emit_refusal)
     if emit_form is None and may_operate and emittable:
         emit_form = EmitEventForm(initial={"event": wait["event"]})
+    schedule, slot = spawned_by(scope, task.headers)
+    if schedule is not None and schedule.tenant != task_actions.task_tenant(task):
+        schedule = None  # a header another tenant wrote: not its schedule
     return {
         "task": task,
+        "spawned_by": spawned_by_text(schedule.name, slot) if schedule else None,
+        "spawned_by_id": schedule.id if schedule else None,
         "tenant": task_actions.task_tenant(task),
         "terminal": task.state in task_actions.TERMINAL,
         "cancellable": task.state in task_actions.CANCELLABLE,

@@ -209,6 +209,20 @@ def decision_latency(cursor, window_seconds: int) -> list[tuple[str, int, float,
     return cursor.fetchall()
 
 
+def schedule_stats(cursor) -> tuple[float, list[tuple[str, str, int, int]]]:
+    """(lag in seconds: the database's now - the oldest due ``due_at`` of an enabled
+    schedule, 0 when none is due; (tenant, name, fires, refusals) per schedule). Cost: the
+    partial index schedule_due for the lag, a scan of the schedules (few) for the counts."""
+    cursor.execute(
+        "select coalesce(extract(epoch from absurd.current_time() - min(due_at)), 0)::float8"
+        " from absurd_control_schedule"
+        " where enabled and due_at <= (select absurd.current_time())"
+    )
+    lag = max(0.0, cursor.fetchone()[0])
+    cursor.execute("select tenant, name, fires, refusals from absurd_control_schedule")
+    return lag, cursor.fetchall()
+
+
 @dataclass
 class Snapshot:
     """Everything one scrape read, in one transaction."""
@@ -221,6 +235,8 @@ class Snapshot:
     tenants: list = field(default_factory=list)
     pending: list = field(default_factory=list)
     latency: list = field(default_factory=list)
+    schedule_lag: float = 0.0
+    schedules: list = field(default_factory=list)
     folded: int = 0
     seconds: float = 0.0
 
@@ -238,6 +254,7 @@ def read_snapshot(window_seconds: int) -> Snapshot:
         snap.tenants = tenant_slugs(cursor)
         snap.pending = pending_approvals(cursor)
         snap.latency = decision_latency(cursor, window_seconds)
+        snap.schedule_lag, snap.schedules = schedule_stats(cursor)
     snap.seconds = time.perf_counter() - started
     return snap
 
@@ -351,6 +368,25 @@ def families(snap: Snapshot, window: int) -> Iterator:
     yield decided
     yield latency
     yield mean
+
+    yield GaugeMetricFamily(
+        "absurd_control_schedule_lag_seconds",
+        "Now minus the oldest due fire time of an enabled schedule (0: none is due).",
+        value=snap.schedule_lag,
+    )
+    fires = CounterMetricFamily(
+        "absurd_control_schedule_fires", "Slots a schedule fired.", labels=["tenant", "schedule"]
+    )
+    refusals = CounterMetricFamily(
+        "absurd_control_schedule_refusals",
+        "Fires the tenant's spawn gate refused (each retried).",
+        labels=["tenant", "schedule"],
+    )
+    for tenant, name, fired, refused in snap.schedules:
+        fires.add_metric([tenant, name], fired)
+        refusals.add_metric([tenant, name], refused)
+    yield fires
+    yield refusals
 
     yield GaugeMetricFamily(
         "absurd_control_metrics_scrape_seconds",

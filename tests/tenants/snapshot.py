@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connection
 from psycopg import sql
 
-from absurd_core.models import DeadLetter, OperatorAction, TaskEvent
+from absurd_core.models import DeadLetter, OperatorAction, Schedule, TaskEvent
 from approvals.models import ApprovalEvent, ApprovalRequest, ApprovalToken
 from tenants.models import ApiKey, Membership, RateLimitPolicy, Tenant
 
@@ -78,6 +78,7 @@ def tenant_snapshot(slug: str) -> dict[str, Any]:
         "task_events": _model_rows(TaskEvent.objects.filter(tenant=slug)),
         "dead_letters": _model_rows(DeadLetter.objects.filter(tenant=slug)),
         "operator_actions": _model_rows(OperatorAction.objects.filter(tenant=slug)),
+        "schedules": _model_rows(Schedule.objects.filter(tenant=slug)),
     }
 
 

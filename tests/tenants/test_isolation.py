@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from absurd_core import engine, spawn
-from absurd_core.models import DeadLetter
+from absurd_core.models import DeadLetter, Schedule
 from approvals.delivery import send_link
 from approvals.requests import create_request
 from tenants.api_keys import issue_key
@@ -49,6 +49,14 @@ def world():
     finally:
         driver.close()
     b_key = issue_key(b, f"key-{MARKER}")
+    b_schedule = Schedule.objects.create(
+        tenant=b.slug,
+        name=f"schedule-{MARKER}",
+        task_name="demo.two_steps",
+        queue="demo",
+        params={"note": MARKER},
+        every_seconds=3600,
+    )
     # An event B emitted (events belong to queues in Absurd; pages must not show B's payloads).
     engine.emit_event("demo", f"event-{MARKER}", {"note": MARKER})
     b_approval = create_request(
@@ -86,6 +94,7 @@ def world():
             "tenant_id": b.pk,
             "run_id": str(run["run_id"]),
             "approval_id": b_approval.pk,
+            "schedule_id": b_schedule.pk,
             # What A could have seen of B's link: at most an identifier, never the secret.
             "approval_token": b_token.token_hash,
         },
@@ -114,6 +123,8 @@ def _fill(route: str, b: dict) -> str:
             return str(b[ADMIN_IDS[model]]) if model else str(b["tenant_id"])
         if "approval" in name:
             return str(b["approval_id"])
+        if "schedule" in name:
+            return str(b["schedule_id"])
         if name == "token":
             return b["approval_token"]
         if "dead" in name or (name in {"id", "pk"} and kind == "int"):
@@ -176,6 +187,9 @@ def _valid_body(schema: dict, operation: dict) -> dict:
     body = {}
     for name in body_schema.get("required", []):
         prop = resolve(body_schema["properties"][name])
+        if prop.get("format") == "date-time":
+            body[name] = "2030-01-01T00:00:00Z"
+            continue
         body[name] = prop["enum"][0] if "enum" in prop else samples.get(prop.get("type"), {})
     return body
 
