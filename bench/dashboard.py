@@ -159,7 +159,7 @@ def measure_pages(repeat: int) -> dict:
     from django.utils import timezone
 
     from absurd_core.queries.task_list import TaskFilter, encode_cursor, list_tasks, uuid7_floor
-    from tenants.scoping import ALL_TENANTS, TenantScope
+    from absurd_core.tenancy import ALL_TENANTS, TenantScope
 
     setup_test_environment()
     root, member = _setup_users()

@@ -7,7 +7,7 @@ below the dashboard does.
 - Task page: JSON values, failures and attempt counts. Params, headers, results and
   failures come whole from ``find_task``; they are pretty-printed here and cut to
   ``LIMIT`` characters, so a huge value never makes a huge page. (Checkpoint values are
-  cut in SQL: absurd_core.task_details.) A runaway attempt count gets a warning in
+  cut in SQL: absurd_core.queries.checkpoints.) A runaway attempt count gets a warning in
   words (``attempts_warning``).
 - Overview: counts in the engine's state order (marked when they are estimates), the
   backlog's age in words (``human_duration``), and the last hour's completed and failed

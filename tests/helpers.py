@@ -146,3 +146,16 @@ def api(method: str, path: str, key: str | None = None, body=None, **extra):
     if body is not None:
         kwargs.update(data=_json.dumps(body), content_type="application/json")
     return getattr(Client(), method)(f"/api/v1{path}", **kwargs)
+
+
+def pause_queue(name: str, paused_by: str = "user:ops") -> None:
+    """Pause ``name`` as a psql session would: no audit row (set-up for tests that count them).
+
+    The audited pause is absurd_core.actions.queues.pause.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "insert into absurd_control.queue_pause (queue_name, paused_by) values (%s, %s)"
+            " on conflict (queue_name) do nothing",
+            [name, paused_by],
+        )

@@ -17,7 +17,8 @@ from django.db import transaction
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from absurd_core import audit, dead_letters
+from absurd_core import audit
+from absurd_core.actions import dead_letters
 from absurd_core.models import DeadLetter
 from config.api.input import StrictBody, json_int
 from config.api.problems import Problem

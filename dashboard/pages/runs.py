@@ -32,8 +32,8 @@ from django_htmx.http import HttpResponseStopPolling, push_url
 from absurd_core import bulk_actions
 from absurd_core.engine import list_queues
 from absurd_core.errors import InvalidArgument, QueueNotFound, TaskNotFound
-from absurd_core.task_list import list_tasks
-from absurd_core.task_selection import newer_cursor
+from absurd_core.queries.task_list import list_tasks
+from absurd_core.queries.task_selection import newer_cursor
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
 from dashboard.forms.runs_forms import RunFilterForm

@@ -14,7 +14,9 @@ from django.db import connection, transaction
 
 from absurd_core import engine, spawn
 from absurd_core.models import DeadLetter, Worker
+from absurd_core.queries.workers import workers_for
 from absurd_core.registry import registry
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
 from absurd_core.worker.executor import (
     MINIMUM_BACKOFF,
     UNKNOWN_BACKOFF_CAP,
@@ -23,10 +25,8 @@ from absurd_core.worker.executor import (
 )
 from absurd_core.worker.runner import Worker as RunWorker
 from absurd_core.worker.runner import WorkerConfig, _next_wakeup_sql
-from absurd_core.workers import workers_for
 from tenants.api_keys import issue_key
 from tenants.models import Tenant
-from tenants.scoping import ALL_TENANTS, TenantScope
 from tests.helpers import ROOT, WorkerProcess, api, database_url, raw_connection, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,12 +13,12 @@ from psycopg import sql
 from absurd_core import bulk_actions, engine
 from absurd_core import spawn as spawn_task
 from absurd_core.models import OperatorAction
-from absurd_core.task_list import TaskFilter, encode_cursor, list_tasks
-from absurd_core.task_selection import NewerPage, count_by_state, newer_cursor, tasks_by_id
+from absurd_core.queries.task_list import TaskFilter, encode_cursor, list_tasks
+from absurd_core.queries.task_selection import NewerPage, count_by_state, newer_cursor, tasks_by_id
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
 from dashboard import presenters
 from tenants.models import Tenant
 from tenants.permissions import Principal
-from tenants.scoping import ALL_TENANTS, TenantScope
 
 pytestmark = pytest.mark.django_db
 

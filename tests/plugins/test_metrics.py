@@ -15,9 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from absurd_core import engine
 from absurd_core.models import Worker
 from absurd_core.queries import queue_overview
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
 from approvals.models import ApprovalRequest
 from tenants.models import Tenant
-from tenants.scoping import ALL_TENANTS, TenantScope
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from absurd_core import engine
 from absurd_core.models import DeadLetter
-from absurd_core.queue_admin import pauses
+from absurd_core.queues import pauses
 from approvals.delivery import send_link
 from approvals.requests import create_request
 from tenants.api_keys import issue_key
@@ -259,9 +259,9 @@ def test_nobody_but_a_platform_admin_grants_platform_roles_on_the_settings_page(
 def test_the_settings_page_refuses_a_platform_tenant_to_a_principal_not_acting_as_it(world):
     from django.core.exceptions import PermissionDenied
 
+    from absurd_core.tenancy import TenantScope
     from tenants.administration import add_member
     from tenants.permissions import Principal
-    from tenants.scoping import TenantScope
 
     _user("newcomer")
     # Defence in depth: a principal for ops that is not marked platform (no resolution

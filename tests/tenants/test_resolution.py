@@ -6,11 +6,11 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from absurd_core import engine, spawn
+from absurd_core.tenancy import TenantScope
 from tenants.api_keys import issue_key
 from tenants.models import Membership, Tenant
 from tenants.permissions import Action, Principal
 from tenants.resolution import ALL, choices, principal_for_api_key, principal_for_user
-from tenants.scoping import TenantScope
 
 pytestmark = pytest.mark.django_db
 
@@ -153,8 +153,8 @@ def test_workers_are_listed_for_a_tenant_without_cross_tenant_counters(db):
     from django.utils import timezone
 
     from absurd_core.models import Worker
-    from absurd_core.workers import workers_for
-    from tenants.scoping import ALL_TENANTS, TenantScope
+    from absurd_core.queries.workers import workers_for
+    from absurd_core.tenancy import ALL_TENANTS, TenantScope
 
     now = timezone.now()
     Worker.objects.create(
