@@ -110,8 +110,8 @@ def _samples() -> dict:
 def _function_cases(scope, deep: str, old: str, samples: dict) -> dict:
     from django.db.models import Count, Max
 
-    from absurd_core.actions.dead_letters import dead_letters
     from absurd_core.queries import queues as overview
+    from absurd_core.queries.dead_letters import dead_letters
     from absurd_core.queries.task_list import TaskFilter, list_tasks
     from absurd_core.queries.tasks import find_task
 

@@ -32,7 +32,6 @@ from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import trigger_client_event
 
 from absurd_core.actions import dead_letters as actions
-from absurd_core.actions.dead_letters import dead_letters as scoped_dead_letters
 from absurd_core.engine import list_queues
 from absurd_core.errors import AbsurdError
 from absurd_core.models import DeadLetter
@@ -44,6 +43,7 @@ from absurd_core.queries.dead_letters import (
     open_ids,
     open_summary,
 )
+from absurd_core.queries.dead_letters import dead_letters as scoped_dead_letters
 from dashboard import presenters
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast

@@ -23,8 +23,8 @@ from django.urls import reverse
 from psycopg import sql
 
 from absurd_core import engine
-from absurd_core.actions.dead_letters import dead_letters
 from absurd_core.models import DeadLetter, TaskEvent
+from absurd_core.queries.dead_letters import dead_letters
 from absurd_core.queries.history import events
 from absurd_core.queries.task_list import TaskFilter, list_tasks
 from absurd_core.tenancy import ALL_TENANTS, TenantScope
