@@ -145,3 +145,18 @@ def open_summary(
         queryset = queryset.filter(pk__lte=up_to)
     result = queryset.aggregate(n=Count("id"), top=Max("id"))
     return result["n"], result["top"]
+
+
+def open_dead_letter_counts(scope: TenantScope) -> list[tuple[str, str, int]]:
+    """(queue, tenant, count) of the open dead letters of ``scope`` (tenant ``""`` for a
+    task without one). Published to plugins (the metrics plugin). Cost: the partial index
+    ``metrics_dead_letter_open`` (absurd_core/migrations/0013_metrics_indexes.py), which
+    holds open dead letters only."""
+    rows = (
+        dead_letters(scope, state=DeadLetter.State.OPEN)
+        .annotate(t=Coalesce("tenant", Value(""), output_field=TextField()))
+        .values_list("queue", "t")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return [(queue, tenant, n) for queue, tenant, n in rows]

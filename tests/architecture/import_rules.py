@@ -24,7 +24,13 @@ FORBIDDEN = {
 }
 
 #: What a built-in plugin (plugins/<name>/) may import of the project, besides itself.
-PLUGIN_FACADES = ("absurd_core", "approvals.workflow", "approvals.notifiers", "plugins.base")
+PLUGIN_FACADES = (
+    "absurd_core",
+    "approvals.workflow",
+    "approvals.notifiers",
+    "approvals.statistics",
+    "plugins.base",
+)
 
 
 @dataclass(frozen=True)
