@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+from absurd_core.emitting import MAX_NAME_LENGTH
 from absurd_core.engine import list_queues
-from absurd_core.events import MAX_NAME_LENGTH
 from absurd_core.queries.events import EventFilter
 
 

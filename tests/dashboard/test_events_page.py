@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from absurd_core import engine
-from absurd_core.events import emit_for_tenant
+from absurd_core.emitting import emit_for_tenant
 from absurd_core.models import TaskEvent
 from absurd_core.queries.events import PAYLOAD_PREVIEW, EventFilter, list_events
 from absurd_core.tenancy import ALL_TENANTS, TenantScope
