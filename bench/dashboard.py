@@ -7,7 +7,7 @@
    Django's test Client in-process (middleware, session, view, template), as a
    platform user (all tenants) and as a tenant member; p50 and p95. The query
    functions behind the pages are also timed on their own
-   (absurd_core.queries.queues, task_list.list_tasks, task_queries.find_task, the
+   (absurd_core.queries.queues, task_list.list_tasks, queries.tasks.find_task, the
    dead-letter grouping), so the figures mean something while a page is a stub.
    Target: p95 <= 150 ms for every page.
 3. Worker under a watching dashboard: runworker drains ``WORKER_TASKS``

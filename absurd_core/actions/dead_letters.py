@@ -93,7 +93,7 @@ def discard_dead_letter(
     return ActionResult(dead_letter, True, "Discarded.")
 
 
-# -- the audited actions (moved from dashboard/dead_letter_actions.py) ------------------
+# -- the audited actions: the dashboard and the API call these -----------------------------
 #
 # Each goes through the conditional updates above, so it takes effect once however
 # often it is sent; a repeat is told what already happened ("Already retried by

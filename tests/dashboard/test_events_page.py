@@ -224,7 +224,7 @@ def test_huge_payload_is_cut(world):
 
 
 def test_event_log_gives_emits_no_tenant(world):
-    """event_queries reads emits as ``tenant is null`` (the index it relies on)."""
+    """absurd_core.queries.events reads emits as ``tenant is null`` (the index it relies on)."""
     emitted = TaskEvent.objects.filter(queue=world["queue"], kind="event_emitted")
     assert emitted.count() == 4
     assert not emitted.exclude(tenant=None).exists()
