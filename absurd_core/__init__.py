@@ -9,7 +9,12 @@
 - ``LifecycleEvent``: what lifecycle listeners receive;
 - ``TenantScope`` / ``ALL_TENANTS``, ``Action`` / ``Actor``: scoping and actors;
 - ``DeadLetter``, ``WORKER_HEARTBEAT_SECONDS``: model names, resolved on first use
-  (models cannot be imported before the app registry is ready).
+  (models cannot be imported before the app registry is ready);
+- platform counts for plugins (the metrics plugin), resolved on first use too:
+  ``active_task_counts`` (absurd_core.queries.queues), ``open_dead_letter_counts``
+  (absurd_core.queries.dead_letters), ``fleet_counts`` (absurd_core.queries.workers),
+  ``schedule_stats`` (absurd_core.queries.schedules), and
+  ``count_events``, the lifecycle feed counted (absurd_core.listeners).
 """
 
 from absurd_core import engine, hooks
@@ -17,19 +22,27 @@ from absurd_core.actors import Action, Actor
 from absurd_core.declared_schedules import ScheduleSpec
 from absurd_core.engine import SpawnResult
 from absurd_core.errors import RateLimited
-from absurd_core.listeners import LifecycleEvent
+from absurd_core.listeners import LifecycleEvent, count_events
 from absurd_core.registry import external_task, registry, task
 from absurd_core.spawning import spawn
 from absurd_core.tenancy import ALL_TENANTS, TenantScope
 
-_MODEL_NAMES = frozenset({"DeadLetter", "WORKER_HEARTBEAT_SECONDS"})
+#: Names resolved on first use (their modules import models): name -> module.
+_LAZY = {
+    "DeadLetter": "absurd_core.models",
+    "WORKER_HEARTBEAT_SECONDS": "absurd_core.models",
+    "active_task_counts": "absurd_core.queries.queues",
+    "open_dead_letter_counts": "absurd_core.queries.dead_letters",
+    "fleet_counts": "absurd_core.queries.workers",
+    "schedule_stats": "absurd_core.queries.schedules",
+}
 
 
 def __getattr__(name: str):
-    if name in _MODEL_NAMES:
-        from absurd_core import models
+    if name in _LAZY:
+        from importlib import import_module
 
-        return getattr(models, name)
+        return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -44,10 +57,15 @@ __all__ = [
     "ScheduleSpec",
     "SpawnResult",
     "TenantScope",
+    "active_task_counts",
+    "count_events",
     "engine",
     "external_task",
+    "fleet_counts",
     "hooks",
+    "open_dead_letter_counts",
     "registry",
+    "schedule_stats",
     "spawn",
     "task",
 ]

@@ -25,7 +25,7 @@ def gated_spawn_sql(gate: SpawnGate) -> str:
     """The spawn statement with ``gate`` folded in: built from constants, values travel only
     as parameters. The gate runs only when the statement created a task (a repeated
     idempotency key costs nothing) and raises its SQLSTATE when it refuses, so the
-    statement spawns nothing then (tenants' gate: tenants/sql/0007_spawn_gate_raises.sql)."""
+    statement spawns nothing then (tenants' gate: tenants/sql/spawn_gate.sql)."""
     return (
         "select s.task_id, s.run_id, s.attempt, s.created,"  # noqa: S608
         " case when s.created then " + gate.sql + " end"

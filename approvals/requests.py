@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from absurd_core import spawn
 from absurd_core.errors import InvalidArgument
+from absurd_core.tenancy import TenantScope
 from approvals import policy as policies
 from approvals.models import ApprovalEvent, ApprovalRequest, ApprovalToken
-from tenants.scoping import TenantScope
 
 DELIVER_TASK = "approvals.deliver"
 MAX_APPROVERS = 50

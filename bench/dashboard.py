@@ -7,7 +7,7 @@
    Django's test Client in-process (middleware, session, view, template), as a
    platform user (all tenants) and as a tenant member; p50 and p95. The query
    functions behind the pages are also timed on their own
-   (absurd_core.queries.queues, task_list.list_tasks, task_queries.find_task, the
+   (absurd_core.queries.queues, task_list.list_tasks, queries.tasks.find_task, the
    dead-letter grouping), so the figures mean something while a page is a stub.
    Target: p95 <= 150 ms for every page.
 3. Worker under a watching dashboard: runworker drains ``WORKER_TASKS``
@@ -110,8 +110,8 @@ def _samples() -> dict:
 def _function_cases(scope, deep: str, old: str, samples: dict) -> dict:
     from django.db.models import Count, Max
 
-    from absurd_core.actions.dead_letters import dead_letters
     from absurd_core.queries import queues as overview
+    from absurd_core.queries.dead_letters import dead_letters
     from absurd_core.queries.task_list import TaskFilter, list_tasks
     from absurd_core.queries.tasks import find_task
 
@@ -159,7 +159,7 @@ def measure_pages(repeat: int) -> dict:
     from django.utils import timezone
 
     from absurd_core.queries.task_list import TaskFilter, encode_cursor, list_tasks, uuid7_floor
-    from tenants.scoping import ALL_TENANTS, TenantScope
+    from absurd_core.tenancy import ALL_TENANTS, TenantScope
 
     setup_test_environment()
     root, member = _setup_users()

@@ -7,7 +7,7 @@ below the dashboard does.
 - Task page: JSON values, failures and attempt counts. Params, headers, results and
   failures come whole from ``find_task``; they are pretty-printed here and cut to
   ``LIMIT`` characters, so a huge value never makes a huge page. (Checkpoint values are
-  cut in SQL: absurd_core.task_details.) A runaway attempt count gets a warning in
+  cut in SQL: absurd_core.queries.checkpoints.) A runaway attempt count gets a warning in
   words (``attempts_warning``).
 - Overview: counts in the engine's state order (marked when they are estimates), the
   backlog's age in words (``human_duration``), and the last hour's completed and failed
@@ -17,7 +17,7 @@ below the dashboard does.
   (``dead_letter_toast``, ``dead_letter_bulk_toast``), from
   absurd_core.actions.dead_letters' results.
 - Runs page: the bulk cancel and retry confirmation (``bulk_preview``) and outcome
-  (``bulk_outcome_toast``), from absurd_core.bulk_actions' counts.
+  (``bulk_outcome_toast``), from absurd_core.actions.bulk_tasks' counts.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from absurd_core.actions.bulk_tasks import BulkOutcome, Preview
 from absurd_core.actions.dead_letters import ActionResult, BulkResult, Kind
-from absurd_core.bulk_actions import BulkOutcome, Preview
 from absurd_core.engine import TASK_STATES
 from absurd_core.queries.queues import QueueStats
 
@@ -247,7 +247,7 @@ def overview_row(
 
 # -- runs page: bulk cancel and retry --------------------------------------------------
 
-#: The states each bulk action applies to (absurd_core.bulk_actions.APPLIES_TO), in words.
+#: The states each bulk action applies to (absurd_core.actions.bulk_tasks.APPLIES_TO), in words.
 BULK_STATE_WORDS = {"cancel": "pending, running or sleeping", "retry": "failed"}
 #: What the tasks left alone by each action have (not) done.
 BULK_LEFT_ALONE = {"cancel": "already ended", "retry": "not failed"}

@@ -121,7 +121,7 @@ SPAWN_GATE = SpawnGate(
 )
 
 #: The tenant's concurrency limit, applied to each claimed run inside the claim statement
-#: (a run over the limit is parked again: absurd_core/sql/0006_tenant_concurrency.sql).
+#: (a run over the limit is parked again: tenants/sql/concurrency.sql).
 CLAIM_ADMISSION = ClaimAdmission(
     sql="absurd_control.admit_claimed_run(%(queue)s, c.run_id, c.headers->>'tenant')"
 )

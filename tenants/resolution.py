@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
 from tenants.models import ApiKey, Membership
 from tenants.permissions import ROLE_ORDER, Principal
-from tenants.scoping import ALL_TENANTS, TenantScope
 
 SESSION_KEY = "absurd_control.active_tenant"
 ALL = "*"

@@ -6,6 +6,15 @@ import pytest
 from django.db import connection
 
 from absurd_core import engine
+from tests import helpers
+
+
+@pytest.fixture
+def role_user():
+    """``role_user(username=None, tenant=None, role="viewer", *, memberships=None,
+    superuser=False, **extra)``: tests.helpers.role_user, the one role-user helper. Log the
+    user in with ``client.force_login(role_user(...))``."""
+    return helpers.role_user
 
 
 @pytest.fixture

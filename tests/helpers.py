@@ -146,3 +146,58 @@ def api(method: str, path: str, key: str | None = None, body=None, **extra):
     if body is not None:
         kwargs.update(data=_json.dumps(body), content_type="application/json")
     return getattr(Client(), method)(f"/api/v1{path}", **kwargs)
+
+
+def pause_queue(name: str, paused_by: str = "user:ops") -> None:
+    """Pause ``name`` as a psql session would: no audit row (set-up for tests that count them).
+
+    The audited pause is absurd_core.actions.queues.pause.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "insert into absurd_control.queue_pause (queue_name, paused_by) values (%s, %s)"
+            " on conflict (queue_name) do nothing",
+            [name, paused_by],
+        )
+
+
+#: The password of every user role_user makes (browser tests type it into the login form).
+PASSWORD = "pw-12345-long"
+
+
+def role_user(
+    username: str | None = None,
+    tenant=None,
+    role: str = "viewer",
+    *,
+    memberships: dict[str, str] | None = None,
+    superuser: bool = False,
+    **extra,
+):
+    """A user (a fresh name when none is given) with ``PASSWORD``: the one role-user helper.
+
+    A member of ``tenant`` (a Tenant or a slug) with ``role`` when a tenant is given, and
+    of each ``{slug: role}`` in ``memberships``; ``superuser=True`` makes a superuser;
+    ``extra`` goes to ``create_user`` (``is_staff=True``, ...). The ``role_user`` fixture
+    (tests/conftest.py) is this function.
+    """
+    import uuid
+
+    from django.contrib.auth import get_user_model
+
+    from tenants.models import Membership, Tenant
+
+    users = get_user_model().objects
+    username = username or f"u{uuid.uuid4().hex[:8]}"
+    if superuser:
+        user = users.create_superuser(username, f"{username}@example.com", PASSWORD, **extra)
+    else:
+        user = users.create_user(username, password=PASSWORD, **extra)
+    wanted = dict(memberships or {})
+    if tenant is not None:
+        wanted[tenant] = role
+    for member_of, member_role in wanted.items():
+        if isinstance(member_of, str):
+            member_of = Tenant.objects.get(slug=member_of)
+        Membership.objects.create(user=user, tenant=member_of, role=member_role)
+    return user

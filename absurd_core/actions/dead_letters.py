@@ -2,7 +2,8 @@
 
 Two layers: ``retry_dead_letter`` and ``discard_dead_letter`` make the change (no
 role check, no audit); ``apply`` and ``apply_bulk`` are the audited actions (check
-the actor, act, audit in one transaction), which the dashboard calls. Their
+the actor, act, audit in one transaction), which the dashboard and the API
+(config/api/dead_letters.py) call. The reads are absurd_core.queries.dead_letters. Their
 wording (verbs, toasts) is the dashboard's (dashboard/presenters.py).
 
 Dead letters are created by the terminal-failure trigger. Retry and discard
@@ -19,13 +20,13 @@ from enum import StrEnum
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from absurd_core import audit, engine
 from absurd_core.actors import Action, Actor
 from absurd_core.errors import AbsurdError
 from absurd_core.models import DeadLetter
+from absurd_core.queries.dead_letters import dead_letters, get_dead_letter
 from absurd_core.tenancy import TenantScope
 
 
@@ -36,18 +37,6 @@ class ActionResult:
     applied: bool
     message: str
     retried_task_id: UUID | None = None
-
-
-def dead_letters(scope: TenantScope, *, state: str | None = None) -> QuerySet[DeadLetter]:
-    queryset = scope.restrict(DeadLetter.objects.all())
-    if state is not None:
-        queryset = queryset.filter(state=state)
-    return queryset
-
-
-def get_dead_letter(scope: TenantScope, dead_letter_id: int) -> DeadLetter:
-    """Raises DeadLetter.DoesNotExist, also for another tenant's dead letter."""
-    return dead_letters(scope).get(pk=dead_letter_id)
 
 
 def _resolve(scope, dead_letter_id, state, actor, note) -> tuple[int, DeadLetter]:
@@ -104,7 +93,7 @@ def discard_dead_letter(
     return ActionResult(dead_letter, True, "Discarded.")
 
 
-# -- the audited actions (moved from dashboard/dead_letter_actions.py) ------------------
+# -- the audited actions: the dashboard and the API call these -----------------------------
 #
 # Each goes through the conditional updates above, so it takes effect once however
 # often it is sent; a repeat is told what already happened ("Already retried by
@@ -137,35 +126,54 @@ def parse_kind(value: str) -> Kind:
         raise ActionError(f"Unknown action {value!r}.") from None
 
 
-def clean_note(kind: Kind, note: str) -> str:
+def clean_note(kind: Kind, note: str, *, required: bool = True) -> str:
+    """The note, stripped; ActionError when too long, or missing from a discard that
+    ``required`` one (the dashboard asks why; the API's discard may go without)."""
     note = (note or "").strip()
     if len(note) > MAX_NOTE_LENGTH:
         raise ActionError(f"The note is longer than {MAX_NOTE_LENGTH} characters.")
-    if kind is Kind.DISCARD and not note:
+    if required and kind is Kind.DISCARD and not note:
         raise ActionError("Say why you discard: a note is required.")
     return note
 
 
-def apply(principal: Actor, dead_letter_id: int, kind: Kind, note: str = "") -> ActionResult:
-    """One action on one dead letter of ``principal``'s scope.
+def apply(
+    principal: Actor,
+    dead_letter_id: int,
+    kind: Kind,
+    note: str = "",
+    *,
+    max_attempts: int | None = None,
+    via: str | None = None,
+    discard_needs_note: bool = True,
+) -> ActionResult:
+    """One action on one dead letter of ``principal``'s scope: the one path the dashboard
+    and the API share.
 
-    Raises DeadLetter.DoesNotExist (also for another tenant's), PermissionDenied,
-    ActionError (bad input) and AbsurdError (the engine refused the retry); in
-    every case nothing changed.
+    ``max_attempts`` overrides the retried task's; ``via`` names the surface in the audit
+    row (the API passes ``"api"``). Raises DeadLetter.DoesNotExist (also for another
+    tenant's), PermissionDenied, ActionError (bad input) and AbsurdError (the engine
+    refused the retry); in every case nothing changed.
     """
     principal.require(Action.OPERATE)
-    note = clean_note(kind, note)
+    note = clean_note(kind, note, required=discard_needs_note)
     scope, actor = principal.scope, principal.label
     with transaction.atomic():
         if kind is Kind.DISCARD:
             result = discard_dead_letter(scope, dead_letter_id, actor=actor, note=note)
         else:
             result = retry_dead_letter(
-                scope, dead_letter_id, actor=actor, note=note, spawn_new=kind is Kind.RETRY_NEW
+                scope,
+                dead_letter_id,
+                actor=actor,
+                note=note,
+                spawn_new=kind is Kind.RETRY_NEW,
+                max_attempts=max_attempts,
             )
         if result.applied:
             dead_letter = result.dead_letter
-            detail = {"dead_letter": dead_letter.pk, "note": note}
+            detail = {"via": via} if via else {}
+            detail.update(dead_letter=dead_letter.pk, note=note)
             if kind is not Kind.DISCARD:
                 detail["spawn_new"] = kind is Kind.RETRY_NEW
                 detail["retried_task_id"] = str(result.retried_task_id)

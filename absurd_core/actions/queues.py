@@ -21,10 +21,8 @@ from absurd_core import engine
 from absurd_core.actors import Actor
 from absurd_core.audit import record
 from absurd_core.engine import CleanupResult
-from absurd_core.errors import AbsurdError, InvalidQueueName, QueueNotFound
+from absurd_core.errors import AbsurdError, InvalidArgument, InvalidQueueName, QueueNotFound
 from absurd_core.queries.queues import QueueStats, overview_stats, with_policy
-from absurd_core.queue_admin import pause_queue, resume_queue
-from absurd_core.queue_admin import update_cleanup_policy as _update_cleanup_policy
 from absurd_core.queues import validate_queue_name
 from absurd_core.tenancy import TenantScope
 
@@ -35,10 +33,6 @@ class QueueExists(AbsurdError, ValueError):
 
 class ConfirmationMismatch(AbsurdError, ValueError):
     """drop_queue: the typed confirmation is not the queue's name."""
-
-
-#: Deprecated alias (one release): a queue is read as absurd_core.queries.queues.QueueStats.
-QueueRow = QueueStats
 
 
 def _is_valid(name: str) -> bool:
@@ -106,26 +100,61 @@ def drop_queue(principal: Actor, name: str, confirmation: str, *, using="default
         record(principal, "drop_queue", queue=name)
 
 
-def pause(principal: Actor, name: str, *, using: str = "default") -> bool:
-    """Pause ``name``; False (and no audit row) if it was paused already."""
+def _audit_detail(via: str | None, **detail: object) -> dict[str, object]:
+    """The audit row's detail: what changed, and the surface it came through, if not the
+    dashboard (the API passes ``via="api"``)."""
+    return {"via": via, **detail} if via else detail
+
+
+def pause(principal: Actor, name: str, *, via: str | None = None, using: str = "default") -> bool:
+    """Pause ``name``; False (and no audit row) if it was paused already.
+
+    Pausing is ours, not the engine's: ``absurd_control.queue_pause``
+    (absurd_core/sql/pause.sql) gates our workers' claims.
+    """
     principal.require_platform_admin("pause a queue")
     with transaction.atomic(using=using):
         _require_existing(name, using)
-        changed = pause_queue(name, principal.label, using=using)
+        with connections[using].cursor() as cursor:
+            cursor.execute(
+                "insert into absurd_control.queue_pause (queue_name, paused_by) values (%s, %s)"
+                " on conflict (queue_name) do nothing",
+                [name, principal.label],
+            )
+            changed = cursor.rowcount == 1
         if changed:
-            record(principal, "pause_queue", queue=name)
+            record(principal, "pause_queue", queue=name, detail=_audit_detail(via) or None)
     return changed
 
 
-def resume(principal: Actor, name: str, *, using: str = "default") -> bool:
-    """Resume ``name``; False (and no audit row) if it was not paused."""
+def resume(principal: Actor, name: str, *, via: str | None = None, using: str = "default") -> bool:
+    """Resume ``name`` (idle workers are woken at once); False (and no audit row) if it
+    was not paused."""
     principal.require_platform_admin("resume a queue")
     with transaction.atomic(using=using):
         _require_existing(name, using)
-        changed = resume_queue(name, using=using)
+        with connections[using].cursor() as cursor:
+            cursor.execute("delete from absurd_control.queue_pause where queue_name = %s", [name])
+            changed = cursor.rowcount == 1
         if changed:
-            record(principal, "resume_queue", queue=name)
+            record(principal, "resume_queue", queue=name, detail=_audit_detail(via) or None)
     return changed
+
+
+def _policy(cleanup_ttl: timedelta | None, cleanup_limit: int | None) -> dict:
+    """The engine's policy object for a change; InvalidArgument for a value it must refuse."""
+    policy: dict[str, object] = {}
+    if cleanup_ttl is not None:
+        if cleanup_ttl <= timedelta(0):
+            raise InvalidArgument("cleanup_ttl must be positive.")
+        policy["cleanup_ttl"] = f"{int(cleanup_ttl.total_seconds())} seconds"
+    if cleanup_limit is not None:
+        if cleanup_limit < 1:
+            raise InvalidArgument("cleanup_limit must be at least 1.")
+        policy["cleanup_limit"] = cleanup_limit
+    if not policy:
+        raise InvalidArgument("Give cleanup_ttl, cleanup_limit or both.")
+    return policy
 
 
 def update_cleanup_policy(
@@ -134,21 +163,20 @@ def update_cleanup_policy(
     *,
     cleanup_ttl: timedelta | None,
     cleanup_limit: int | None,
+    via: str | None = None,
     using: str = "default",
 ) -> None:
     """Change how long finished tasks are kept and how many one cleanup pass deletes."""
     principal.require_platform_admin("change a queue's cleanup policy")
     with transaction.atomic(using=using):
         _require_existing(name, using)
-        _update_cleanup_policy(
-            name, cleanup_ttl=cleanup_ttl, cleanup_limit=cleanup_limit, using=using
-        )
+        engine.set_queue_policy(name, _policy(cleanup_ttl, cleanup_limit), using=using)
         detail = {}
         if cleanup_ttl is not None:
             detail["cleanup_ttl_seconds"] = int(cleanup_ttl.total_seconds())
         if cleanup_limit is not None:
             detail["cleanup_limit"] = cleanup_limit
-        record(principal, "update_queue_policy", queue=name, detail=detail)
+        record(principal, "update_queue_policy", queue=name, detail=_audit_detail(via, **detail))
 
 
 def cleanup(principal: Actor, name: str, *, using: str = "default") -> CleanupResult:

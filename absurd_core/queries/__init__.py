@@ -13,13 +13,6 @@ from absurd_core.engine import TASK_STATES, list_queues
 from absurd_core.queries.queues import QueueStats
 from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
-#: Deprecated alias (one release): a queue is read as absurd_core.queries.queues.QueueStats.
-QueueSummary = QueueStats
-
-
-#: Deprecated alias (one release): use absurd_core.tenancy.tenant_filter.
-_tenant_filter = tenant_filter
-
 
 def queue_overview(scope: TenantScope, *, using: str = "default") -> list[QueueStats]:
     """Every queue with its task counts by state, for the tenants in ``scope``."""

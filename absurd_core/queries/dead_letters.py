@@ -4,6 +4,8 @@
   message), with counts and first/last failure time. One GROUP BY over the
   tenant's open dead letters, which the ``dead_letter_tenant_state`` index
   (tenant, state, id desc) finds without reading any other tenant's rows.
+- ``dead_letters`` and ``get_dead_letter``: the tenant's dead letters, and one of them
+  (another tenant's is DoesNotExist, as a missing one).
 - ``dead_letter_page``: the list, newest first, paged by keyset on the id
   (``id < before``); never an OFFSET.
 - ``open_ids``: the open dead letters a bulk action applies to (a filter, up to
@@ -21,7 +23,6 @@ from datetime import datetime
 from django.db.models import Count, Max, Min, Q, QuerySet, TextField, Value
 from django.db.models.functions import Coalesce
 
-from absurd_core.actions.dead_letters import dead_letters
 from absurd_core.models import DeadLetter
 from absurd_core.queries.paging import keyset_page
 from absurd_core.tenancy import TenantScope
@@ -57,6 +58,18 @@ class DeadLetterPage:
     items: list[DeadLetter]
     #: Pass back as ``before`` for the next (older) page; None on the last page.
     next_before: int | None
+
+
+def dead_letters(scope: TenantScope, *, state: str | None = None) -> QuerySet[DeadLetter]:
+    queryset = scope.restrict(DeadLetter.objects.all())
+    if state is not None:
+        queryset = queryset.filter(state=state)
+    return queryset
+
+
+def get_dead_letter(scope: TenantScope, dead_letter_id: int) -> DeadLetter:
+    """Raises DeadLetter.DoesNotExist, also for another tenant's dead letter."""
+    return dead_letters(scope).get(pk=dead_letter_id)
 
 
 def _empty_or_null(field: str, value: str) -> Q:
@@ -132,3 +145,18 @@ def open_summary(
         queryset = queryset.filter(pk__lte=up_to)
     result = queryset.aggregate(n=Count("id"), top=Max("id"))
     return result["n"], result["top"]
+
+
+def open_dead_letter_counts(scope: TenantScope) -> list[tuple[str, str, int]]:
+    """(queue, tenant, count) of the open dead letters of ``scope`` (tenant ``""`` for a
+    task without one). Published to plugins (the metrics plugin). Cost: the partial index
+    ``metrics_dead_letter_open`` (absurd_core/migrations/0014_metrics_indexes.py), which
+    holds open dead letters only."""
+    rows = (
+        dead_letters(scope, state=DeadLetter.State.OPEN)
+        .annotate(t=Coalesce("tenant", Value(""), output_field=TextField()))
+        .values_list("queue", "t")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return [(queue, tenant, n) for queue, tenant, n in rows]

@@ -273,3 +273,47 @@ def totals(scope: TenantScope) -> Totals:
     # Pending approvals: approvals registers the count (absurd_core/hooks.py).
     approvals = hooks.total("approvals_pending", scope)
     return Totals(dead.count(), Worker.objects.alive().count(), approvals)
+
+
+#: The states of a task that is not finished.
+ACTIVE_STATES = ("pending", "running", "sleeping")
+
+
+def active_task_counts(
+    scope: TenantScope, queues: list[str] | None = None, *, using: str = "default"
+) -> list[tuple[str, str, str, int]]:
+    """(queue, tenant, state, count) of the unfinished tasks of ``scope`` (tenant ``""``
+    for a task without one), one statement over every queue (default: all of them).
+
+    Published to plugins (the metrics plugin). Cost: driven from the runs table's
+    (state, available_at) index (upstream's r_<queue>_sai) for the active states, then
+    one primary-key lookup per active run into t_<queue> for the tenant: proportional
+    to the active tasks, not to the completed history. A task's state and its current
+    run's state move together in the engine (pending/pending, running/running,
+    sleeping/sleeping), and joining on ``last_attempt_run`` counts each task once.
+    """
+    queues = list_queues(using=using) if queues is None else queues
+    if not queues:
+        return []
+    where, where_params = tenant_filter(scope)
+    states = list(ACTIVE_STATES)
+    query, params = union_over_queues(
+        queues,
+        lambda queue: (
+            sql.SQL(
+                "select %s::text, coalesce(t.headers->>'tenant', ''), t.state, count(*)"
+                " from absurd.{runs} r join absurd.{tasks} t"
+                " on t.task_id = r.task_id and t.last_attempt_run = r.run_id"
+                " where r.state = any(%s) and t.state = any(%s) and {where}"
+                " group by 2, 3"
+            ).format(
+                runs=sql.Identifier(f"r_{queue}"),
+                tasks=sql.Identifier(f"t_{queue}"),
+                where=where,  # on t.headers: the runs table has no headers column
+            ),
+            [queue, states, states, *where_params],
+        ),
+    )
+    with connections[using].cursor() as cursor:
+        cursor.execute(query.as_string(cursor.connection), params)
+        return cursor.fetchall()

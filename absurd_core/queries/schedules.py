@@ -108,12 +108,29 @@ def spawned_by(scope: TenantScope, headers) -> tuple[Schedule | None, str | None
     return schedule, headers.get(SLOT_HEADER)
 
 
+def schedule_stats(*, using: str = "default") -> tuple[float, list[tuple[str, str, int, int]]]:
+    """Platform counts for the metrics plugin: (lag in seconds: the database's now minus
+    the oldest due ``due_at`` of an enabled schedule, 0 when none is due; (tenant, name,
+    fires, refusals) per schedule). Cost: the partial index schedule_due for the lag, a
+    scan of the schedules (few) for the counts."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "select coalesce(extract(epoch from absurd.current_time() - min(due_at)), 0)::float8"
+            " from absurd_control_schedule"
+            " where enabled and due_at <= (select absurd.current_time())"
+        )
+        lag = max(0.0, cursor.fetchone()[0])
+        cursor.execute("select tenant, name, fires, refusals from absurd_control_schedule")
+        return lag, cursor.fetchall()
+
+
 __all__ = [
     "LATE_AFTER",
     "ScheduleNotFound",
     "find_schedule",
     "late_schedules",
     "list_schedules",
+    "schedule_stats",
     "spawned_by",
     "task_states",
     "upcoming",

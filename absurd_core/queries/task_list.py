@@ -77,7 +77,7 @@ class TaskPage:
     queues: list[str] = field(default_factory=list)
 
 
-def _row(queue, task_id, name, state, tenant, attempts, max_attempts, enqueued, started, key):
+def task_row(queue, task_id, name, state, tenant, attempts, max_attempts, enqueued, started, key):
     key = tenant_key_of(tenant, key)
     return TaskRow(
         queue, task_id, name, state, tenant, attempts, max_attempts, enqueued, started, key
@@ -148,7 +148,7 @@ def _term_condition(
     return _key_condition(term, scope)
 
 
-def _queues(scope_queues: tuple[str, ...], using: str) -> list[str]:
+def selected_queues(scope_queues: tuple[str, ...], using: str) -> list[str]:
     existing = list_queues(using=using)
     if not scope_queues:
         return existing
@@ -200,7 +200,7 @@ def list_tasks(
     unknown = [s for s in filters.states if s not in TASK_STATES]
     if unknown:
         raise InvalidArgument(f"Unknown state {unknown[0]!r}; states are {', '.join(TASK_STATES)}.")
-    queues = _queues(filters.queues, using)
+    queues = selected_queues(filters.queues, using)
     if not queues:
         return TaskPage([], None, [])
 
@@ -224,6 +224,6 @@ def list_tasks(
     params.append(limit + 1)
     with connections[using].cursor() as db_cursor:
         db_cursor.execute(query.as_string(db_cursor.connection), params)
-        rows, more = split_page([_row(*row) for row in db_cursor.fetchall()], limit)
+        rows, more = split_page([task_row(*row) for row in db_cursor.fetchall()], limit)
     next_cursor = encode_cursor(rows[-1].task_id) if more else None
     return TaskPage(rows, next_cursor, queues)

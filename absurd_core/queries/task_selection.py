@@ -28,15 +28,15 @@ from absurd_core.errors import InvalidArgument
 from absurd_core.queries.task_list import (
     TaskFilter,
     TaskRow,
-    _queues,
-    _row,
     decode_cursor,
     encode_cursor,
     filter_conditions,
+    selected_queues,
+    task_row,
 )
 from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
-#: The columns of a TaskRow, in ``task_list._row``'s order (after the queue).
+#: The columns of a TaskRow, in ``task_list.task_row``'s order (after the queue).
 _ROW_COLUMNS = sql.SQL(
     "task_id, task_name, state, headers->>'tenant', attempts, max_attempts, enqueue_at,"
     " first_started_at, idempotency_key"
@@ -65,7 +65,7 @@ def count_by_state(
     filters = filters or TaskFilter()
     _check_states(filters)
     counts = dict.fromkeys(TASK_STATES, 0)
-    queues = _queues(filters.queues, using)
+    queues = selected_queues(filters.queues, using)
     if not queues:
         return counts
 
@@ -106,7 +106,7 @@ def newer_cursor(
     """
     _check_states(filters)
     boundary = decode_cursor(cursor)
-    queues = _queues(filters.queues, using)
+    queues = selected_queues(filters.queues, using)
     if not queues:
         return NewerPage(False, None)
 
@@ -148,4 +148,4 @@ def tasks_by_id(
         ),
     )
     query = sql.SQL("select * from ({}) selected order by task_id desc").format(union)
-    return [_row(*row) for row in _fetch(query, params, using)]
+    return [task_row(*row) for row in _fetch(query, params, using)]

@@ -24,7 +24,7 @@ from django.utils import timezone
 from psycopg import sql
 
 from absurd_core.engine import list_queues
-from absurd_core.models import Worker
+from absurd_core.models import WORKER_HEARTBEAT_SECONDS, Worker
 from absurd_core.tenancy import TenantScope, union_over_queues
 
 
@@ -122,3 +122,28 @@ def external_workers(*, counters: bool, using: str = "default") -> list[WorkerVi
         )
         for claimer, queue_names, held, first, last, lease in rows
     ]
+
+
+@dataclass(frozen=True)
+class FleetCounts:
+    """The registry's runworker processes not stopped, as ``Worker`` defines alive."""
+
+    alive: int
+    dead: int
+    #: Runs executing on alive workers, as of their last heartbeat.
+    in_flight: int
+
+
+def fleet_counts(*, using: str = "default") -> FleetCounts:
+    """How many of our workers are alive and dead, and their runs in flight, across every
+    tenant (platform data; published to plugins: the metrics plugin). Cost: a scan of the
+    worker registry, one row per runworker process ever started: small."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "select count(*) filter (where alive), count(*) filter (where not alive),"
+            " coalesce(sum(in_flight) filter (where alive), 0)"
+            " from (select in_flight, last_seen >= now() - make_interval(secs => %s) as alive"
+            "         from absurd_control_worker where stopped_at is null) w",
+            [3 * WORKER_HEARTBEAT_SECONDS],
+        )
+        return FleetCounts(*cursor.fetchone())

@@ -121,7 +121,7 @@ class Stats:
                 self.failed += 1
 
 
-def _next_wakeup_sql(queues: list[str], registry: TaskRegistry) -> sql.Composed:
+def next_wakeup_sql(queues: list[str], registry: TaskRegistry) -> sql.Composed:
     """Seconds until the next moment a claim would find work for us in these queues.
 
     That is the earliest finite wake-up of a live run of a task this worker runs
@@ -186,7 +186,7 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self._claim_conn = LazyConnection(f"absurd-claim {self.config.worker_id}")
         self._queue_errors: dict[str, str] = {}
-        self._next_wakeup_sql = _next_wakeup_sql(config.queues, registry)
+        self._next_wakeup_sql = next_wakeup_sql(config.queues, registry)
         self.wakeups = WakeupListener(
             config.queues, self._notified, self.stopping, config.worker_id
         )

@@ -1,5 +1,5 @@
 -- Approval links die with their workflow. Registered as an Absurd Control
--- terminal-state hook (absurd_core/sql/0005_lifecycle.sql), this runs in the
+-- terminal-state hook (absurd_core/sql/lifecycle.sql), this runs in the
 -- transaction that moves a task to completed, failed or cancelled, by any
 -- path: our worker, an operator, absurdctl, a raw absurd.cancel_task in psql,
 -- claim_task failing an expired lease. Every unused link of the task's

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
+from absurd_core.queries.paging import keyset_page
 from approvals import decisions
 from approvals.models import ApprovalRequest, ApprovalToken
 from approvals.requests import get_request, requests_for
@@ -116,13 +117,12 @@ def _get(principal: Principal, approval_id: int) -> ApprovalRequest:
 )
 def list_approvals(request, filters: Query[ListFilters]):
     principal = api_principal(request, Action.VIEW, "approvals:read")
-    queryset = requests_for(principal.scope, state=filters.state).order_by("-id")
-    if filters.before is not None:
-        queryset = queryset.filter(pk__lt=filters.before)
-    rows = list(queryset[: filters.limit + 1])
-    more = len(rows) > filters.limit
-    rows = rows[: filters.limit]
-    return {"items": [_out(r) for r in rows], "next_before": rows[-1].pk if more else None}
+    rows, next_before = keyset_page(
+        requests_for(principal.scope, state=filters.state).order_by("-id"),
+        before=filters.before,
+        limit=filters.limit,
+    )
+    return {"items": [_out(r) for r in rows], "next_before": next_before}
 
 
 @router.get(

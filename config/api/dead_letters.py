@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from django.db import transaction
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from absurd_core import audit, dead_letters
+from absurd_core.actions.dead_letters import ActionResult, Kind, apply
 from absurd_core.models import DeadLetter
+from absurd_core.queries import dead_letters as reads
+from absurd_core.queries.paging import keyset_page
 from config.api.input import StrictBody, json_int
 from config.api.problems import Problem
 from tenants.api_auth import api_principal
@@ -73,21 +74,30 @@ class ActionOut(Schema):
 
 def _get(principal: Principal, dead_letter_id: int) -> DeadLetter:
     try:
-        return dead_letters.get_dead_letter(principal.scope, dead_letter_id)
+        return reads.get_dead_letter(principal.scope, dead_letter_id)
     except DeadLetter.DoesNotExist:
         raise HttpError(404, f"No dead letter {dead_letter_id}.") from None
+
+
+def _apply(principal: Principal, dead_letter_id: int, kind: Kind, **options) -> dict:
+    """The dashboard's audited action (absurd_core.actions.dead_letters.apply); only one
+    that took effect is audited, with ``via: api``. A discard needs no note here."""
+    try:
+        result = apply(principal, dead_letter_id, kind, via="api", **options)
+    except DeadLetter.DoesNotExist:
+        raise HttpError(404, f"No dead letter {dead_letter_id}.") from None
+    return _action(result)
 
 
 @router.get("/dead-letters", response=DeadLetterPage, summary="List dead letters")
 def list_dead_letters(request, filters: Query[Filters]):
     principal = api_principal(request, Action.VIEW, "tasks:read")
-    queryset = dead_letters.dead_letters(principal.scope, state=filters.state).order_by("-id")
-    if filters.before is not None:
-        queryset = queryset.filter(pk__lt=filters.before)
-    rows = list(queryset[: filters.limit + 1])
-    more = len(rows) > filters.limit
-    rows = rows[: filters.limit]
-    return {"items": rows, "next_before": rows[-1].pk if more else None}
+    items, next_before = keyset_page(
+        reads.dead_letters(principal.scope, state=filters.state).order_by("-id"),
+        before=filters.before,
+        limit=filters.limit,
+    )
+    return {"items": items, "next_before": next_before}
 
 
 @router.get(
@@ -106,18 +116,8 @@ def get_dead_letter(request, dead_letter_id: int):
 )
 def retry(request, dead_letter_id: int, body: DeadLetterRetryIn):
     principal = api_principal(request, Action.OPERATE, "dead_letters:write")
-    letter = _get(principal, dead_letter_id)
-    with transaction.atomic():
-        result = dead_letters.retry_dead_letter(
-            principal.scope,
-            dead_letter_id,
-            actor=principal.label,
-            note=body.note,
-            spawn_new=body.spawn_new,
-            max_attempts=body.max_attempts,
-        )
-        _audit(principal, "retry_dead_letter", letter, result, note=body.note)
-    return _action(result)
+    kind = Kind.RETRY_NEW if body.spawn_new else Kind.RETRY
+    return _apply(principal, dead_letter_id, kind, note=body.note, max_attempts=body.max_attempts)
 
 
 @router.post(
@@ -127,26 +127,10 @@ def retry(request, dead_letter_id: int, body: DeadLetterRetryIn):
 )
 def discard(request, dead_letter_id: int, body: DiscardIn):
     principal = api_principal(request, Action.OPERATE, "dead_letters:write")
-    letter = _get(principal, dead_letter_id)
-    with transaction.atomic():
-        result = dead_letters.discard_dead_letter(
-            principal.scope, dead_letter_id, actor=principal.label, note=body.note
-        )
-        _audit(principal, "discard_dead_letter", letter, result, note=body.note)
-    return _action(result)
+    return _apply(principal, dead_letter_id, Kind.DISCARD, note=body.note, discard_needs_note=False)
 
 
-def _audit(principal, action: str, letter: DeadLetter, result, *, note) -> None:
-    """Only an action that took effect is recorded; a repeat changed nothing."""
-    if result.applied:
-        detail = {"via": "api", "dead_letter": letter.pk, "note": note}
-        audit.record(
-            principal, action, queue=letter.queue, task_id=letter.task_id,
-            tenant=letter.tenant, detail=detail,
-        )  # fmt: skip
-
-
-def _action(result: dead_letters.ActionResult) -> dict:
+def _action(result: ActionResult) -> dict:
     return {
         "applied": result.applied,
         "message": result.message,

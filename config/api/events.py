@@ -1,6 +1,6 @@
 """Emitting events over the JSON API: in the calling tenant's namespace, or raw for platform keys.
 
-The rules are in absurd_core/events.py and absurd_core/event_names.py.
+The rules are in absurd_core/emitting.py and absurd_core/event_names.py.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from absurd_core import audit
+from absurd_core.emitting import MAX_NAME_LENGTH, SystemEventName, emit_for_tenant, emit_raw
 from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
-from absurd_core.events import MAX_NAME_LENGTH, SystemEventName, emit_for_tenant, emit_raw
 from config.api.input import StrictBody
 from config.api.problems import Problem
 from tenants.api_auth import api_principal

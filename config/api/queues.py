@@ -10,21 +10,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
-from absurd_core import audit
+from absurd_core.actions import queues as queue_actions
 from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
+from absurd_core.queries.queues import QueueStats, get_queue_info, list_queue_info
 from absurd_core.queries.workers import workers_for
-from absurd_core.queue_admin import (
-    QueueInfo,
-    get_queue_info,
-    list_queue_info,
-    pause_queue,
-    resume_queue,
-    update_cleanup_policy,
-)
 from config.api.input import StrictBody, json_int
 from config.api.problems import Problem
 from tenants.api_auth import api_principal
@@ -86,7 +78,7 @@ class WorkerOut(Schema):
     )
 
 
-def _out(info: QueueInfo) -> dict:
+def _out(info: QueueStats) -> dict:
     out = {
         "name": info.name,
         "counts": info.counts,
@@ -154,10 +146,9 @@ def update_policy(request, name: str, body: PolicyIn):
     if ttl is None and body.cleanup_limit is None:
         return _detail(principal, name)  # nothing to change: the policy as it is
     try:
-        with transaction.atomic():
-            update_cleanup_policy(name, cleanup_ttl=ttl, cleanup_limit=body.cleanup_limit)
-            detail = {"via": "api", **body.model_dump(exclude_none=True)}
-            audit.record(principal, "update_queue_policy", queue=name, detail=detail)
+        queue_actions.update_cleanup_policy(
+            principal, name, cleanup_ttl=ttl, cleanup_limit=body.cleanup_limit, via="api"
+        )
     except (QueueNotFound, InvalidQueueName):
         raise HttpError(404, NO_QUEUE) from None
     except InvalidArgument as exc:
@@ -176,10 +167,7 @@ def update_policy(request, name: str, body: PolicyIn):
 def pause(request, name: str):
     principal = _platform_admin(request, "pause a queue")
     try:
-        with transaction.atomic():
-            changed = pause_queue(name, principal.label)
-            if changed:
-                audit.record(principal, "pause_queue", queue=name, detail={"via": "api"})
+        changed = queue_actions.pause(principal, name, via="api")
     except (QueueNotFound, InvalidQueueName):
         raise HttpError(404, NO_QUEUE) from None
     return {"name": name, "paused": True, "changed": changed}
@@ -195,10 +183,7 @@ def pause(request, name: str):
 def resume(request, name: str):
     principal = _platform_admin(request, "resume a queue")
     try:
-        with transaction.atomic():
-            changed = resume_queue(name)
-            if changed:
-                audit.record(principal, "resume_queue", queue=name, detail={"via": "api"})
+        changed = queue_actions.resume(principal, name, via="api")
     except (QueueNotFound, InvalidQueueName):
         raise HttpError(404, NO_QUEUE) from None
     return {"name": name, "paused": False, "changed": changed}

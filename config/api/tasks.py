@@ -16,7 +16,7 @@ from django.db import transaction
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
-from absurd_core import audit, engine, history, spawn
+from absurd_core import audit, engine, spawn
 from absurd_core.actions.tasks import cancel_if_unfinished
 from absurd_core.engine import TaskState
 from absurd_core.errors import (
@@ -26,6 +26,7 @@ from absurd_core.errors import (
     RateLimited,
     TaskNotFound,
 )
+from absurd_core.queries import history
 from absurd_core.queries.task_list import CURSOR_PATTERN, MAX_LIMIT, TaskFilter, list_tasks
 from absurd_core.queries.tasks import find_task
 from absurd_core.registry import registry

@@ -13,8 +13,8 @@ from __future__ import annotations
 from django import forms
 from django.core.validators import RegexValidator
 
-from absurd_core.dead_letter_queries import STATES, DeadLetterFilter
 from absurd_core.engine import list_queues
+from absurd_core.queries.dead_letters import STATES, DeadLetterFilter
 
 FILTER_FIELDS = ("state", "queue", "task", "error_name", "error")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django import forms
 
+from absurd_core.emitting import MAX_NAME_LENGTH
 from absurd_core.engine import list_queues
-from absurd_core.event_queries import EventFilter
-from absurd_core.events import MAX_NAME_LENGTH
+from absurd_core.queries.events import EventFilter
 
 
 class EventFilterForm(forms.Form):

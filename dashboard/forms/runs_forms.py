@@ -3,7 +3,7 @@
 Parameters (all optional, all in the URL so a filtered list is bookmarkable):
 ``queue``, ``state`` (repeatable), ``task`` (task name), ``range`` (15m, 1h, 24h,
 7d or custom, with ``from`` and ``to``), ``tenant`` (platform staff viewing all
-tenants only), ``q`` (search, absurd_core.task_list's grammar), ``cursor`` (the
+tenants only), ``q`` (search, absurd_core.queries.task_list's grammar), ``cursor`` (the
 keyset page) and ``paused`` (live updates off).
 """
 
@@ -20,10 +20,10 @@ from django.core.validators import RegexValidator
 from django.utils import timezone
 
 from absurd_core.engine import TASK_STATES
-from absurd_core.task_list import CURSOR_PATTERN, TaskFilter
+from absurd_core.queries.task_list import CURSOR_PATTERN, TaskFilter
+from absurd_core.tenancy import TenantScope
 from tenants.models import Tenant
 from tenants.permissions import Principal
-from tenants.scoping import TenantScope
 
 RANGES = {
     "15m": timedelta(minutes=15),

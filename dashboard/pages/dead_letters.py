@@ -13,7 +13,7 @@ htmx, a message and a redirect otherwise; the list reloads on the
 ``deadLettersChanged`` client event, sent with django_htmx's
 ``trigger_client_event``). The filter and page cursor are read by
 dashboard.forms.dead_letter_forms.DeadLetterFilterForm; the logic is in
-absurd_core.dead_letter_queries (reads) and absurd_core.actions.dead_letters (the audited
+absurd_core.queries.dead_letters (reads) and absurd_core.actions.dead_letters (the audited
 actions; their wording: dashboard.presenters).
 
 Its routes are in ``urlpatterns`` below; dashboard/urls.py includes them in the
@@ -32,8 +32,10 @@ from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import trigger_client_event
 
 from absurd_core.actions import dead_letters as actions
-from absurd_core.actions.dead_letters import dead_letters as scoped_dead_letters
-from absurd_core.dead_letter_queries import (
+from absurd_core.engine import list_queues
+from absurd_core.errors import AbsurdError
+from absurd_core.models import DeadLetter
+from absurd_core.queries.dead_letters import (
     STATES,
     DeadLetterFilter,
     dead_letter_page,
@@ -41,9 +43,7 @@ from absurd_core.dead_letter_queries import (
     open_ids,
     open_summary,
 )
-from absurd_core.engine import list_queues
-from absurd_core.errors import AbsurdError
-from absurd_core.models import DeadLetter
+from absurd_core.queries.dead_letters import dead_letters as scoped_dead_letters
 from dashboard import presenters
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast

@@ -3,7 +3,7 @@
 Newest first, filtered by name (prefix or exact), queue and time range, paged
 by keyset (``before``, an event-log id). Each event shows its payload (cut when
 huge) and the tasks its emit woke. The filter is dashboard.forms.event_forms.EventFilterForm;
-the reads are absurd_core.event_queries;
+the reads are absurd_core.queries.events;
 the tenancy rules are explained there.
 
 Its routes are in ``urlpatterns`` below; dashboard/urls.py includes them in the
@@ -17,7 +17,7 @@ from django.urls import path
 from django.views.decorators.http import require_safe
 
 from absurd_core.engine import list_queues
-from absurd_core.event_queries import EventPage, list_events
+from absurd_core.queries.events import EventPage, list_events
 from dashboard.access import dashboard_view
 from dashboard.forms.event_forms import EventFilterForm
 

@@ -4,7 +4,7 @@
 - ``queue_table`` (GET, partial): the live part alone (totals and the queue table),
   polled by htmx every 2 seconds.
 
-The numbers come from absurd_core.overview (``overview_stats``, ``throughput``,
+The numbers come from absurd_core.queries.queues (``overview_stats``, ``throughput``,
 ``totals``); dashboard.presenters shapes them (``overview_row``: counts in the engine's
 state order, the backlog's age in words, the last hour as sparkline points).
 
@@ -23,12 +23,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from absurd_core.engine import TASK_STATES
-from absurd_core.overview import Totals, overview_stats, throughput, totals
+from absurd_core.queries.queues import Totals, overview_stats, throughput, totals
 from absurd_core.queries.schedules import late_schedules
+from absurd_core.tenancy import TenantScope
 from dashboard.access import dashboard_view
 from dashboard.panels import render_panels
 from dashboard.presenters import SPARK_MINUTES, OverviewRow, overview_row
-from tenants.scoping import TenantScope
 
 
 @dataclass(frozen=True)

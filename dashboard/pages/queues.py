@@ -6,7 +6,7 @@ Queues are shared by every tenant, so each change needs a platform admin
 Changes are POSTs (CSRF-checked; GET is 405) that redirect back with a toast; a
 form with bad input is shown again with its errors inline (400, or 409 for a name
 that exists) and nothing changes. The work and the audit rows are in
-absurd_core.queue_actions.
+absurd_core.actions.queues.
 
 Its routes are in ``urlpatterns`` below; dashboard/urls.py includes them in the
 ``dashboard`` namespace.
@@ -19,9 +19,9 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST, require_safe
 
-from absurd_core import queue_actions
+from absurd_core.actions import queues as queue_actions
+from absurd_core.actions.queues import ConfirmationMismatch, QueueExists
 from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
-from absurd_core.queue_actions import ConfirmationMismatch, QueueExists
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
 from dashboard.forms.queue_forms import CleanupPolicyForm, CreateQueueForm, DropQueueForm

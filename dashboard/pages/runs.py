@@ -9,7 +9,7 @@ Its routes are in ``urlpatterns`` below; dashboard/urls.py includes them in the
 - ``runs_bulk`` (POST, operator): cancel or retry the selected tasks or all
   tasks matching the filter. The first POST answers with a confirmation that
   shows the count; the second (``confirm=yes``) applies, toasts the outcome and
-  redirects back to the list. The logic is absurd_core.bulk_actions; its wording
+  redirects back to the list. The logic is absurd_core.actions.bulk_tasks; its wording
   (the confirmation's counts in words, the outcome's toast) is dashboard.presenters.
 
 htmx answers use django_htmx.http: ``HttpResponseStopPolling`` (286) and ``push_url``.
@@ -29,11 +29,11 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseStopPolling, push_url
 
-from absurd_core import bulk_actions
+from absurd_core.actions import bulk_tasks
 from absurd_core.engine import list_queues
 from absurd_core.errors import InvalidArgument, QueueNotFound, TaskNotFound
-from absurd_core.task_list import list_tasks
-from absurd_core.task_selection import newer_cursor
+from absurd_core.queries.task_list import list_tasks
+from absurd_core.queries.task_selection import newer_cursor
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
 from dashboard.forms.runs_forms import RunFilterForm
@@ -44,9 +44,7 @@ PAGE_SIZE = 50
 #: A confirmation's moment may not be later than now (allowing for clock skew between hosts).
 AS_OF_SLACK = timedelta(minutes=1)
 BULK_CHOICES = {
-    f"{action}:{target}"
-    for action in bulk_actions.APPLIES_TO
-    for target in ("selected", "matching")
+    f"{action}:{target}" for action in bulk_tasks.APPLIES_TO for target in ("selected", "matching")
 }
 
 
@@ -160,16 +158,16 @@ def runs_bulk(request):
         errors = "; ".join(e for field in form.errors.values() for e in field)
         return _bulk_error(request, form, f"The filter is not valid: {errors}", 400)
     scope = form.scope()
-    filters = bulk_actions.frozen(form.task_filter(), as_of)
+    filters = bulk_tasks.frozen(form.task_filter(), as_of)
     try:
         task_ids = _task_ids(data.getlist("selected"))
         if target == "selected":
             if not task_ids:
                 return _bulk_error(request, form, "Select at least one task.", 400)
-            tasks = bulk_actions.selected(scope, task_ids)
-            preview = bulk_actions.preview_selection(action, tasks)
+            tasks = bulk_tasks.selected(scope, task_ids)
+            preview = bulk_tasks.preview_selection(action, tasks)
         else:
-            preview = bulk_actions.preview_matching(action, scope, filters)
+            preview = bulk_tasks.preview_matching(action, scope, filters)
     except TaskNotFound as missing:
         return _bulk_error(request, form, str(missing), 404)
     except (InvalidArgument, QueueNotFound, ValueError) as invalid:
@@ -190,9 +188,9 @@ def runs_bulk(request):
         return render(request, "dashboard/runs_confirm.html", context)
 
     if target == "selected":
-        outcome = bulk_actions.apply(request.principal, action, tasks)
+        outcome = bulk_tasks.apply(request.principal, action, tasks)
     else:
-        outcome = bulk_actions.apply_to_matching(request.principal, action, scope, filters)
+        outcome = bulk_tasks.apply_to_matching(request.principal, action, scope, filters)
     response = redirect(_runs_url(form.query()))
     return toast(request, response, *bulk_outcome_toast(outcome))
 

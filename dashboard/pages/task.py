@@ -5,7 +5,7 @@ Its routes are in ``urlpatterns`` below; dashboard/urls.py includes them in the
 htmx every 2 s while the task is unfinished. The actions are plain POST forms:
 JavaScript asks for confirmation in a modal and sends ``confirmed=1``; without
 it, the first POST answers with a confirmation page. Logic lives in
-absurd_core.task_actions (actions and their audit) and absurd_core.task_details
+absurd_core.actions.tasks (actions and their audit) and absurd_core.queries.checkpoints
 (checkpoint values, run claims); the forms are dashboard.forms.task_forms, the
 formatting of values and failures dashboard.presenters.
 """
@@ -21,12 +21,12 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST, require_safe
 
-from absurd_core import task_actions
+from absurd_core.actions import tasks as task_actions
 from absurd_core.audit import task_timeline
 from absurd_core.errors import TaskNotFound
+from absurd_core.queries.checkpoints import checkpoint_values, run_claims
 from absurd_core.queries.schedules import spawned_by
-from absurd_core.task_details import checkpoint_values, run_claims
-from absurd_core.task_queries import TaskDetail, find_task
+from absurd_core.queries.tasks import TaskDetail, find_task
 from approvals.requests import requests_for_task
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast

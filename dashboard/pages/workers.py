@@ -3,7 +3,7 @@
 Every runworker process with its state (live, dead: no heartbeat for three
 intervals, stopped), queues and concurrency; its counters (in flight,
 processed, failed) only for platform staff, since they add up every tenant's
-work (absurd_core.workers). Workers that are not ours (other Absurd clients)
+work (absurd_core.queries.workers). Workers that are not ours (other Absurd clients)
 are listed from the runs they hold claimed, badged "external". The table polls
 every 2 seconds while the tab is visible; "show stopped" adds the processes
 that have shut down.
@@ -17,7 +17,7 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from absurd_core.workers import workers_for
+from absurd_core.queries.workers import workers_for
 from dashboard.access import dashboard_view
 from dashboard.presenters import ago, worker_badge
 

@@ -21,9 +21,19 @@ from django.conf import settings
 from django.db import connection, transaction
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
-from psycopg import sql
 
-from absurd_core import WORKER_HEARTBEAT_SECONDS
+from absurd_core import (
+    ALL_TENANTS,
+    WORKER_HEARTBEAT_SECONDS,
+    TenantScope,
+    active_task_counts,
+    count_events,
+    engine,
+    fleet_counts,
+    open_dead_letter_counts,
+    schedule_stats,
+)
+from approvals.statistics import decisions_by_tenant, pending_by_tenant
 
 ACTIVE_STATES = ("pending", "running", "sleeping")
 
@@ -46,23 +56,25 @@ COUNTED_KINDS = {
 FOLD_BATCH = 100_000
 CURSOR_NAME = "task_totals"
 QUANTILES = (0.5, 0.9, 0.99)
+#: Metrics add up every tenant's queues: platform data (the view guards who may scrape).
+EVERY_TENANT = TenantScope(ALL_TENANTS)
 
 
 def fold_event_log(cursor, batch: int = FOLD_BATCH) -> int:
     """Add the event-log rows written since the last fold to the totals; returns how many.
 
-    Cost: a range scan of the event log's (txid, id) index from the cursor,
-    limited to ``batch`` rows, so proportional to the events since the previous
-    scrape, not to the log's size; plus one upsert per (queue, tenant, kind)
-    seen. A first scrape over a large existing log catches up ``batch`` rows at
-    a time.
+    The rows come from the lifecycle feed, counted by the core
+    (``absurd_core.count_events``): a range scan of the event log's (txid, id) index
+    from this plugin's cursor, limited to ``batch`` rows, so proportional to the events
+    since the previous scrape, not to the log's size; plus one upsert per (queue,
+    tenant, kind) seen. A first scrape over a large existing log catches up ``batch``
+    rows at a time.
 
-    Exactly once: the cursor row is locked (concurrent scrapes wait for each
-    other), and the totals and the cursor move in the same transaction. Only
-    events of transactions older than every running one are read (as
-    absurd_core/listeners.py does), so an event committed late by a long
-    transaction with a smaller id is not skipped; it is counted once that
-    transaction ends.
+    Exactly once: the cursor row is locked (concurrent scrapes wait for each other), and
+    the totals and the cursor move in the same transaction. The feed reads only events
+    of transactions older than every running one (as lifecycle listeners get them), so
+    an event committed late by a long transaction with a smaller id is not skipped; it
+    is counted once that transaction ends.
     """
     cursor.execute(
         "insert into absurd_control_metrics_cursor (name, last_txid, last_id, updated_at)"
@@ -74,39 +86,24 @@ def fold_event_log(cursor, batch: int = FOLD_BATCH) -> int:
         [CURSOR_NAME],
     )
     last_txid, last_id = cursor.fetchone()
-    cursor.execute(
-        """
-        with batch as materialized (
-          select txid, id, queue, coalesce(tenant, '') as tenant, kind
-            from absurd_control_task_event
-           where (txid, id) > (%(txid)s::text::xid8, %(id)s)
-             and txid < pg_snapshot_xmin(pg_current_snapshot())
-           order by txid, id
-           limit %(batch)s
-        ), folded as (
-          insert into absurd_control_metrics_task_total as t (queue, tenant, kind, total)
-          select queue, tenant, kind, count(*) from batch
-           where kind = any(%(kinds)s)
-           group by queue, tenant, kind
-          on conflict (queue, md5(tenant), kind) do update set total = t.total + excluded.total
-        )
-        select txid::text::bigint, id, (select count(*) from batch)
-          from batch
-         order by txid desc, id desc
-         limit 1
-        """,
-        {"txid": last_txid, "id": last_id, "batch": batch, "kinds": list(COUNTED_KINDS)},
-    )
-    row = cursor.fetchone()
-    if row is None:
+    feed = count_events((last_txid, last_id), list(COUNTED_KINDS), limit=batch)
+    if feed.last is None:
         return 0
-    txid, event_id, count = row
+    if feed.counts:
+        queues, tenants, kinds, totals = map(list, zip(*feed.counts, strict=True))
+        cursor.execute(
+            "insert into absurd_control_metrics_task_total as t (queue, tenant, kind, total)"
+            " select * from unnest(%s::text[], %s::text[], %s::text[], %s::bigint[])"
+            " on conflict (queue, md5(tenant), kind)"
+            " do update set total = t.total + excluded.total",
+            [queues, tenants, kinds, totals],
+        )
     cursor.execute(
         "update absurd_control_metrics_cursor set last_txid = %s, last_id = %s, updated_at = now()"
         " where name = %s",
-        [txid, event_id, CURSOR_NAME],
+        [*feed.last, CURSOR_NAME],
     )
-    return count
+    return feed.rows
 
 
 def task_totals(cursor) -> list[tuple[str, str, str, int]]:
@@ -114,113 +111,6 @@ def task_totals(cursor) -> list[tuple[str, str, str, int]]:
     (queue, tenant, kind) ever seen: small, whatever the event log's size."""
     cursor.execute("select queue, tenant, kind, total from absurd_control_metrics_task_total")
     return cursor.fetchall()
-
-
-def queue_names(cursor) -> list[str]:
-    """Cost: reads absurd.queues, one row per queue."""
-    cursor.execute("select queue_name from absurd.queues order by queue_name")
-    return [row[0] for row in cursor.fetchall()]
-
-
-def active_tasks(cursor, queues: list[str]) -> list[tuple[str, str, str, int]]:
-    """(queue, tenant, state, count) of active tasks, one statement over every queue.
-
-    Cost: driven from the runs table's (state, available_at) index (upstream's
-    r_<queue>_sai) for the active states, then one primary-key lookup per active
-    run into t_<queue> for the tenant: proportional to the active tasks, not to
-    the completed history. A task's state and its current run's state move
-    together in the engine (pending/pending, running/running,
-    sleeping/sleeping), and joining on ``last_attempt_run`` counts each task
-    once.
-    """
-    if not queues:
-        return []
-    parts, params = [], []
-    for queue in queues:
-        parts.append(
-            sql.SQL(
-                "select %s::text, coalesce(t.headers->>'tenant', ''), t.state, count(*)"
-                " from absurd.{runs} r join absurd.{tasks} t"
-                " on t.task_id = r.task_id and t.last_attempt_run = r.run_id"
-                " where r.state = any(%s) and t.state = any(%s)"
-                " group by 2, 3"
-            ).format(runs=sql.Identifier(f"r_{queue}"), tasks=sql.Identifier(f"t_{queue}"))
-        )
-        params.extend([queue, list(ACTIVE_STATES), list(ACTIVE_STATES)])
-    query = sql.SQL(" union all ").join(parts)
-    cursor.execute(query.as_string(cursor.connection), params)
-    return cursor.fetchall()
-
-
-def open_dead_letters(cursor) -> list[tuple[str, str, int]]:
-    """(queue, tenant, count). Cost: the partial index metrics_dead_letter_open
-    (plugins/metrics/migrations/0002), which holds open dead letters only."""
-    cursor.execute(
-        "select queue, coalesce(tenant, ''), count(*) from absurd_control_dead_letter"
-        " where state = 'open' group by 1, 2"
-    )
-    return cursor.fetchall()
-
-
-def worker_counts(cursor) -> tuple[int, int, int]:
-    """(alive, dead, runs in flight on alive workers), as absurd_core.models.Worker defines
-    alive. Cost: a scan of the worker registry, one row per runworker process ever started:
-    small."""
-    cursor.execute(
-        "select count(*) filter (where alive), count(*) filter (where not alive),"
-        " coalesce(sum(in_flight) filter (where alive), 0)"
-        " from (select in_flight, last_seen >= now() - make_interval(secs => %s) as alive"
-        "         from absurd_control_worker where stopped_at is null) w",
-        [3 * WORKER_HEARTBEAT_SECONDS],
-    )
-    return cursor.fetchone()
-
-
-def tenant_slugs(cursor) -> list[str]:
-    """Cost: the tenants table, one row per tenant."""
-    cursor.execute("select slug from tenants_tenant")
-    return [row[0] for row in cursor.fetchall()]
-
-
-def pending_approvals(cursor) -> list[tuple[str, int, float]]:
-    """(tenant, pending, age in seconds of the oldest). Cost: the partial index
-    metrics_approval_pending, which holds pending requests only."""
-    cursor.execute(
-        "select tenant, count(*), extract(epoch from now() - min(created_at))::float8"
-        " from approvals_approvalrequest where state = 'pending' group by tenant"
-    )
-    return cursor.fetchall()
-
-
-def decision_latency(cursor, window_seconds: int) -> list[tuple[str, int, float, list[float]]]:
-    """(tenant, decisions, sum of seconds, quantiles) over approve/reject decisions made in
-    the last ``window_seconds``; latency is decided_at - created_at. Cost: a range scan of
-    the partial index metrics_approval_decided (decided requests, by decision time) over the
-    window, so proportional to the decisions in the window."""
-    cursor.execute(
-        "select tenant, count(*), sum(s), percentile_cont(%s::float8[]) within group (order by s)"
-        " from (select tenant, extract(epoch from decided_at - created_at)::float8 as s"
-        "         from approvals_approvalrequest"
-        "        where state in ('approved', 'rejected')"
-        "          and decided_at >= now() - make_interval(secs => %s)) d"
-        " group by tenant",
-        [list(QUANTILES), window_seconds],
-    )
-    return cursor.fetchall()
-
-
-def schedule_stats(cursor) -> tuple[float, list[tuple[str, str, int, int]]]:
-    """(lag in seconds: the database's now - the oldest due ``due_at`` of an enabled
-    schedule, 0 when none is due; (tenant, name, fires, refusals) per schedule). Cost: the
-    partial index schedule_due for the lag, a scan of the schedules (few) for the counts."""
-    cursor.execute(
-        "select coalesce(extract(epoch from absurd.current_time() - min(due_at)), 0)::float8"
-        " from absurd_control_schedule"
-        " where enabled and due_at <= (select absurd.current_time())"
-    )
-    lag = max(0.0, cursor.fetchone()[0])
-    cursor.execute("select tenant, name, fires, refusals from absurd_control_schedule")
-    return lag, cursor.fetchall()
 
 
 @dataclass
@@ -242,19 +132,29 @@ class Snapshot:
 
 
 def read_snapshot(window_seconds: int) -> Snapshot:
+    """One scrape's reads, in one transaction, through the published query functions
+    (``absurd_core``'s platform counts and ``approvals.statistics``); what each costs is
+    in its docstring. The plugin's own tables are the only ones it reads directly."""
     started = time.perf_counter()
     snap = Snapshot()
     with transaction.atomic(), connection.cursor() as cursor:
         snap.folded = fold_event_log(cursor)
         snap.totals = task_totals(cursor)
-        snap.queues = queue_names(cursor)
-        snap.active = active_tasks(cursor, snap.queues)
-        snap.dead_letters = open_dead_letters(cursor)
-        snap.workers = worker_counts(cursor)
-        snap.tenants = tenant_slugs(cursor)
-        snap.pending = pending_approvals(cursor)
-        snap.latency = decision_latency(cursor, window_seconds)
-        snap.schedule_lag, snap.schedules = schedule_stats(cursor)
+        snap.queues = sorted(engine.list_queues())
+        snap.active = active_task_counts(EVERY_TENANT, snap.queues)
+        snap.dead_letters = open_dead_letter_counts(EVERY_TENANT)
+        fleet = fleet_counts()
+        snap.workers = (fleet.alive, fleet.dead, fleet.in_flight)
+        pending = pending_by_tenant(EVERY_TENANT)
+        snap.tenants = [p.tenant for p in pending]
+        snap.pending = [(p.tenant, p.count, p.oldest_seconds) for p in pending if p.count]
+        snap.latency = [
+            (d.tenant, d.count, d.total_seconds, d.quantiles)
+            for d in decisions_by_tenant(
+                EVERY_TENANT, window_seconds=window_seconds, quantiles=QUANTILES
+            )
+        ]
+        snap.schedule_lag, snap.schedules = schedule_stats()
     snap.seconds = time.perf_counter() - started
     return snap
 

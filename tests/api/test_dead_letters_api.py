@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from absurd_core import engine
@@ -96,3 +97,41 @@ def test_refusals_change_nothing(world, key, target, status):
     assert response.status_code == status
     world[target].refresh_from_db()
     assert world[target].state == "open"
+
+
+def test_api_actions_go_through_the_dashboards_audited_path(world):
+    """One audited path (absurd_core.actions.dead_letters.apply): the API's rows say via api,
+    a discard needs no note here (the dashboard asks for one), and max_attempts is passed."""
+    mine, path = world["mine"], f"/{world['mine'].pk}"
+    discarded = call("post", path + "/discard", world["operator"], {})
+    assert discarded.status_code == 200 and discarded.json()["applied"] is True
+    (row,) = OperatorAction.objects.filter(task_id=mine.task_id)
+    assert (row.action, row.detail) == (
+        "discard_dead_letter",
+        {"via": "api", "dead_letter": mine.pk, "note": ""},
+    )
+
+    theirs_op = issue_key(Tenant.objects.get(slug="other"), "op2", role="operator").key
+    theirs = world["theirs"]
+    retried = call(
+        "post", f"/{theirs.pk}/retry", theirs_op, {"spawn_new": True, "max_attempts": 7}
+    ).json()
+    new_id = retried["retried_task_id"]
+    assert retried["applied"] and new_id != str(theirs.task_id)
+    (row,) = OperatorAction.objects.filter(task_id=theirs.task_id)
+    assert row.detail == {
+        "via": "api",
+        "dead_letter": theirs.pk,
+        "note": "",
+        "spawn_new": True,
+        "retried_task_id": new_id,
+    }
+    with connection.cursor() as cur:
+        cur.execute("select max_attempts from absurd.t_testq where task_id = %s", [new_id])
+        assert cur.fetchone() == (7,)
+
+
+def test_a_missing_dead_letter_is_404_and_changes_nothing(world):
+    response = call("post", "/999999999/discard", world["operator"], {})
+    assert response.status_code == 404 and "No dead letter 999999999." in response.json()["detail"]
+    assert not OperatorAction.objects.exists()

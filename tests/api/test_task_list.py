@@ -9,7 +9,7 @@ from psycopg import sql
 
 from absurd_core import engine
 from absurd_core import spawn as spawn_task
-from absurd_core.task_list import decode_cursor, encode_cursor, uuid7_floor
+from absurd_core.queries.task_list import decode_cursor, encode_cursor, uuid7_floor
 from tenants.api_keys import issue_key
 from tenants.models import Tenant
 from tests.helpers import api

@@ -8,9 +8,9 @@ from django.test import Client
 
 from absurd_core import engine, spawn
 from absurd_core.audit import task_timeline
+from absurd_core.tenancy import TenantScope
 from tenants.api_keys import issue_key
 from tenants.models import Tenant
-from tenants.scoping import TenantScope
 from tests.helpers import raw_connection
 
 

@@ -1,21 +1,19 @@
 """The dashboard's approvals page: scoped by tenant, audit trail shown, cancel for operators."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
 from approvals.models import ApprovalRequest
-from tenants.models import Membership, Tenant
+from tenants.models import Tenant
 from tests.approvals.conftest import emitted
+from tests.helpers import role_user
 
 
 def login(role, tenant="acme"):
     tenant_obj, _ = Tenant.objects.get_or_create(slug=tenant, defaults={"name": tenant})
-    user = get_user_model().objects.create_user(f"{tenant}-{role}", password="pw-long-12345")
-    Membership.objects.create(user=user, tenant=tenant_obj, role=role)
     client = Client()
-    client.force_login(user)
+    client.force_login(role_user(f"{tenant}-{role}", tenant_obj, role))
     return client
 
 

@@ -24,7 +24,13 @@ FORBIDDEN = {
 }
 
 #: What a built-in plugin (plugins/<name>/) may import of the project, besides itself.
-PLUGIN_FACADES = ("absurd_core", "approvals.workflow", "approvals.notifiers", "plugins.base")
+PLUGIN_FACADES = (
+    "absurd_core",
+    "approvals.workflow",
+    "approvals.notifiers",
+    "approvals.statistics",
+    "plugins.base",
+)
 
 
 @dataclass(frozen=True)
@@ -186,3 +192,28 @@ def import_circles(root: Path) -> list[list[str]]:
         if node not in index:
             visit(node)
     return circles
+
+
+#: Where the private-name rule looks: the project's packages, its benchmarks and its tests.
+PRIVATE_NAME_ROOTS = (*PACKAGES, "bench", "tests")
+
+
+def private_imports(root: Path) -> list[str]:
+    """``from x import _name``: a module taking another module's private name (a single
+    leading underscore; dunders such as ``__version__`` are public). What another module
+    needs is public, under a name that says so. Migrations count too."""
+    problems = []
+    for base in PRIVATE_NAME_ROOTS:
+        for file in sorted(root.joinpath(base).rglob("*.py")):
+            tree = ast.parse(file.read_text(), filename=str(file))
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.ImportFrom):
+                    continue
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        named = "." * node.level + (node.module or "")
+                        problems.append(
+                            f"{file.relative_to(root).as_posix()}:{node.lineno}: "
+                            f"imports the private name {alias.name} from {named}"
+                        )
+    return problems

@@ -2,7 +2,12 @@
 
 from pathlib import Path
 
-from tests.architecture.import_rules import forbidden_imports, import_circles, imports_of
+from tests.architecture.import_rules import (
+    forbidden_imports,
+    import_circles,
+    imports_of,
+    private_imports,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -13,6 +18,10 @@ def test_no_module_imports_against_the_direction_rules():
 
 def test_no_import_circles():
     assert import_circles(ROOT) == []
+
+
+def test_no_private_name_is_imported_across_modules():
+    assert private_imports(ROOT) == []
 
 
 def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -101,4 +110,23 @@ def test_no_module_is_exempt_not_even_an_api_router(tmp_path):
     assert forbidden_imports(root) == [
         "absurd_core/tasks_api.py:1: absurd_core.tasks_api imports config.problems",
         "approvals/api.py:1: approvals.api imports config.api.problems",
+    ]
+
+
+def test_the_checker_catches_a_private_name_taken_from_another_module(tmp_path):
+    root = _tree(
+        tmp_path,
+        {
+            "absurd_core/__init__.py": "",
+            "absurd_core/a.py": "_hidden = 1\n__version__ = '1'\n",
+            "absurd_core/b.py": (
+                "from absurd_core.a import __version__\n"
+                "def f():\n    from absurd_core.a import _hidden\n"
+            ),
+            "tests/test_x.py": "from .helpers import _make, public\n",
+        },
+    )
+    assert private_imports(root) == [
+        "absurd_core/b.py:3: imports the private name _hidden from absurd_core.a",
+        "tests/test_x.py:1: imports the private name _make from .helpers",
     ]

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
-from tenants.models import Membership, Tenant
+from tenants.models import Tenant
+from tests.helpers import PASSWORD, role_user
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-PASSWORD = "a-long-password-1"
 
 #: Everything a user operates or that carries meaning by itself (the sparklines).
 CONTROLS = "button, input:not([type=hidden]), select, textarea, a[href], [role=img]"
@@ -21,9 +20,7 @@ def member(username: str, slug: str, role: str = "viewer", *, platform: bool = F
     tenant, _ = Tenant.objects.get_or_create(
         slug=slug, defaults={"name": slug.title(), "is_platform": platform}
     )
-    user = get_user_model().objects.create_user(username, password=PASSWORD)
-    Membership.objects.create(user=user, tenant=tenant, role=role)
-    return user
+    return role_user(username, tenant, role)
 
 
 def log_in(page: Page, base_url: str, username: str) -> None:

@@ -5,7 +5,6 @@ import pytest
 from playwright.sync_api import expect
 
 from absurd_core import engine, spawn
-from absurd_core.queue_admin import pause_queue
 from tests.browser.shell import (
     assert_controls_have_names,
     horizontal_overflow,
@@ -13,6 +12,7 @@ from tests.browser.shell import (
     member,
     screenshot,
 )
+from tests.helpers import pause_queue
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -5,9 +5,10 @@ import threading
 import pytest
 from django.db import connections
 
-from absurd_core import dead_letters, engine
+from absurd_core import engine
+from absurd_core.actions import dead_letters
 from absurd_core.models import DeadLetter
-from tenants.scoping import ALL_TENANTS, TenantScope
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
 from tests.core.lifecycle_paths import QUEUE, SqlPath
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -23,13 +23,13 @@ from django.urls import reverse
 from psycopg import sql
 
 from absurd_core import engine
-from absurd_core.dead_letters import dead_letters
-from absurd_core.history import events
 from absurd_core.models import DeadLetter, TaskEvent
-from absurd_core.task_list import TaskFilter, list_tasks
+from absurd_core.queries.dead_letters import dead_letters
+from absurd_core.queries.history import events
+from absurd_core.queries.task_list import TaskFilter, list_tasks
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
 from tenants.api_keys import issue_key
 from tenants.models import Membership, Tenant
-from tenants.scoping import ALL_TENANTS, TenantScope
 from tests.helpers import api
 
 pytestmark = pytest.mark.django_db

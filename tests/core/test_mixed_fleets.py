@@ -14,7 +14,9 @@ from django.db import connection, transaction
 
 from absurd_core import engine, spawn
 from absurd_core.models import DeadLetter, Worker
+from absurd_core.queries.workers import workers_for
 from absurd_core.registry import registry
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
 from absurd_core.worker.executor import (
     MINIMUM_BACKOFF,
     UNKNOWN_BACKOFF_CAP,
@@ -22,11 +24,9 @@ from absurd_core.worker.executor import (
     failure_defaults,
 )
 from absurd_core.worker.runner import Worker as RunWorker
-from absurd_core.worker.runner import WorkerConfig, _next_wakeup_sql
-from absurd_core.workers import workers_for
+from absurd_core.worker.runner import WorkerConfig, next_wakeup_sql
 from tenants.api_keys import issue_key
 from tenants.models import Tenant
-from tenants.scoping import ALL_TENANTS, TenantScope
 from tests.helpers import ROOT, WorkerProcess, api, database_url, raw_connection, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -89,7 +89,7 @@ def test_hand_back_backoff_grows_per_task_is_randomised_and_bounded():
 
 
 def test_the_timer_ignores_runs_this_worker_does_not_run(mixedq):
-    query = _next_wakeup_sql([mixedq], registry)
+    query = next_wakeup_sql([mixedq], registry)
 
     def seconds():
         with raw_connection() as conn:
@@ -109,7 +109,7 @@ def test_the_timer_of_a_queue_without_tasks_of_ours_still_sees_leases():
     engine.create_queue("foreignq")
     try:
         engine.spawn_task("foreignq", "sdk.echo", {}, headers={"tenant": "acme"})
-        query = _next_wakeup_sql(["foreignq"], registry)
+        query = next_wakeup_sql(["foreignq"], registry)
         with raw_connection() as conn:
             assert conn.execute(query).fetchone()[0] is None
             conn.execute("select * from absurd.claim_task('foreignq', 'ts-worker', 60, 1)")

@@ -7,10 +7,11 @@ import pytest
 from django.db import connection
 from psycopg import sql
 
-from absurd_core import engine, overview, spawn
+from absurd_core import engine, spawn
 from absurd_core.models import DeadLetter, TaskEvent, Worker
-from absurd_core.task_list import TaskFilter, list_tasks
-from tenants.scoping import ALL_TENANTS, TenantScope
+from absurd_core.queries import queues as overview
+from absurd_core.queries.task_list import TaskFilter, list_tasks
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ parse by hand, with the same messages and the same order of complaints."""
 import pytest
 from django.http import QueryDict
 
-from absurd_core.dead_letter_queries import DeadLetterFilter
+from absurd_core.queries.dead_letters import DeadLetterFilter
 from dashboard.forms.dead_letter_forms import DeadLetterFilterForm, filter_params
 
 pytestmark = pytest.mark.django_db

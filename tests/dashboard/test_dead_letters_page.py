@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from absurd_core import engine
 from absurd_core.audit import task_timeline
-from absurd_core.dead_letter_queries import DeadLetterFilter, dead_letter_page, groups
 from absurd_core.models import DeadLetter, OperatorAction
+from absurd_core.queries.dead_letters import DeadLetterFilter, dead_letter_page, groups
+from absurd_core.tenancy import TenantScope
 from tenants.models import Tenant
-from tenants.scoping import TenantScope
 
 pytestmark = pytest.mark.django_db
 

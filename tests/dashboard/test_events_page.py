@@ -13,11 +13,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from absurd_core import engine
-from absurd_core.event_queries import PAYLOAD_PREVIEW, EventFilter, list_events
-from absurd_core.events import emit_for_tenant
+from absurd_core.emitting import emit_for_tenant
 from absurd_core.models import TaskEvent
+from absurd_core.queries.events import PAYLOAD_PREVIEW, EventFilter, list_events
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
 from tenants.models import Tenant
-from tenants.scoping import ALL_TENANTS, TenantScope
 from tests.helpers import raw_connection
 
 PAGE = reverse("dashboard:events")
@@ -198,7 +198,7 @@ def test_keyset_pages_newest_first(world):
 
 
 def test_older_link_in_the_page(platform, world, monkeypatch):
-    import absurd_core.event_queries as queries
+    import absurd_core.queries.events as queries
 
     original = queries.list_events
     monkeypatch.setattr(
@@ -224,7 +224,7 @@ def test_huge_payload_is_cut(world):
 
 
 def test_event_log_gives_emits_no_tenant(world):
-    """event_queries reads emits as ``tenant is null`` (the index it relies on)."""
+    """absurd_core.queries.events reads emits as ``tenant is null`` (the index it relies on)."""
     emitted = TaskEvent.objects.filter(queue=world["queue"], kind="event_emitted")
     assert emitted.count() == 4
     assert not emitted.exclude(tenant=None).exists()

@@ -15,11 +15,11 @@ from django.utils import timezone
 from absurd_core import spawn
 from absurd_core.engine import TASK_STATES
 from absurd_core.models import Worker
-from absurd_core.overview import QueueStats, Totals
-from absurd_core.queue_admin import pause_queue
+from absurd_core.queries.queues import QueueStats, Totals
 from approvals.models import ApprovalRequest
 from dashboard.presenters import Sparkline, human_duration, overview_row
 from tenants.models import Membership, Tenant
+from tests.helpers import pause_queue
 
 pytestmark = pytest.mark.django_db
 

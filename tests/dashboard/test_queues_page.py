@@ -10,8 +10,9 @@ from django.urls import reverse
 
 from absurd_core import engine
 from absurd_core.models import OperatorAction
-from absurd_core.queue_admin import pause_queue, pauses
+from absurd_core.queues import pauses
 from tenants.models import Membership, Tenant
+from tests.helpers import pause_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -409,8 +410,8 @@ def test_platform_admin_acting_as_an_ordinary_tenant_has_no_platform_powers(
 
 
 def test_estimated_counts_are_marked(viewer, queue_name, monkeypatch):
-    from absurd_core import queue_actions
-    from absurd_core.overview import QueueStats
+    from absurd_core.actions import queues as queue_actions
+    from absurd_core.queries.queues import QueueStats
 
     def estimated(scope, using="default"):
         counts = {"pending": 1_234_567, "running": 0, "sleeping": 0, "completed": 0,
@@ -431,9 +432,9 @@ def test_concurrent_creates_of_one_name_create_and_audit_it_once():
 
     from django.db import connections
 
-    from absurd_core import queue_actions
+    from absurd_core.actions import queues as queue_actions
+    from absurd_core.tenancy import ALL_TENANTS, TenantScope
     from tenants.permissions import Principal
-    from tenants.scoping import ALL_TENANTS, TenantScope
 
     name = "q_raced_create"
     engine.drop_queue(name)

@@ -10,15 +10,16 @@ from django.urls import reverse
 from django.utils import timezone
 from psycopg import sql
 
-from absurd_core import bulk_actions, engine
+from absurd_core import engine
 from absurd_core import spawn as spawn_task
+from absurd_core.actions import bulk_tasks
 from absurd_core.models import OperatorAction
-from absurd_core.task_list import TaskFilter, encode_cursor, list_tasks
-from absurd_core.task_selection import NewerPage, count_by_state, newer_cursor, tasks_by_id
+from absurd_core.queries.task_list import TaskFilter, encode_cursor, list_tasks
+from absurd_core.queries.task_selection import NewerPage, count_by_state, newer_cursor, tasks_by_id
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
 from dashboard import presenters
 from tenants.models import Tenant
 from tenants.permissions import Principal
-from tenants.scoping import ALL_TENANTS, TenantScope
 
 pytestmark = pytest.mark.django_db
 
@@ -390,7 +391,7 @@ def test_bulk_retry_selection_retries_failed_only(role_user, client, world):
 def test_bulk_cancel_all_matching_counts_then_applies_over_many_pages(
     role_user, client, world, monkeypatch
 ):
-    monkeypatch.setattr(bulk_actions, "BATCH", 3)  # several keyset pages
+    monkeypatch.setattr(bulk_tasks, "BATCH", 3)  # several keyset pages
     sleepers = [sleeping_task(world, name="nap") for _ in range(2)]
     pendings = [world["spawn"](name="nap") for _ in range(6)]
     other = world["spawn"](name="other")
@@ -502,7 +503,7 @@ def test_bulk_functions_directly(world):
     assert count_by_state(TenantScope(ALL_TENANTS), filters)["pending"] == 2
     assert {t.task_id for t in tasks_by_id(acme, [failed, pending, theirs])} == {failed, pending}
     operator = Principal(acme, "operator", "user:op")
-    outcome = bulk_actions.apply_to_matching(operator, "retry", acme, filters)
+    outcome = bulk_tasks.apply_to_matching(operator, "retry", acme, filters)
     assert (outcome.applied, outcome.skipped, outcome.missing) == (1, 1, 0)
     assert presenters.bulk_outcome_toast(outcome) == (
         "success",
@@ -510,8 +511,8 @@ def test_bulk_functions_directly(world):
     )
     viewer = Principal(acme, "viewer", "user:v")
     with pytest.raises(Exception, match="may not operate"):
-        bulk_actions.apply_to_matching(viewer, "cancel", acme, filters)
-    assert presenters.bulk_outcome_text(bulk_actions.BulkOutcome("cancel", 1230, 4)) == (
+        bulk_tasks.apply_to_matching(viewer, "cancel", acme, filters)
+    assert presenters.bulk_outcome_text(bulk_tasks.BulkOutcome("cancel", 1230, 4)) == (
         "Cancelled 1,230 tasks; 4 had already ended."
     )
 
@@ -530,13 +531,13 @@ def test_tasks_that_changed_since_the_listing_are_counted_not_acted_on(world):
     run_id, _ = _claim(world["queue"])
     _complete(world["queue"], run_id)  # ... completed before the cancel
     gone = dataclasses.replace(listed[0], task_id=uuid.uuid4())  # removed meanwhile
-    outcome = bulk_actions.apply(operator, "cancel", [*listed, gone])
+    outcome = bulk_tasks.apply(operator, "cancel", [*listed, gone])
     assert (outcome.applied, outcome.skipped, outcome.missing) == (0, 1, 1)
     assert engine.get_task_result(world["queue"], finished).state == "completed"
 
     failed = failed_task(world)
     listed = tasks_by_id(scope, [failed])  # listed while failed ...
     engine.retry_task(world["queue"], failed)  # ... retried by someone else first
-    outcome = bulk_actions.apply(operator, "retry", listed)
+    outcome = bulk_tasks.apply(operator, "retry", listed)
     assert (outcome.applied, outcome.skipped, outcome.missing) == (0, 1, 0)
     assert not OperatorAction.objects.filter(task_id__in=[finished, failed]).exists()

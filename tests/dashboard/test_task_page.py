@@ -395,7 +395,7 @@ def test_retry_of_a_task_that_has_not_failed_is_409(operator, queue_name):
 
 def test_engine_refusal_is_a_message_not_a_500(role_user, tenants, queue_name):
     """The engine says no (here: the task was no longer failed when retry ran): nothing changes."""
-    from absurd_core import task_actions
+    from absurd_core.actions import tasks as task_actions
     from tenants.resolution import principal_for_user
 
     task_id = failed(queue_name)

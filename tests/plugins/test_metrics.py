@@ -15,9 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from absurd_core import engine
 from absurd_core.models import Worker
 from absurd_core.queries import queue_overview
+from absurd_core.tenancy import ALL_TENANTS, TenantScope
 from approvals.models import ApprovalRequest
 from tenants.models import Tenant
-from tenants.scoping import ALL_TENANTS, TenantScope
 
 
 @pytest.fixture(autouse=True)
@@ -286,3 +286,34 @@ def test_without_token_only_loopback_in_debug(db, settings):
 
 def test_only_get(db):
     assert Client().post("/metrics").status_code == 405
+
+
+def test_the_owning_apps_create_the_scrape_indexes_the_plugin_made(db):
+    """The indexes on other apps' tables moved to those apps' migrations (issue 15): same
+    names, same definitions, ``if not exists``, so an existing database is unchanged and
+    one without the plugin gets them from the owners."""
+    from importlib import import_module
+
+    owners = {
+        "metrics_dead_letter_open": "absurd_core.migrations.0014_metrics_indexes",
+        "metrics_approval_pending": "approvals.migrations.0004_metrics_indexes",
+        "metrics_approval_decided": "approvals.migrations.0004_metrics_indexes",
+    }
+
+    def definitions():
+        return dict(
+            q("select indexname, indexdef from pg_indexes where indexname = any(%s)", list(owners))
+        )
+
+    made_by_the_plugin = definitions()
+    assert set(made_by_the_plugin) == set(owners)
+    again = definitions()
+    for module in sorted(set(owners.values())):  # on a database that has them: no change
+        for operation in import_module(module).Migration.operations:
+            q(operation.sql)
+    assert definitions() == again
+    q("drop index " + ", ".join(owners))
+    for module in sorted(set(owners.values())):  # without them: the owners make the same
+        for operation in import_module(module).Migration.operations:
+            q(operation.sql)
+    assert definitions() == made_by_the_plugin

@@ -171,7 +171,7 @@ def test_every_page_as_every_role_of_a_shows_nothing_of_b(client, world):
         client.logout()
 
 
-def _valid_body(schema: dict, operation: dict) -> dict:
+def valid_body(schema: dict, operation: dict) -> dict:
     """A body that passes validation, so the operation reaches its tenant check."""
     content = operation.get("requestBody", {}).get("content", {}).get("application/json")
     if not content:
@@ -208,7 +208,7 @@ def test_every_api_operation_with_a_key_of_a_shows_nothing_of_b(client, world):
         path = _fill(route, world["b"])
         response = getattr(client, method)(
             path,
-            data=_valid_body(schema, schema["paths"][route][method]) if method != "get" else None,
+            data=valid_body(schema, schema["paths"][route][method]) if method != "get" else None,
             content_type="application/json",
             headers=headers,
         )

@@ -16,7 +16,6 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -24,12 +23,13 @@ from django.utils import timezone
 
 from absurd_core import engine
 from absurd_core.models import DeadLetter
-from absurd_core.queue_admin import pauses
+from absurd_core.queues import pauses
 from approvals.delivery import send_link
 from approvals.requests import create_request
 from tenants.api_keys import issue_key
 from tenants.models import ApiKey, Membership, Tenant
 from tenants.resolution import ALL, SESSION_KEY
+from tests.helpers import PASSWORD, role_user
 from tests.tenants.snapshot import assert_unchanged, tenant_snapshot
 
 pytestmark = pytest.mark.django_db
@@ -50,18 +50,6 @@ HOSTILE_NAMES = [
     "absurd.t_demo",
     "*",
 ]
-
-
-def _user(name, **memberships):
-    superuser = memberships.pop("superuser", False)
-    make = get_user_model().objects.create_superuser if superuser else None
-    if make:
-        user = make(name, f"{name}@example.com", "pw-long-12345")
-    else:
-        user = get_user_model().objects.create_user(name, password="pw-long-12345")
-    for slug, role in memberships.items():
-        Membership.objects.create(user=user, tenant=Tenant.objects.get(slug=slug), role=role)
-    return user
 
 
 def _act(client: Client, user, value: str | None) -> Client:
@@ -139,10 +127,13 @@ def world():
         step_key="approval", title="Approve", description="", approvers=["boss@example.com"],
         policy="any", expires_in=timedelta(hours=1), context={}, reject_on_expiry=False,
     )  # fmt: skip
-    b_admin = _user("b-admin", globex="admin")
-    users = {f"a-{role}": _user(f"a-{role}", acme=role) for role in ("viewer", "operator", "admin")}
-    users["mixed"] = _user("mixed", ops="viewer", acme="admin")
-    users["root"] = _user("root", superuser=True, acme="admin")
+    b_admin = role_user("b-admin", memberships={"globex": "admin"})
+    users = {
+        f"a-{role}": role_user(f"a-{role}", memberships={"acme": role})
+        for role in ("viewer", "operator", "admin")
+    }
+    users["mixed"] = role_user("mixed", memberships={"ops": "viewer", "acme": "admin"})
+    users["root"] = role_user("root", memberships={"acme": "admin"}, superuser=True)
     return {
         "a": a,
         "ops": ops,
@@ -221,7 +212,7 @@ def test_through_the_api_a_tenant_admins_key_has_no_platform_powers(client, worl
 def test_a_tenant_admin_making_a_platform_viewer_admin_of_their_tenant_grants_no_platform_power(
     world,
 ):
-    platform_viewer = _user("pv", ops="viewer")
+    platform_viewer = role_user("pv", memberships={"ops": "viewer"})
     a_admin = _act(Client(), world["users"]["a-admin"], None)
     response = a_admin.post(reverse("tenants:add_member"), {"username": "pv", "role": "admin"})
     assert response.status_code == 302
@@ -241,7 +232,7 @@ def test_a_tenant_admin_making_a_platform_viewer_admin_of_their_tenant_grants_no
 
 @pytest.mark.parametrize("acting_as", [None, ALL, "acme", "ops"])
 def test_nobody_but_a_platform_admin_grants_platform_roles_on_the_settings_page(world, acting_as):
-    _user("newcomer")
+    role_user("newcomer")
     client = _act(Client(), world["users"]["mixed"], acting_as)
     before = tenant_snapshot("ops")
     client.post(reverse("tenants:add_member"), {"username": "newcomer", "role": "admin"})
@@ -259,11 +250,11 @@ def test_nobody_but_a_platform_admin_grants_platform_roles_on_the_settings_page(
 def test_the_settings_page_refuses_a_platform_tenant_to_a_principal_not_acting_as_it(world):
     from django.core.exceptions import PermissionDenied
 
+    from absurd_core.tenancy import TenantScope
     from tenants.administration import add_member
     from tenants.permissions import Principal
-    from tenants.scoping import TenantScope
 
-    _user("newcomer")
+    role_user("newcomer")
     # Defence in depth: a principal for ops that is not marked platform (no resolution
     # path makes one) still cannot grant ops's roles.
     forged = Principal(TenantScope("ops"), "admin", "user:x", platform=False)
@@ -280,7 +271,7 @@ def staff(world):
     """A staff user with every permission on tenants' models, not a platform admin."""
     from django.contrib.auth.models import Permission
 
-    user = _user("staffer", acme="admin")
+    user = role_user("staffer", memberships={"acme": "admin"})
     user.is_staff = True
     user.save()
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="tenants"))
@@ -288,7 +279,7 @@ def staff(world):
 
 
 def test_staff_who_are_not_platform_admins_cannot_grant_platform_roles_in_the_admin(staff, world):
-    target = _user("target")
+    target = role_user("target")
     ops = world["ops"]
     before = tenant_snapshot("ops"), _tenants()
     add_member = staff.post(
@@ -340,7 +331,7 @@ def _tenant_form(tenant: Tenant, **overrides) -> dict:
 
 
 def test_the_same_staff_user_still_manages_ordinary_tenants_in_the_admin(staff, world):
-    target = _user("target")
+    target = role_user("target")
     response = staff.post(
         "/admin/tenants/membership/add/",
         {"user": target.pk, "tenant": world["a"].pk, "role": "admin"},
@@ -350,7 +341,7 @@ def test_the_same_staff_user_still_manages_ordinary_tenants_in_the_admin(staff, 
 
 
 def test_platform_admins_grant_platform_roles_in_the_admin(world):
-    target = _user("target")
+    target = role_user("target")
     root = _act(Client(), world["users"]["root"], None)
     response = root.post(
         "/admin/tenants/membership/add/",
@@ -551,7 +542,7 @@ API_FIELDS = {
 
 
 def _api_bodies(schema: dict, operation: dict) -> list[dict]:
-    from tests.tenants.test_isolation import _valid_body
+    from tests.tenants.test_isolation import valid_body
 
     content = operation.get("requestBody", {}).get("content", {}).get("application/json")
     if not content:
@@ -559,7 +550,7 @@ def _api_bodies(schema: dict, operation: dict) -> list[dict]:
     node = content["schema"]
     while "$ref" in node:
         node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
-    valid = _valid_body(schema, operation)
+    valid = valid_body(schema, operation)
     named = {k: v for k, v in API_FIELDS.items() if k in node.get("properties", {})}
     return [valid, {**valid, **named}]
 
@@ -643,7 +634,7 @@ def user_staff(world):
     """A staff user who may change users (Django's "change user" permission), not a superuser."""
     from django.contrib.auth.models import Permission
 
-    user = _user("userstaff", acme="admin")
+    user = role_user("userstaff", memberships={"acme": "admin"})
     user.is_staff = True
     user.save()
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="auth"))
@@ -659,17 +650,17 @@ def test_staff_cannot_make_themselves_superuser_or_take_over_platform_accounts(w
     assert response.status_code == 302  # saved, without the fields they may not set
     user_staff.refresh_from_db()
     assert not user_staff.is_superuser
-    platform_viewer = _user("pv", ops="viewer")
+    platform_viewer = role_user("pv", memberships={"ops": "viewer"})
     for target in (world["users"]["root"], platform_viewer, world["users"]["mixed"]):
         password = f"/admin/auth/user/{target.pk}/password/"
         form = {"password1": "new-pw-long-12345", "password2": "new-pw-long-12345"}
         assert client.post(password, {**form, "usable_password": "true"}).status_code == 403
         target.refresh_from_db()
-        assert target.check_password("pw-long-12345"), target
+        assert target.check_password(PASSWORD), target
         changed = client.post(f"/admin/auth/user/{target.pk}/change/", _user_form(target))
         assert changed.status_code == 403
     # An ordinary tenant's member is theirs to manage.
-    ordinary = _user("ordinary", acme="viewer")
+    ordinary = role_user("ordinary", memberships={"acme": "viewer"})
     response = client.post(
         f"/admin/auth/user/{ordinary.pk}/password/",
         {"password1": "new-pw-long-12345", "password2": "new-pw-long-12345"},

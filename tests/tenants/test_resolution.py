@@ -6,11 +6,12 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from absurd_core import engine, spawn
+from absurd_core.tenancy import TenantScope
 from tenants.api_keys import issue_key
 from tenants.models import Membership, Tenant
 from tenants.permissions import Action, Principal
 from tenants.resolution import ALL, choices, principal_for_api_key, principal_for_user
-from tenants.scoping import TenantScope
+from tests.helpers import role_user
 
 pytestmark = pytest.mark.django_db
 
@@ -21,13 +22,6 @@ def tenants():
         slug: Tenant.objects.create(slug=slug, name=slug.title(), is_platform=slug == "ops")
         for slug in ("acme", "globex", "ops")
     }
-
-
-def _user(name, **memberships):
-    user = get_user_model().objects.create_user(name, password="pw-long-12345")
-    for slug, role in memberships.items():
-        Membership.objects.create(user=user, tenant=Tenant.objects.get(slug=slug), role=role)
-    return user
 
 
 @pytest.mark.parametrize(
@@ -49,14 +43,14 @@ def test_roles(role, allowed):
 
 
 def test_member_of_one_tenant(tenants):
-    user = _user("ann", acme="operator")
+    user = role_user("ann", memberships={"acme": "operator"})
     principal = principal_for_user(user, {})
     assert (principal.scope.slug, principal.role) == ("acme", "operator")
     assert [c.value for c in choices(user)] == ["acme"]
 
 
 def test_switching_between_own_tenants_only(tenants):
-    user = _user("bob", acme="viewer", globex="admin")
+    user = role_user("bob", memberships={"acme": "viewer", "globex": "admin"})
     session = {}
     assert principal_for_user(user, session).scope.slug == "acme"
     from tenants.resolution import switch_tenant
@@ -69,17 +63,17 @@ def test_switching_between_own_tenants_only(tenants):
 
 
 def test_platform_members_may_choose_all_tenants(tenants):
-    user = _user("olga", ops="operator")
+    user = role_user("olga", memberships={"ops": "operator"})
     assert principal_for_user(user, {}).scope.is_all
     assert [c.value for c in choices(user)] == [ALL, "ops"]
 
 
 def test_no_membership_means_no_principal(tenants):
-    assert principal_for_user(_user("nobody"), {}) is None
+    assert principal_for_user(role_user("nobody"), {}) is None
 
 
 def test_a_stale_session_choice_is_ignored(tenants):
-    user = _user("cy", acme="viewer")
+    user = role_user("cy", memberships={"acme": "viewer"})
     session = {"absurd_control.active_tenant": "globex"}  # e.g. membership since removed
     assert principal_for_user(user, session).scope.slug == "acme"
 
@@ -95,7 +89,7 @@ def test_dashboard_switch_changes_what_is_shown(client, tenants):
     spawn("demo.two_steps", {"i": 1}, tenant="acme")
     spawn("demo.two_steps", {"i": 1}, tenant="globex")
     spawn("demo.two_steps", {"i": 2}, tenant="globex")
-    client.force_login(_user("dee", acme="viewer", globex="viewer"))
+    client.force_login(role_user("dee", memberships={"acme": "viewer", "globex": "viewer"}))
     page = client.get(reverse("dashboard:overview")).content.decode()
     assert 'name="tenant"' in page and "Tenant <strong>acme</strong>" in page
     response = client.post(reverse("dashboard:switch_tenant"), {"tenant": "globex", "next": "/"})
@@ -129,7 +123,7 @@ def test_dashboard_switch_changes_what_is_shown(client, tenants):
 def test_switch_falls_back_to_the_overview_for_any_next_that_is_not_a_local_path(
     client, tenants, target
 ):
-    client.force_login(_user("dee", acme="viewer", globex="viewer"))
+    client.force_login(role_user("dee", memberships={"acme": "viewer", "globex": "viewer"}))
     response = client.post(reverse("dashboard:switch_tenant"), {"tenant": "globex", "next": target})
     assert response.status_code == 302
     assert response["Location"] == reverse("dashboard:overview")
@@ -138,14 +132,14 @@ def test_switch_falls_back_to_the_overview_for_any_next_that_is_not_a_local_path
 
 
 def test_switch_goes_back_to_the_page_it_came_from(client, tenants):
-    client.force_login(_user("dee", acme="viewer", globex="viewer"))
+    client.force_login(role_user("dee", memberships={"acme": "viewer", "globex": "viewer"}))
     target = reverse("dashboard:runs") + "?state=failed&q=a%20b"
     response = client.post(reverse("dashboard:switch_tenant"), {"tenant": "globex", "next": target})
     assert response.status_code == 302 and response["Location"] == target
 
 
 def test_switch_requires_post(client, tenants):
-    client.force_login(_user("eve", acme="viewer"))
+    client.force_login(role_user("eve", memberships={"acme": "viewer"}))
     assert client.get(reverse("dashboard:switch_tenant")).status_code == 405
 
 
@@ -153,8 +147,8 @@ def test_workers_are_listed_for_a_tenant_without_cross_tenant_counters(db):
     from django.utils import timezone
 
     from absurd_core.models import Worker
-    from absurd_core.workers import workers_for
-    from tenants.scoping import ALL_TENANTS, TenantScope
+    from absurd_core.queries.workers import workers_for
+    from absurd_core.tenancy import ALL_TENANTS, TenantScope
 
     now = timezone.now()
     Worker.objects.create(
@@ -190,7 +184,7 @@ def _as(user, value):
 
 
 def test_a_platform_viewer_who_is_admin_of_a_tenant_gets_each_role_where_it_is_held(tenants):
-    user = _user("mix", ops="viewer", acme="admin")
+    user = role_user("mix", memberships={"ops": "viewer", "acme": "admin"})
     assert [c.value for c in choices(user)] == [ALL, "acme", "ops"]
     # All tenants: only the platform membership counts, not the admin role held in acme.
     assert _as(user, None) == (ALL, "viewer", True)
@@ -202,14 +196,16 @@ def test_a_platform_viewer_who_is_admin_of_a_tenant_gets_each_role_where_it_is_h
 
 def test_all_tenants_takes_the_widest_platform_role_only(tenants):
     Tenant.objects.create(slug="ops2", name="Ops 2", is_platform=True)
-    user = _user("pat", ops="viewer", ops2="operator", acme="admin", globex="admin")
+    user = role_user(
+        "pat", memberships={"ops": "viewer", "ops2": "operator", "acme": "admin", "globex": "admin"}
+    )
     assert _as(user, ALL) == (ALL, "operator", True)
     assert _as(user, "ops2") == ("ops2", "operator", True)
     assert _as(user, "globex") == ("globex", "admin", False)
 
 
 def test_platform_powers_need_a_platform_admin_acting_as_the_platform(tenants):
-    user = _user("pia", ops="admin", acme="admin")
+    user = role_user("pia", memberships={"ops": "admin", "acme": "admin"})
     session = {}
     principal_for_user(user, session).require_platform_admin("pause a queue")
     from tenants.resolution import switch_tenant
@@ -231,7 +227,7 @@ def test_superusers_are_platform_admins_only_while_acting_for_all_tenants(tenant
 
 
 def test_an_inactive_platform_tenant_grants_nothing(tenants):
-    user = _user("ina", ops="admin", acme="viewer")
+    user = role_user("ina", memberships={"ops": "admin", "acme": "viewer"})
     Tenant.objects.filter(slug="ops").update(active=False)
     assert [c.value for c in choices(user)] == ["acme"]
     assert _as(user, None) == ("acme", "viewer", False)

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from tenants.api_keys import issue_key, verify_key
 from tenants.models import ApiKey, Membership, RateLimitPolicy, Tenant
+from tests.helpers import role_user
 
 
 @pytest.fixture
@@ -17,10 +18,8 @@ def acme(db):
 
 
 def member(tenant, role, username=None):
-    user = get_user_model().objects.create_user(
-        username or f"{tenant.slug}-{role}", password="pw-long-12345"
-    )
-    membership = Membership.objects.create(user=user, tenant=tenant, role=role)
+    user = role_user(username or f"{tenant.slug}-{role}", tenant, role)
+    membership = Membership.objects.get(user=user, tenant=tenant)
     client = Client()
     client.force_login(user)
     return client, membership
