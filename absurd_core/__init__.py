@@ -3,6 +3,8 @@
 - ``task`` / ``external_task`` / ``registry``: register tasks (``internal=True``: only our
   code spawns it) or declare one another worker runs (no handler);
 - ``spawn``: spawn a registered task for a tenant (the registered spawn gate applies);
+- ``ChildFailed`` / ``ChildCancelled`` / ``ChildHandle`` / ``ChildResult``: child workflows
+  (``ctx.spawn_child``, ``ctx.await_children``; docs/workflows.md);
 - ``engine``: typed calls to ``absurd.*`` functions, with ``SpawnResult``;
 - ``hooks``: where apps above the core register gates and totals at start-up;
 - ``LifecycleEvent``: what lifecycle listeners receive;
@@ -13,6 +15,7 @@
 
 from absurd_core import engine, hooks
 from absurd_core.actors import Action, Actor
+from absurd_core.children import ChildCancelled, ChildFailed, ChildHandle, ChildResult
 from absurd_core.engine import SpawnResult
 from absurd_core.errors import RateLimited
 from absurd_core.listeners import LifecycleEvent
@@ -36,6 +39,10 @@ __all__ = [
     "WORKER_HEARTBEAT_SECONDS",
     "Action",
     "Actor",
+    "ChildCancelled",
+    "ChildFailed",
+    "ChildHandle",
+    "ChildResult",
     "DeadLetter",
     "LifecycleEvent",
     "RateLimited",
