@@ -24,13 +24,14 @@ from django.views.decorators.http import require_POST, require_safe
 from absurd_core import task_actions
 from absurd_core.audit import task_timeline
 from absurd_core.errors import TaskNotFound
+from absurd_core.queries.children import task_family
 from absurd_core.task_details import checkpoint_values, run_claims
 from absurd_core.task_queries import TaskDetail, find_task
 from approvals.requests import requests_for_task
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
 from dashboard.forms.task_forms import EmitEventForm, RetryForm
-from dashboard.presenters import attempts_warning, failure_view, json_block
+from dashboard.presenters import attempts_warning, failure_view, family_view, json_block
 from tenants.permissions import Action
 
 TIMELINE_DETAIL_CHARS = 500
@@ -105,6 +106,7 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
         "emit_refusal": emit_refusal if may_operate else None,
         "emit_form": emit_form,
         "action_error": action_error,
+        "family": family_view(task.task_id, task_family(scope, task)),
     }
 
 
