@@ -202,9 +202,13 @@ def new_wait_token() -> str:
     return uuid.uuid4().hex
 
 
+#: The system events of children waits (absurd_core/event_names.py SYSTEM_EVENT_PREFIXES).
+WAIT_EVENT_PREFIX = "children:"
+
+
 def wait_event_name(token: str, parent_task_id: str) -> str:
     """The system event that wakes this parent's wait (absurd_core/event_names.py)."""
-    return f"children:{token}:{parent_task_id}"
+    return f"{WAIT_EVENT_PREFIX}{token}:{parent_task_id}"
 
 
 def register_wait(

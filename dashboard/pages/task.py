@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from absurd_core import task_actions
 from absurd_core.audit import task_timeline
+from absurd_core.children import WAIT_EVENT_PREFIX as CHILDREN_EVENT_PREFIX
 from absurd_core.errors import TaskNotFound
 from absurd_core.queries.children import task_family
 from absurd_core.task_details import checkpoint_values, run_claims
@@ -54,7 +55,11 @@ def _wait_view(task: TaskDetail, approvals: list) -> dict | None:
         run_id = task.runs[-1].run_id if task.runs else ""
         digest = hashlib.sha1(f"{run_id}:{event}".encode(), usedforsecurity=False)
         wait["key"] = f"emit-{digest.hexdigest()[:16]}"
-        if task_actions.reserved_event(event):
+        if event.startswith(CHILDREN_EVENT_PREFIX):
+            # A wait for children (ctx.await_children): their trigger emits it, nobody else.
+            wait["children"] = True
+            wait["approval"] = True  # like a decision: no emit form, no refusal note
+        elif task_actions.reserved_event(event):
             # The decision's name is random: find the request by the name it recorded.
             wait["approval"] = True
             wait["approval_id"] = next((a.pk for a in approvals if a.event_name == event), None)
