@@ -24,7 +24,7 @@ from typing import Any
 
 from psycopg import sql
 
-from absurd_core.errors import InvalidArgument
+from absurd_core.errors import InvalidArgument, RateLimited
 from absurd_core.queues import validate_queue_name
 from absurd_core.registry import registry
 from absurd_core.spawning import spawn_many
@@ -39,6 +39,8 @@ ON_PARENT_CANCEL = "absurd_control.on_parent_cancel"
 
 ON_PARENT_CANCEL_CHOICES = ("cancel", "abandon")
 WAIT_MODES = ("all", "first", "any_n")
+#: Children spawned per statement by spawn_children (below a tenant's default burst, 100).
+SPAWN_CHUNK = 50
 TERMINAL = ("completed", "failed", "cancelled")
 
 
@@ -159,16 +161,28 @@ def start_children(
         child_key(parent_task_id, checkpoint_name, None if single else i)
         for i in range(len(params_list))
     ]
-    results = spawn_many(
-        task_name,
-        params_list,
-        tenant=tenant,
-        idempotency_keys=keys,
-        headers=headers,
-        queue=queue,
-        max_attempts=max_attempts,
-        retry_strategy=retry_strategy,
-    )
+    common = {
+        "tenant": tenant,
+        "headers": headers,
+        "queue": queue,
+        "max_attempts": max_attempts,
+        "retry_strategy": retry_strategy,
+    }
+    results = []
+    # Chunks, each its own statement: every child counts against the tenant's spawn rate,
+    # and a statement the gate refuses (RateLimited) spawns nothing. A refused chunk is
+    # spawned again one child per statement, as far as the tokens go; then RateLimited
+    # propagates (the context sleeps until tokens are back). What was started stays, and
+    # the step's next try gets it back by key without spending tokens again.
+    for start in range(0, len(params_list), SPAWN_CHUNK):
+        chunk = slice(start, start + SPAWN_CHUNK)
+        try:
+            results += spawn_many(
+                task_name, params_list[chunk], idempotency_keys=keys[chunk], **common
+            )
+        except RateLimited:
+            for params, key in zip(params_list[chunk], keys[chunk], strict=True):
+                results += spawn_many(task_name, [params], idempotency_keys=[key], **common)
     spec = registry.get(task_name)
     target = spec.queue if spec else validate_queue_name(queue)
     existing = [str(r.task_id) for r in results if not r.created]

@@ -13,11 +13,12 @@ from typing import Any
 
 import psycopg
 from absurd_sdk import _CHECKPOINT_NOT_FOUND as _NOT_FOUND
-from absurd_sdk import TaskContext
+from absurd_sdk import SuspendTask, TaskContext
 from absurd_sdk import TimeoutError as WaitTimedOut
 from psycopg.rows import dict_row
 
 from absurd_core import children as kids
+from absurd_core.errors import RateLimited
 from absurd_core.event_names import system_event_bound_to, task_event_name, tenant_event_name
 
 
@@ -222,6 +223,34 @@ class ControlTaskContext(TaskContext):
     ) -> list[dict[str, str]]:
         if not self.tenant:
             raise ValueError("Only a task with a tenant can start children.")
+        try:
+            return self._spawn_children_now(
+                checkpoint_name,
+                name,
+                params_list,
+                single,
+                queue,
+                on_parent_cancel,
+                max_attempts,
+                retry_strategy,
+            )
+        except RateLimited as limited:
+            # Over the tenant's spawn rate: sleep until tokens are back (no thread held),
+            # then this step runs again; the children already started are found by key.
+            self._schedule_run_after(max(limited.retry_after, 0.05))
+            raise SuspendTask() from None
+
+    def _spawn_children_now(
+        self,
+        checkpoint_name,
+        name,
+        params_list,
+        single,
+        queue,
+        on_parent_cancel,
+        max_attempts,
+        retry_strategy,
+    ) -> list[dict[str, str]]:
         return kids.start_children(
             self._conn,
             tenant=self.tenant,

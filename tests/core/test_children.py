@@ -258,3 +258,26 @@ def test_kill_9_after_half_the_children_then_retry_starts_each_child_once(side_e
     with connection.cursor() as cursor:
         cursor.execute("select attempts from absurd.t_testq where task_id = %s", [parent.task_id])
         assert cursor.fetchone()[0] >= 2  # it really was retried
+
+
+def test_a_fan_out_over_the_tenants_spawn_burst_proceeds_at_the_tenants_rate():
+    """Children count against the spawn rate: 60 children with a burst of 10 and 40/s.
+    The parent sleeps between refused chunks (no thread held) and starts each child once."""
+    from tenants.models import RateLimitPolicy, Tenant
+
+    tenant = Tenant.objects.create(slug="burst", name="Burst")
+    RateLimitPolicy.objects.create(tenant=tenant, spawn_rate=40, spawn_burst=10, max_running=100)
+    parent = spawn("demo.fan_out", {"n": 60}, tenant="burst")
+    with WorkerProcess("--queue", "demo", "--poll-interval", "0.1"):
+        result = wait_for(lambda: _terminal("demo", parent.task_id), timeout=90)
+    assert result.state == "completed", result
+    assert result.result == {"n": 60, "sum": sum(i * i for i in range(60))}
+    children = _children("demo", parent.task_id)
+    assert sorted(c[3]["x"] for c in children) == list(range(60))  # each once
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select count(*) from absurd_control_task_event"
+            " where task_id = %s and kind = 'sleeping'",
+            [parent.task_id],
+        )
+        assert cursor.fetchone()[0] >= 2  # it waited for tokens, then for its children
