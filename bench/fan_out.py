@@ -74,6 +74,24 @@ def flat(url: str, n: int) -> float:
             return time.monotonic() - start
 
 
+PHASES_SQL = """
+select extract(epoch from s.updated_at - t.first_started_at),
+       extract(epoch from (select max(r.completed_at) from absurd.t_demo k
+                             join absurd.r_demo r on r.run_id = k.last_attempt_run
+                            where k.headers->>'absurd_control.parent' = t.task_id::text)
+                          - s.updated_at),
+       extract(epoch from p.completed_at - (select max(r.completed_at) from absurd.t_demo k
+                             join absurd.r_demo r on r.run_id = k.last_attempt_run
+                            where k.headers->>'absurd_control.parent' = t.task_id::text))
+  from absurd.t_demo t
+  join absurd.c_demo s on s.task_id = t.task_id and s.checkpoint_name like '$children:%%'
+  join absurd.r_demo p on p.run_id = t.last_attempt_run
+ where t.task_id = %s
+"""
+
+PHASES: dict[str, float] = {}
+
+
 def fan_out(url: str, n: int) -> float:
     with connect() as conn:
         reset_queue(conn)
@@ -86,6 +104,8 @@ def fan_out(url: str, n: int) -> float:
                 "select completed_payload from absurd.t_demo where task_id = %s", (parent,)
             ).fetchone()[0]
             assert result == {"n": n, "sum": sum(i * i for i in range(n))}, result
+            spawning, draining, joining = conn.execute(PHASES_SQL, (parent,)).fetchone()
+            PHASES.update(spawn_s=float(spawning), drain_s=float(draining), join_s=float(joining))
             return elapsed
 
 
@@ -142,6 +162,10 @@ def run(children: int = 1000, parents: int = 100) -> dict:
     print(f"  flat drain      {flat_s:7.2f} s")
     print(f"  fan-out parent  {fan_s:7.2f} s   fan-out / flat = {results['fan_over_flat']:.2f}"
           " (target <= 1.3)")  # fmt: skip
+    results.update(PHASES)
+    print(f"    phases: starting the children {PHASES['spawn_s']:.2f} s, draining them"
+          f" {PHASES['drain_s']:.2f} s, last child -> parent completed"
+          f" {PHASES['join_s']:.2f} s")  # fmt: skip
     print(f"  join latency ({parents} parents): p50 {results['join_p50_ms']:.1f} ms,"
           f" p99 {results['join_p99_ms']:.1f} ms (target p50 <= 15)")  # fmt: skip
     results["join_over_emit"] = results["join_p50_ms"] / results["emit_p50_ms"]
