@@ -17,7 +17,7 @@ from django.db import migrations
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 SQL_FILES = {
-    "children.sql": "d06b79d5cbc0886877b8d6ca442237944a9b652592be612f999afb0a812efdd5",
+    "children.sql": "90bb42f85b82af71084c60e6009f60d9b13ce838718fec79cf4bee672db8ddc7",
 }
 
 SQL = "\n".join((SQL_DIR / name).read_text() for name in SQL_FILES)

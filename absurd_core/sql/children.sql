@@ -41,7 +41,7 @@ $$;
 -- == Parent waits =========================================================
 --
 -- One row per parent wait (ctx.await_children): which children it waits for,
--- how many must end (need: all = every child, first = 1, any_n = n), which have
+-- how many must end (need: all = every child, first = 1, any_n = n), how many have
 -- ended, and the system event that wakes the parent (event_name, bound to the
 -- parent: absurd_core/event_names.py). When the condition is met, or a child
 -- fails or is cancelled, the event is emitted once on the parent's queue
@@ -53,7 +53,9 @@ create table if not exists absurd_control.child_wait (
   mode text not null check (mode in ('all', 'first', 'any_n')),
   need integer not null check (need >= 1),
   children uuid[] not null,
-  done uuid[] not null default '{}',
+  -- How many of them have ended. A child ends at most once while the wait is open: a
+  -- failed or cancelled one fires it at once, and a completed task is never retried.
+  done integer not null default 0,
   fired_at timestamptz,
   created_at timestamptz not null default now(),
   primary key (parent_task_id, event_name)
@@ -90,7 +92,8 @@ declare
   v_ids uuid[];
   v_queue text;
   v_table regclass;
-  v_done uuid[] := '{}';
+  v_done integer := 0;
+  v_last uuid;
   v_row record;
   v_failed_id uuid;
   v_failed_state text;
@@ -112,7 +115,8 @@ begin
       'select task_id, state from %s where task_id = any($1) order by task_id for share', v_table
     ) using v_ids loop
       if v_row.state in ('completed', 'failed', 'cancelled') then
-        v_done := v_done || v_row.task_id;
+        v_done := v_done + 1;
+        v_last := v_row.task_id;
         if v_row.state <> 'completed' and v_failed_id is null then
           v_failed_id := v_row.task_id;
           v_failed_state := v_row.state;
@@ -128,12 +132,12 @@ begin
   end if;
   update absurd_control.child_wait set done = v_done
    where parent_task_id = p_parent_task_id and event_name = p_event_name;
-  if cardinality(v_done) >= v_wait.need or v_failed_id is not null then
+  if v_done >= v_wait.need or v_failed_id is not null then
     update absurd_control.child_wait set fired_at = absurd.current_time()
      where parent_task_id = p_parent_task_id and event_name = p_event_name;
     perform absurd_control.fire_child_wait(
       p_parent_queue, p_event_name,
-      coalesce(v_failed_id, v_done[cardinality(v_done)]),
+      coalesce(v_failed_id, v_last),
       coalesce(v_failed_state, 'completed')
     );
     return true;
@@ -200,14 +204,13 @@ begin
   if v_parent is not null then
     for v_wait in
       update absurd_control.child_wait w
-         set done = w.done || new.task_id,
+         set done = w.done + 1,
              fired_at = case
-               when cardinality(w.done) + 1 >= w.need or new.state <> 'completed'
+               when w.done + 1 >= w.need or new.state <> 'completed'
                then absurd.current_time() end
        where w.parent_task_id = v_parent
          and w.fired_at is null
          and new.task_id = any(w.children)
-         and not (new.task_id = any(w.done))
       returning w.parent_queue, w.event_name, w.fired_at
     loop
       if v_wait.fired_at is not null then
