@@ -4,6 +4,8 @@
   code spawns it) or declare one another worker runs (no handler); ``ScheduleSpec``: a
   recurring schedule declared with ``@task(schedules=[...])`` or by a plugin;
 - ``spawn``: spawn a registered task for a tenant (the registered spawn gate applies);
+- ``ChildFailed`` / ``ChildCancelled`` / ``ChildHandle`` / ``ChildResult``: child workflows
+  (``ctx.spawn_child``, ``ctx.await_children``; docs/workflows.md);
 - ``engine``: typed calls to ``absurd.*`` functions, with ``SpawnResult``;
 - ``hooks``: where apps above the core register gates and totals at start-up;
 - ``LifecycleEvent``: what lifecycle listeners receive;
@@ -19,6 +21,7 @@
 
 from absurd_core import engine, hooks
 from absurd_core.actors import Action, Actor
+from absurd_core.children import ChildCancelled, ChildFailed, ChildHandle, ChildResult
 from absurd_core.declared_schedules import ScheduleSpec
 from absurd_core.engine import SpawnResult
 from absurd_core.errors import RateLimited
@@ -51,6 +54,10 @@ __all__ = [
     "WORKER_HEARTBEAT_SECONDS",
     "Action",
     "Actor",
+    "ChildCancelled",
+    "ChildFailed",
+    "ChildHandle",
+    "ChildResult",
     "DeadLetter",
     "LifecycleEvent",
     "RateLimited",

@@ -88,7 +88,7 @@ def emit_raw(queue: str, name: str, payload: Any = None, *, using: str = "defaul
     validate_event_name(name)
     if is_system_event(name):
         raise SystemEventName(
-            f"{name!r} is a system event name: only a recorded approval decision emits it."
+            f"{name!r} is a system event name: only the platform's own code emits it."
         )
     return _emit(queue, name, name, payload, using)
 

@@ -8,8 +8,9 @@ that name receives, now or later. So names are owned:
   awaits and emits only there (the task context adds the prefix, whatever SDK call
   the author uses); the API emits there for the tenant's keys. Slugs cannot contain
   ``:``, so one tenant's prefix never reaches into another's.
-- System names (``approval:...``) are emitted only by the platform's own code (a
-  recorded approval decision) and awaited only through the context's system path.
+- System names (``approval:...``, ``children:...``) are emitted only by the platform's
+  own code (a recorded approval decision; the children trigger, when the children a
+  parent waits for have ended) and awaited only through the context's system path.
   New ones carry a random part and the waiting task's id, so nobody can guess them.
 - Every other name is raw: only tasks without a tenant and platform principals
   (the API's explicit raw emit) use them.
@@ -18,7 +19,7 @@ that name receives, now or later. So names are owned:
 from __future__ import annotations
 
 #: Names only the platform's own code emits; no tenant, task or operator may name them.
-SYSTEM_EVENT_PREFIXES = ("approval:",)
+SYSTEM_EVENT_PREFIXES = ("approval:", "children:")
 
 
 def tenant_prefix(tenant: str) -> str:
@@ -61,7 +62,8 @@ def task_event_name(tenant: str | None, name: str) -> str:
 def system_event_bound_to(event_name: str, task_id: object) -> bool:
     """True when system event ``event_name`` may be awaited by task ``task_id``.
 
-    New system names end with the waiting task's id (``approval:<random>:<task id>``).
+    New system names end with the waiting task's id (``approval:<random>:<task id>``,
+    ``children:<random>:<task id>``).
     The old ``approval:<request id>`` form is accepted so that requests already
     waiting when the platform was upgraded still resume; it is only ever awaited
     under the name recorded on the task's own request (approvals.workflow).
@@ -70,4 +72,4 @@ def system_event_bound_to(event_name: str, task_id: object) -> bool:
         return False
     prefix = next(p for p in SYSTEM_EVENT_PREFIXES if event_name.startswith(p))
     rest = event_name.removeprefix(prefix)
-    return rest.isdigit() or rest.endswith(f":{task_id}")
+    return (prefix == "approval:" and rest.isdigit()) or rest.endswith(f":{task_id}")

@@ -161,3 +161,75 @@ def spawn(
             row = engine.fetch_all(BARE_SPAWN_SQL, values, using)[0]
             gate.failed(tenant, refused)
     return engine.SpawnResult(*row[:4])
+
+
+def spawn_many(
+    task_name: str,
+    params_list: list[Any],
+    *,
+    tenant: str,
+    idempotency_keys: list[str],
+    headers: Mapping[str, Any] | None = None,
+    queue: str | None = None,
+    max_attempts: int | None = None,
+    retry_strategy: Mapping[str, Any] | None = None,
+    cancellation: Mapping[str, Any] | None = None,
+    using: str = "default",
+) -> list[engine.SpawnResult]:
+    """Spawn ``task_name`` once per params, all in one statement, in order (child fan-out).
+
+    The same rules as spawn(): the tenant is stamped here, the registered spawn gate runs
+    for every task the statement creates (a refusal spawns none of them), and each
+    task has its own idempotency key, prefixed with the tenant.
+    """
+    spec = registry.get(task_name)
+    if spec is None and queue is None:
+        raise InvalidArgument(f"Task {task_name!r} is not registered; pass queue= to spawn it.")
+    if spec is not None and queue is not None and queue != spec.queue:
+        raise InvalidArgument(f"Task {task_name!r} runs on queue {spec.queue!r}, not {queue!r}.")
+    if headers and "tenant" in headers:
+        raise InvalidArgument("The tenant header is set by the server and cannot be supplied.")
+    if not tenant:
+        raise InvalidArgument("A tenant is required to spawn a task.")
+    if len(idempotency_keys) != len(params_list):
+        raise InvalidArgument("spawn_many needs one idempotency key per params.")
+    if not params_list:
+        return []
+    common = {
+        "headers": {**(headers or {}), "tenant": tenant},
+        "max_attempts": max_attempts or (spec.max_attempts if spec else None),
+        "retry_strategy": retry_strategy or (spec.retry if spec else None),
+        "cancellation": cancellation or (spec.cancellation if spec else None),
+    }
+    batch = [
+        {
+            "params": params,
+            "options": engine.spawn_options(
+                idempotency_key=tenant_idempotency_key(tenant, key), **common
+            ),
+        }
+        for params, key in zip(params_list, idempotency_keys, strict=True)
+    ]
+    gate = spawn_gate()
+    gated = " case when s.created then " + gate.sql + " end" if gate else " null"
+    statement = (
+        "select s.task_id, s.run_id, s.attempt, s.created," + gated + " from"
+        " jsonb_array_elements(%(batch)s::jsonb) with ordinality b(item, i)"
+        " cross join lateral absurd.spawn_task("
+        "%(queue)s, %(task)s, b.item->'params', b.item->'options') s"
+        " order by b.i"
+    )
+    values = {
+        "queue": validate_queue_name(spec.queue if spec else queue),
+        "task": task_name,
+        "batch": json.dumps(batch),
+        "tenant": tenant,
+    }
+    try:
+        with transaction.atomic(using=using):
+            rows = engine.fetch_all(statement, values, using)
+    except AbsurdError as refused:
+        if gate is not None and refused.sqlstate == gate.refused_sqlstate:
+            raise gate.refused(tenant, refused) from None
+        raise
+    return [engine.SpawnResult(*row[:4]) for row in rows]

@@ -22,6 +22,7 @@ below the dashboard does.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -436,3 +437,59 @@ def backfill_toast(name: str, slots: int, created: int) -> str:
 
 def spawned_by_text(name: str, slot: str | None) -> str:
     return f"Spawned by schedule {name}, slot {slot}" if slot else f"Spawned by schedule {name}"
+
+
+# -- Child workflows (the task page's family card) --------------------------------------
+
+
+@dataclass(frozen=True)
+class FamilyView:
+    """A task's parent, children counts and tree, in words (absurd_core.queries.children)."""
+
+    family: Any  # absurd_core.queries.children.Family
+    heading: str
+    counts_text: str
+    truncated_text: str | None
+    runs_query: str
+    tree_query: str | None
+    key: str
+
+
+def family_view(task_id, family) -> FamilyView | None:
+    """None for a task with neither parent nor children (the card is not shown)."""
+    if family.parent is None and not family.total:
+        return None
+    total = family.total
+    heading = f"Children ({total:,})" if total else "Child workflow"
+    counts_text = (
+        ", ".join(f"{n:,} {state}" for state, n in family.counts.items()) if total else
+        "No children."
+    )  # fmt: skip
+    shown = _count_nodes(family.tree)
+    truncated_text = (
+        f"Showing the first {shown:,} of the tree; the runs list has every child."
+        if family.truncated
+        else None
+    )
+    root = (
+        family.root.task_id if family.root else (family.parent.task_id if family.parent else None)
+    )
+    digest = json.dumps([total, sorted(family.counts.items()), _tree_key(family.tree)], default=str)
+    key = "children-" + hashlib.sha1(digest.encode(), usedforsecurity=False).hexdigest()[:16]
+    return FamilyView(
+        family=family,
+        heading=heading,
+        counts_text=counts_text,
+        truncated_text=truncated_text,
+        runs_query=f"parent:{task_id}",
+        tree_query=f"root:{root}" if root else (f"root:{task_id}" if total else None),
+        key=key,
+    )
+
+
+def _count_nodes(nodes) -> int:
+    return sum(1 + _count_nodes(n.children) for n in nodes)
+
+
+def _tree_key(nodes) -> list:
+    return [[str(n.task_id), n.state, _tree_key(n.children)] for n in nodes]

@@ -14,6 +14,9 @@ Search (``TaskFilter.search``), whitespace-separated terms, all of which must ma
 - a UUID: the task id, or the id of one of its runs;
 - ``params.<path>:<value>`` or ``headers.<path>:<value>`` (``<path>`` may be
   dotted for nested keys): that JSON field's text equals the value;
+- ``parent:<task id>`` / ``root:<task id>``: the children of a task / every descendant
+  of a root task (the relationship headers, absurd_core/children.py; answered by the
+  per-queue ``ac_parent_`` / ``ac_root_`` indexes);
 - ``<key>:<value>``: the same as ``params.<key>:<value>``;
 - anything else: the idempotency key, exactly.
 
@@ -33,6 +36,7 @@ from uuid import UUID
 from django.db import connections
 from psycopg import sql
 
+from absurd_core.children import PARENT, ROOT
 from absurd_core.engine import TASK_STATES, list_queues
 from absurd_core.errors import InvalidArgument, QueueNotFound
 from absurd_core.index_keys import text_equals
@@ -138,6 +142,8 @@ def _term_condition(
             [as_uuid, as_uuid],
         )
     key, sep, value = term.partition(":")
+    if key in RELATIONSHIP_QUALIFIERS and _is_uuid(value):
+        return relationship_condition(RELATIONSHIP_QUALIFIERS[key], value)
     if sep and key:
         head, _, rest = key.partition(".")
         column, path = (head, rest) if head in ("params", "headers") else ("params", key)
@@ -146,6 +152,26 @@ def _term_condition(
             return sql.SQL("{} #>> %s = %s").format(sql.Identifier(column)), [parts, value]
         # "params.:x" names no field: search for it as a key, which finds nothing useful.
     return _key_condition(term, scope)
+
+
+#: Search qualifiers over the relationship headers (a value that is no uuid is a params search).
+RELATIONSHIP_QUALIFIERS = {"parent": PARENT, "root": ROOT}
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def relationship_condition(header: str, task_id: object) -> tuple[sql.Composable, list]:
+    """``headers-><header> = task_id``, in the form the partial ``ac_parent_``/``ac_root_``
+    indexes answer (children.sql)."""
+    value = str(UUID(str(task_id)))
+    condition, values = text_equals(f"headers->>'{header}'", value)
+    return sql.SQL("headers ? {} and ").format(sql.Literal(header)) + condition, values
 
 
 def selected_queues(scope_queues: tuple[str, ...], using: str) -> list[str]:

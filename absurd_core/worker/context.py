@@ -12,10 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from absurd_sdk import TaskContext
+from absurd_sdk import _CHECKPOINT_NOT_FOUND as _NOT_FOUND
+from absurd_sdk import SuspendTask, TaskContext
 from absurd_sdk import TimeoutError as WaitTimedOut
 from psycopg.rows import dict_row
 
+from absurd_core import children as kids
+from absurd_core.errors import RateLimited
 from absurd_core.event_names import system_event_bound_to, task_event_name, tenant_event_name
 
 
@@ -97,6 +100,175 @@ class ControlTaskContext(TaskContext):
         if not system_event_bound_to(event_name, self.task_id):
             raise ValueError(f"{event_name!r} is not a system event owed to this task.")
         return super().await_event(event_name, step_name or f"$awaitEvent:{event_name}", timeout)
+
+    # -- Child workflows (absurd_core/children.py, docs/workflows.md) ------------------
+
+    def spawn_child(
+        self,
+        task: Any,
+        params: Any = None,
+        *,
+        queue: str | None = None,
+        key: str | None = None,
+        max_attempts: int | None = None,
+        retry_strategy: dict[str, Any] | None = None,
+        on_parent_cancel: str = "cancel",
+    ) -> kids.ChildHandle:
+        """Start a child task (a durable step); returns its handle.
+
+        On a replay or a retry of this task it returns the same child: its idempotency
+        key is derived from this task's id and the step's name (``key``, or the task
+        name; repeated names are numbered like any step). The child runs in this task's
+        tenant. ``on_parent_cancel``: "cancel" (default) cancels the child when this
+        task is cancelled, "abandon" lets it run.
+        """
+        name = kids.task_name_of(task)
+        step = self.begin_step(f"$child:{key or name}")
+        if step.done:
+            return self._bind(step.state)
+        started = self._start_children(
+            step.checkpoint_name,
+            name,
+            [params],
+            True,
+            queue,
+            on_parent_cancel,
+            max_attempts,
+            retry_strategy,
+        )
+        return self._bind(self.complete_step(step, started[0]))
+
+    def spawn_children(
+        self,
+        task: Any,
+        params_list: list[Any],
+        *,
+        queue: str | None = None,
+        key: str | None = None,
+        max_attempts: int | None = None,
+        retry_strategy: dict[str, Any] | None = None,
+        on_parent_cancel: str = "cancel",
+    ) -> list[kids.ChildHandle]:
+        """Start one child per params, in one statement (a durable step); returns the handles."""
+        name = kids.task_name_of(task)
+        params_list = list(params_list)
+        step = self.begin_step(f"$children:{key or name}")
+        if step.done:
+            stored = step.state
+        else:
+            stored = self.complete_step(
+                step,
+                self._start_children(
+                    step.checkpoint_name,
+                    name,
+                    params_list,
+                    False,
+                    queue,
+                    on_parent_cancel,
+                    max_attempts,
+                    retry_strategy,
+                ),
+            )
+        return [self._bind(item) for item in stored]
+
+    def await_children(
+        self,
+        handles: list[kids.ChildHandle],
+        mode: str = "all",
+        n: int | None = None,
+        timeout: int | None = None,
+        step_name: str | None = None,
+    ) -> list[kids.ChildResult]:
+        """Suspend until the children end: all of them, the first, or any ``n``.
+
+        Returns the ended children (``ChildResult``: task_id, queue, state, value) in
+        the handles' order. A child that failed or was cancelled wakes the parent at
+        once in every mode and raises ``ChildFailed`` (``ChildCancelled``) here.
+        ``timeout`` (seconds) raises absurd-sdk's TimeoutError. No thread is held while
+        waiting: the children's trigger emits one system event for this wait.
+        """
+        handles = list(handles)
+        if not handles:
+            return []
+        need = kids.need_for(mode, n, len(handles))
+        token = self.step(f"$await_children:{step_name or mode}", kids.new_wait_token)
+        event = kids.wait_event_name(token, self.task_id)
+        await_step = f"$awaitEvent:{event}"
+        if self._lookup_checkpoint(await_step) is _NOT_FOUND:
+            kids.register_wait(
+                self._conn,
+                parent_queue=self._queue_name,
+                parent_task_id=self.task_id,
+                event_name=event,
+                mode=mode,
+                need=need,
+                handles=handles,
+            )
+        self._await_system_event(event, await_step, timeout)
+        outcomes = self.step(
+            f"$children_outcome:{token}", lambda: kids.read_outcomes(self._conn, handles)
+        )
+        return kids.settle(outcomes)
+
+    def _start_children(
+        self,
+        checkpoint_name,
+        name,
+        params_list,
+        single,
+        queue,
+        on_parent_cancel,
+        max_attempts,
+        retry_strategy,
+    ) -> list[dict[str, str]]:
+        if not self.tenant:
+            raise ValueError("Only a task with a tenant can start children.")
+        try:
+            return self._spawn_children_now(
+                checkpoint_name,
+                name,
+                params_list,
+                single,
+                queue,
+                on_parent_cancel,
+                max_attempts,
+                retry_strategy,
+            )
+        except RateLimited as limited:
+            # Over the tenant's spawn rate: sleep until tokens are back (no thread held),
+            # then this step runs again; the children already started are found by key.
+            self._schedule_run_after(max(limited.retry_after, 0.05))
+            raise SuspendTask() from None
+
+    def _spawn_children_now(
+        self,
+        checkpoint_name,
+        name,
+        params_list,
+        single,
+        queue,
+        on_parent_cancel,
+        max_attempts,
+        retry_strategy,
+    ) -> list[dict[str, str]]:
+        return kids.start_children(
+            self._conn,
+            tenant=self.tenant,
+            parent_task_id=self.task_id,
+            parent_queue=self._queue_name,
+            parent_headers=dict(self.headers),
+            checkpoint_name=checkpoint_name,
+            task_name=name,
+            params_list=params_list,
+            single=single,
+            queue=queue,
+            on_parent_cancel=on_parent_cancel,
+            max_attempts=max_attempts,
+            retry_strategy=retry_strategy,
+        )
+
+    def _bind(self, item: dict[str, str]) -> kids.ChildHandle:
+        return kids.ChildHandle(item["task_id"], item["queue"], item["task_name"], self)
 
     # Deprecated aliases, kept for task code written before the context prefixed names.
 

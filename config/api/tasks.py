@@ -1,4 +1,4 @@
-"""Tasks over the JSON API: spawn, get, history, cancel, retry.
+"""Tasks over the JSON API: spawn, get, history, children, cancel, retry.
 
 The tenant comes from the API key, never from the body. The tenant's spawn
 rate applies: over it, 429 with ``Retry-After`` and nothing is spawned.
@@ -18,6 +18,7 @@ from ninja.errors import HttpError
 
 from absurd_core import audit, engine, spawn
 from absurd_core.actions.tasks import cancel_if_unfinished
+from absurd_core.children import PARENT, ROOT
 from absurd_core.engine import TaskState
 from absurd_core.errors import (
     AbsurdError,
@@ -180,11 +181,27 @@ class CheckpointOut(Schema):
     updated_at: datetime
 
 
+def _relative(obj, header: str) -> UUID | None:
+    """A relationship header of a task (absurd_core/children.py), or None."""
+    headers = getattr(obj, "headers", None)
+    value = headers.get(header) if isinstance(headers, dict) else None
+    try:
+        return UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 class TaskOut(Schema):
     task_id: UUID
     queue: str
     task_name: str
     state: str
+    parent_task_id: UUID | None = Field(
+        None, description="The task that started this one as a child; null for a top task."
+    )
+    root_task_id: UUID | None = Field(
+        None, description="The top task of this one's tree; null for a top task."
+    )
     params: Any = None
     headers: Any = None
     attempts: int
@@ -195,6 +212,14 @@ class TaskOut(Schema):
     runs: list[RunOut]
     checkpoints: list[CheckpointOut]
     wait: dict[str, Any] | None
+
+    @staticmethod
+    def resolve_parent_task_id(obj) -> UUID | None:
+        return _relative(obj, PARENT)
+
+    @staticmethod
+    def resolve_root_task_id(obj) -> UUID | None:
+        return _relative(obj, ROOT)
 
 
 class HistoryRow(Schema):
@@ -318,3 +343,37 @@ def retry_task(request, task_id: UUID, body: TaskRetryIn):
     except AbsurdError as exc:
         raise HttpError(409, str(exc)) from None
     return {"task_id": result.task_id, "state": _task(principal, result.task_id).state}
+
+
+class ChildrenQuery(Schema):
+    state: list[TaskState] = Field(
+        default_factory=list, description="Only children in these states (repeatable)."
+    )
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(
+        None, pattern=CURSOR_PATTERN, description="`next_cursor` of the previous page."
+    )
+
+
+@router.get(
+    "/tasks/{task_id}/children",
+    response={200: TaskPageOut, 404: Problem, 422: Problem},
+    summary="A task's children, newest first",
+    description="The tasks this task started with `ctx.spawn_child`/`spawn_children`, on any "
+    "queue, filtered by state, paged by cursor (`next_cursor`). 404 for a task the key's "
+    "tenant cannot see. Children are started by tasks only: `POST /tasks` takes no parent. "
+    "Needs the viewer role (scope tasks:read).",
+)
+def list_children(request, task_id: UUID, filters: Query[ChildrenQuery]):
+    principal = api_principal(request, Action.VIEW, "tasks:read")
+    parent = _task(principal, task_id)
+    try:
+        page = list_tasks(
+            principal.scope,
+            TaskFilter(states=tuple(filters.state), search=f"parent:{parent.task_id}"),
+            cursor=filters.cursor,
+            limit=filters.limit,
+        )
+    except InvalidArgument as exc:
+        raise HttpError(422, str(exc)) from None
+    return {"items": page.items, "next_cursor": page.next_cursor}

@@ -23,15 +23,23 @@ from django.views.decorators.http import require_POST, require_safe
 
 from absurd_core.actions import tasks as task_actions
 from absurd_core.audit import task_timeline
+from absurd_core.children import WAIT_EVENT_PREFIX as CHILDREN_EVENT_PREFIX
 from absurd_core.errors import TaskNotFound
 from absurd_core.queries.checkpoints import checkpoint_values, run_claims
+from absurd_core.queries.children import task_family
 from absurd_core.queries.schedules import spawned_by
 from absurd_core.queries.tasks import TaskDetail, find_task
 from approvals.requests import requests_for_task
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
 from dashboard.forms.task_forms import EmitEventForm, RetryForm
-from dashboard.presenters import attempts_warning, failure_view, json_block, spawned_by_text
+from dashboard.presenters import (
+    attempts_warning,
+    failure_view,
+    family_view,
+    json_block,
+    spawned_by_text,
+)
 from tenants.permissions import Action
 
 TIMELINE_DETAIL_CHARS = 500
@@ -54,7 +62,11 @@ def _wait_view(task: TaskDetail, approvals: list) -> dict | None:
         run_id = task.runs[-1].run_id if task.runs else ""
         digest = hashlib.sha1(f"{run_id}:{event}".encode(), usedforsecurity=False)
         wait["key"] = f"emit-{digest.hexdigest()[:16]}"
-        if task_actions.reserved_event(event):
+        if event.startswith(CHILDREN_EVENT_PREFIX):
+            # A wait for children (ctx.await_children): their trigger emits it, nobody else.
+            wait["children"] = True
+            wait["approval"] = True  # like a decision: no emit form, no refusal note
+        elif task_actions.reserved_event(event):
             # The decision's name is random: find the request by the name it recorded.
             wait["approval"] = True
             wait["approval_id"] = next((a.pk for a in approvals if a.event_name == event), None)
@@ -111,6 +123,7 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
         "emit_refusal": emit_refusal if may_operate else None,
         "emit_form": emit_form,
         "action_error": action_error,
+        "family": family_view(task.task_id, task_family(scope, task)),
     }
 
 

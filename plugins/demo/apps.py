@@ -13,5 +13,7 @@ class DemoConfig(PluginConfig):
         "demo.sleep",
         "demo.flaky",
         "demo.expense_approval",
+        "demo.fan_out",
+        "demo.square",
     )
     api_router = "plugins.demo.api.router"

@@ -27,6 +27,7 @@ DEMO_WORKFLOWS = [
         {"amount": 42.5, "requester": "ann@example.com"},
         "bootstrap:expense",
     ),
+    ("demo.fan_out", {"n": 20}, "bootstrap:fan_out"),
 ]
 
 

@@ -85,3 +85,24 @@ def expense_approval(params: dict[str, Any], ctx) -> dict[str, Any]:
             "status": "paid" if decision.approved else decision.outcome,
         },
     )
+
+
+@task("demo.square", queue=QUEUE)
+def square(params: dict[str, Any], ctx) -> int:
+    """``{"x": i}`` -> ``i * i``: the child of ``demo.fan_out``."""
+    x = int(params["x"])
+    return x * x
+
+
+@task("demo.fan_out", queue=QUEUE)
+def fan_out(params: dict[str, Any], ctx) -> dict[str, int]:
+    """Start ``n`` children of ``demo.square`` in one statement, wait for all, sum them.
+
+    The parent holds no worker thread while its children run: ``await_children``
+    suspends it until the last child's completion emits its wake-up event. A retried
+    parent gets the same children back (docs/workflows.md).
+    """
+    n = int(params["n"])
+    children = ctx.spawn_children("demo.square", [{"x": i} for i in range(n)])
+    results = ctx.await_children(children)
+    return {"n": n, "sum": sum(r.value for r in results)}

@@ -104,11 +104,12 @@ def test_the_fallback_for_roles_without_the_event_trigger_follows_the_same_rule(
             assert _equipment(f"{prefix}_{legacy_queue}") == ([], [])
         triggers, indexes = _equipment(f"t_{queue}")
         assert triggers == [
+            "absurd_control_children",  # children.sql, through the installer registry
             "absurd_control_task_delete",
             "absurd_control_task_insert",
             "absurd_control_task_update",
         ]
-        assert len(indexes) == 2
+        assert len(indexes) == 4  # tenant, task name, parent, root
         assert _equipment(f"r_{queue}")[0] == [
             "absurd_control_run_released",
             "absurd_control_wake",
@@ -144,7 +145,7 @@ def test_a_partitioned_queue_is_equipped_on_its_parents_and_never_on_a_partition
         )
         (task_id,) = cursor.fetchone()
     triggers, indexes = _equipment(f"t_{queue}")
-    assert len(triggers) == 3 and len(indexes) == 2
+    assert len(triggers) == 4 and len(indexes) == 4  # with the children trigger and indexes
     assert TaskEvent.objects.filter(queue=queue, task_id=task_id, kind="spawned").exists()
     engine.drop_queue(queue)
     engine.drop_queue(f"{queue}_d")

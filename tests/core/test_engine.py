@@ -176,4 +176,4 @@ def test_install_queue_sql_is_idempotent(queue_name):
             "select count(*) from pg_trigger where tgrelid = %s::regclass",
             [f'absurd."t_{queue_name}"'],
         )
-        assert cursor.fetchone()[0] == 3
+        assert cursor.fetchone()[0] == 4  # with absurd_control_children (children.sql)

@@ -161,7 +161,12 @@ def test_every_queue_has_the_prefix_indexes_and_none_of_the_full_value_ones(raw_
     assert "approvals" in rows and raw_queue in rows
     for queue, names in rows.items():
         suffix = engine_md5(queue)
-        assert sorted(names) == [f"absurd.ac_name_pfx_{suffix}", f"absurd.ac_tenant_pfx_{suffix}"]
+        assert sorted(names) == [
+            f"absurd.ac_name_pfx_{suffix}",
+            f"absurd.ac_parent_{suffix}",  # children.sql: left(header, 256) too
+            f"absurd.ac_root_{suffix}",
+            f"absurd.ac_tenant_pfx_{suffix}",
+        ]
     # No index of ours keys on a whole task name or tenant.
     whole_value = re.compile(r"USING btree \(\(*(task_name|headers ->> 'tenant'::text)\)*[,)]")
     assert definitions

@@ -69,9 +69,12 @@ def test_the_database_runs_the_current_definitions(db):
     with connection.cursor() as cursor:
         cursor.execute("select to_regprocedure('absurd_control.notify_changed(text)')")
         assert cursor.fetchone()[0] is None
-        cursor.execute("select name, function_name from absurd_control.queue_installer")
+        cursor.execute(
+            "select name, function_name from absurd_control.queue_installer order by name"
+        )
         assert cursor.fetchall() == [
-            ("tenants.concurrency", "absurd_control.install_tenant_concurrency")
+            ("absurd_core.children", "absurd_control.install_children"),
+            ("tenants.concurrency", "absurd_control.install_tenant_concurrency"),
         ]
         cursor.execute("select prosrc from pg_proc where oid = 'absurd_control.defer_run'::regproc")
         assert "absurd_control_task_event" not in cursor.fetchone()[0]  # the core logs

@@ -22,7 +22,7 @@ def test_bootstrap_is_idempotent():
     second = bootstrap_demo()
     assert first.password and second.password is None
     assert get_user_model().objects.filter(username="admin").count() == 1
-    assert first.spawned == 5 and second.spawned == 0
+    assert first.spawned == 6 and second.spawned == 0  # with one demo.fan_out (n = 20)
     assert "demo" in engine.list_queues()
     user = get_user_model().objects.get(username="admin")
     assert user.check_password(first.password)
@@ -67,6 +67,8 @@ def test_devserver_serves_login_runs_the_worker_and_stops_on_ctrl_c():
         wait_for(lambda: _get(f"http://127.0.0.1:{port}/login/") == 200, timeout=60)
         # The worker drains the demo workflows it was given.
         wait_for(_first_demo_task_completed, timeout=30)
+        # And the fan-out it was given: 20 children of demo.square, summed (issue 17).
+        assert wait_for(_fan_out_result, timeout=60) == {"n": 20, "sum": 2470}
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
     finally:
@@ -95,6 +97,18 @@ def _first_demo_task_completed():
         )
         row = cursor.fetchone()
     return row is not None and row[0] == "completed"
+
+
+def _fan_out_result():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select completed_payload from absurd.t_demo"
+            " where idempotency_key like '%/bootstrap:fan_out' and state = 'completed'"
+        )
+        row = cursor.fetchone()
+    return engine.load_json(row[0]) if row else None
 
 
 def test_the_demo_plugin_is_off_in_production_by_default():
@@ -133,6 +147,6 @@ def test_the_demo_plugin_is_off_in_production_by_default():
     )
     assert result.stdout.splitlines()[1:] == [
         "['plugins.demo']",
-        "['demo.expense_approval', 'demo.flaky', 'demo.sleep', 'demo.two_steps', "
-        "'demo.wait_event']",
+        "['demo.expense_approval', 'demo.fan_out', 'demo.flaky', 'demo.sleep', 'demo.square', "
+        "'demo.two_steps', 'demo.wait_event']",
     ], result.stderr
