@@ -135,6 +135,18 @@ def human_duration(delta: timedelta | None) -> str:
     return f"{secs} s"
 
 
+def delayed_start(starts_at: datetime | None, now: datetime) -> str | None:
+    """A pending task's delayed start still ahead: "starts in 5 min"; None without one."""
+    if starts_at is None:
+        return None
+    return f"starts in {human_duration(starts_at - now)}"
+
+
+def delayed_start_rows(rows: Sequence[Any], now: datetime) -> list[tuple[Any, str | None]]:
+    """The runs list's rows, each with its delayed start in words (or None)."""
+    return [(row, delayed_start(getattr(row, "starts_at", None), now)) for row in rows]
+
+
 def ago(seconds: float) -> str:
     """A short relative time: "4 s ago", "3 min ago", "2 h ago", "5 d ago"."""
     seconds = max(int(seconds), 0)

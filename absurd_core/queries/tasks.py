@@ -49,6 +49,8 @@ class TaskDetail:
     checkpoints: list[dict[str, Any]]
     #: For a sleeping task: {"until": ...} or {"event": ..., "timeout_at": ...}.
     wait: dict[str, Any] | None
+    #: For a pending task with a delayed start still ahead (spawn(run_after=...)): its start.
+    starts_at: datetime | None = None
 
 
 def _locate(scope: TenantScope, task_id: UUID, using: str) -> tuple[str, tuple] | None:
@@ -84,7 +86,8 @@ def find_task(scope: TenantScope, task_id: UUID, *, using: str = "default") -> T
         cursor.execute(
             sql.SQL(
                 "select run_id, attempt, state, started_at, completed_at, failure_reason,"
-                " nullif(available_at, 'infinity'), wake_event"
+                " nullif(available_at, 'infinity'), wake_event,"
+                " available_at > absurd.current_time()"
                 " from absurd.{} where task_id = %s order by attempt"
             )
             .format(runs_table)
@@ -112,6 +115,9 @@ def find_task(scope: TenantScope, task_id: UUID, *, using: str = "default") -> T
                 wait["timeout_at"] = last[6]
         else:
             wait = {"until": last[6]}
+    starts_at = None
+    if state == "pending" and run_rows and run_rows[-1][2] == "pending" and run_rows[-1][8]:
+        starts_at = run_rows[-1][6]
     return TaskDetail(
         queue=queue,
         task_id=task_id,
@@ -127,4 +133,5 @@ def find_task(scope: TenantScope, task_id: UUID, *, using: str = "default") -> T
         runs=runs,
         checkpoints=checkpoints,
         wait=wait,
+        starts_at=starts_at,
     )
