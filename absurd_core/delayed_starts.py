@@ -11,8 +11,10 @@ known wake-up claims it at that time.
 - a ``timedelta`` of at least zero: added to the engine's clock
   (``absurd.current_time()``, which ``absurd.fake_now`` moves), in the statement.
 
-At most ``MAX_START_DELAY`` ahead; a naive datetime, a negative delay or a start the
-task's ``cancellation.max_delay`` would cancel first are refused with InvalidArgument.
+A delay of more than ``MAX_START_DELAY`` (a unit mistake, seconds for milliseconds), a
+naive datetime, a negative delay or a start the task's ``cancellation.max_delay`` would
+cancel first are refused with InvalidArgument. A datetime may be any aware time: a far
+one is a long wait, and the task can be cancelled meanwhile.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from django.utils import timezone
 
 from absurd_core.errors import InvalidArgument
 
-#: The longest delay a spawn may ask for: a start further off is a mistake (a year typed
-#: for a day, seconds for milliseconds) rather than a plan.
+#: The longest delay (a timedelta, the API's delay_seconds) a spawn may ask for: a delay
+#: longer than that is a unit mistake (milliseconds given as seconds) rather than a plan.
 MAX_START_DELAY = timedelta(days=366)
 
 #: The spawn function spawning.py uses instead of absurd.spawn_task when a start is delayed:
@@ -56,10 +58,10 @@ def start_delay(
         values = {"run_at": run_after, "run_delay": None}
     else:
         raise InvalidArgument("run_after must be a datetime or a timedelta.")
-    if delay > MAX_START_DELAY:
+    if isinstance(run_after, timedelta) and delay > MAX_START_DELAY:
         raise InvalidArgument(
-            f"run_after is more than {MAX_START_DELAY.days} days ahead; a start that far "
-            "off is refused."
+            f"run_after is a delay of more than {MAX_START_DELAY.days} days; a delay that long "
+            "is refused (give the start as a datetime if you mean it)."
         )
     max_delay = (cancellation or {}).get("max_delay")
     if max_delay is not None and delay.total_seconds() >= float(max_delay):

@@ -81,7 +81,8 @@ def failure_view(failure: Any, limit: int = LIMIT) -> FailureView | None:
         value = value if isinstance(value, str) else json.dumps(value, default=str)
         return value if len(value) <= limit else value[:limit] + "\n… (cut)"
 
-    rest = {k: v for k, v in failure.items() if k not in ("name", "message", "traceback")}
+    shown = ("name", "message", "traceback", "exception_class")
+    rest = {k: v for k, v in failure.items() if k not in shown}
     return FailureView(
         name=text("name"),
         message=text("message"),

@@ -29,6 +29,7 @@ class RunInfo:
     started_at: datetime | None
     completed_at: datetime | None
     failure: Any
+    failed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def find_task(scope: TenantScope, task_id: UUID, *, using: str = "default") -> T
             sql.SQL(
                 "select run_id, attempt, state, started_at, completed_at, failure_reason,"
                 " nullif(available_at, 'infinity'), wake_event,"
-                " available_at > absurd.current_time()"
+                " available_at > absurd.current_time(), failed_at"
                 " from absurd.{} where task_id = %s order by attempt"
             )
             .format(runs_table)
@@ -105,7 +106,7 @@ def find_task(scope: TenantScope, task_id: UUID, *, using: str = "default") -> T
             [task_id],
         )
         checkpoints = [{"name": n, "updated_at": at} for n, at in cursor.fetchall()]
-    runs = [RunInfo(r[0], r[1], r[2], r[3], r[4], load_json(r[5])) for r in run_rows]
+    runs = [RunInfo(r[0], r[1], r[2], r[3], r[4], load_json(r[5]), r[9]) for r in run_rows]
     wait = None
     if state == "sleeping" and run_rows:
         last = run_rows[-1]

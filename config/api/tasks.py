@@ -37,11 +37,14 @@ from tenants.api_auth import api_principal
 from tenants.permissions import Action
 
 router = Router(tags=["tasks"])
+_ONE_START = {"not": {"required": ["run_after", "delay_seconds"]}}
 #: Audit detail of actions taken through the API (the dashboard's say "dashboard").
 VIA_API = {"via": "api"}
 
 
 class SpawnIn(StrictBody):
+    # One delayed start or none: the schema says so, and _start() answers 422 naming the field.
+    model_config = {**StrictBody.model_config, "json_schema_extra": _ONE_START}
     task: str = Field(
         ...,
         description="A registered task name (one run by our workers, or an external task "

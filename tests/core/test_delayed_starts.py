@@ -92,8 +92,7 @@ def test_a_start_now_or_in_the_past_is_no_delay(demo, run_after):
     [
         (datetime(2030, 1, 1), "timezone-aware"),  # naive: the point of the test
         (timedelta(seconds=-1), "negative"),
-        (MAX_START_DELAY + timedelta(days=1), "days ahead"),
-        (datetime(9999, 1, 1, tzinfo=UTC), "days ahead"),
+        (MAX_START_DELAY + timedelta(days=1), "more than 366 days"),
         ("2030-01-01T00:00:00Z", "datetime or a timedelta"),
     ],
 )
