@@ -247,6 +247,28 @@ def test_context_and_enqueues_from_inside_a_task():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_durable_steps_through_the_context_and_a_given_name():
+    """demo.django_two_steps: task_name= names it, context.absurd.step checkpoints."""
+    from absurd_core.registry import registry
+    from plugins.demo.tasks import django_two_steps
+
+    assert registry.get("demo.django_two_steps").handler.django_task.func is django_two_steps.func
+    engine.create_queue("demo")
+    with (
+        WorkerProcess("--queue", "demo", "--poll-interval", "0.05"),
+        enqueue_options(tenant="acme"),
+    ):
+        result = django_two_steps.enqueue(i=20)
+        wait_for(_finished(result), timeout=30)
+    assert result.return_value == {"i": 20, "doubled": 42}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select checkpoint_name from absurd.c_demo where task_id = %s order by 1", [result.id]
+        )
+        assert [row[0] for row in cursor.fetchall()] == ["double", "increment"]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_through_the_json_api_and_the_task_page(client, django_user_model):
     """The same Django task spawned with POST /api/v1/tasks, run by runworker, read back
     through get_result, the API and the dashboard's task page; bad params fail the run
