@@ -95,6 +95,11 @@ Targets for runworker: p50 <= 15 ms, p99 <= 50 ms. The SDK's p50 is
 Timed wake-ups: {e["timer_tasks"]} `demo.sleep` tasks with wake times spread over 3 s (poll
 interval 1 s) were claimed {e["timer_p50_ms"]:.1f} ms after their wake time at p50 and
 {e["timer_max_ms"]:.1f} ms at worst (target: within 100 ms).
+Delayed starts, beside them in the same run: {e["delayed_tasks"]} `demo.two_steps` tasks
+spawned with a start time spread over 3 s (`run_after`) were claimed {e["delayed_p50_ms"]:.1f} ms
+after it at p50 and {e["delayed_max_ms"]:.1f} ms at worst, never before it (earliest
+{e["delayed_min_ms"]:.1f} ms); {e["delayed_p50_over_timer_p50"]:.2f}x the timed wake-ups' p50
+(target: within 100 ms).
 
 ## Worker memory (bench/worker_memory.py)
 
