@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, connections, transaction
 
 from absurd_core import engine
+from absurd_core.delayed_starts import DELAYED_SPAWN_FROM, start_delay
 from absurd_core.errors import AbsurdError, InvalidArgument, translate
 from absurd_core.hooks import SpawnGate, spawn_gate
 from absurd_core.queues import validate_queue_name
@@ -50,6 +52,14 @@ def _gated_sql(gate: SpawnGate) -> str:
     if _gated is None or _gated[0] is not gate:
         _gated = (gate, gated_spawn_sql(gate))
     return _gated[1]
+
+
+_SPAWN_FROM = "absurd.spawn_task(%(queue)s, %(task)s, %(params)s::jsonb, %(options)s::jsonb)"
+
+
+def _delayed(sql: str) -> str:
+    """The same statement spawning through absurd_control.spawn_task_after (delayed_starts)."""
+    return sql.replace(_SPAWN_FROM, DELAYED_SPAWN_FROM)
 
 
 def _spawn_row(sql: str, values: dict, using: str) -> tuple:
@@ -112,6 +122,7 @@ def spawn(
     max_attempts: int | None = None,
     retry_strategy: Mapping[str, Any] | None = None,
     cancellation: Mapping[str, Any] | None = None,
+    run_after: datetime | timedelta | None = None,
     using: str = "default",
 ) -> engine.SpawnResult:
     """Spawn ``task_name`` for ``tenant``.
@@ -121,6 +132,9 @@ def spawn(
     choose their tenant. The registered spawn gate applies (absurd_core/hooks.py;
     tenants' spawn rate): when it refuses, its exception (RateLimited) is raised and
     nothing is spawned.
+
+    ``run_after``: a delayed start, an aware datetime or a timedelta from the engine's
+    clock (absurd_core/delayed_starts.py). The task stays pending until then.
     """
     spec = registry.get(task_name)
     if spec is None and queue is None:
@@ -139,6 +153,7 @@ def spawn(
         cancellation=cancellation or (spec.cancellation if spec else None),
     )
     target = validate_queue_name(spec.queue if spec else queue)
+    delay = start_delay(run_after, options.get("cancellation"))
     values = {
         "queue": target,
         "task": task_name,
@@ -146,11 +161,16 @@ def spawn(
         "options": json.dumps(options),
         "tenant": tenant,
     }
+    bare = BARE_SPAWN_SQL
+    if delay is not None:
+        values.update(delay)
+        bare = _delayed(bare)
     gate = spawn_gate()
     if gate is None:
-        return engine.SpawnResult(*_spawn_row(BARE_SPAWN_SQL, values, using)[:4])
+        return engine.SpawnResult(*_spawn_row(bare, values, using)[:4])
     try:
-        row = _spawn_row(_gated_sql(gate), values, using)
+        gated = _gated_sql(gate)
+        row = _spawn_row(gated if delay is None else _delayed(gated), values, using)
     except AbsurdError as refused:
         if refused.sqlstate == gate.refused_sqlstate:
             raise gate.refused(tenant, refused) from None
@@ -158,7 +178,7 @@ def spawn(
         # again, that is the error to raise; if it succeeds, the gate's storage failed,
         # and the gate decides whether this spawn stands (raising rolls it back).
         with transaction.atomic(using=using):
-            row = engine.fetch_all(BARE_SPAWN_SQL, values, using)[0]
+            row = engine.fetch_all(bare, values, using)[0]
             gate.failed(tenant, refused)
     return engine.SpawnResult(*row[:4])
 

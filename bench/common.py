@@ -109,13 +109,26 @@ def set_lifecycle_triggers(conn: psycopg.Connection, enabled: bool, queue: str =
         )
 
 
-def spawn_two_steps(conn: psycopg.Connection, count: int, queue: str = "demo") -> None:
-    """Spawn ``count`` demo.two_steps tasks in one transaction (one commit)."""
+#: The params of each two-step variant for its i (g): ours take {"i": g}, the Django-API
+#: one (demo.django_two_steps) Django's {"args": [], "kwargs": {"i": g}}.
+TWO_STEP_PARAMS = {
+    "demo.two_steps": "jsonb_build_object('i', g)",
+    "demo.django_two_steps": "jsonb_build_object('args', '[]'::jsonb, 'kwargs',"
+    " jsonb_build_object('i', g))",
+}
+
+
+def spawn_two_steps(
+    conn: psycopg.Connection, count: int, queue: str = "demo", task: str = "demo.two_steps"
+) -> None:
+    """Spawn ``count`` two-step tasks (``task``, a TWO_STEP_PARAMS name) in one transaction."""
     conn.execute(
-        "select count(*) from generate_series(1, %s) g, lateral absurd.spawn_task(%s,"
-        " 'demo.two_steps', jsonb_build_object('i', g),"
-        ' \'{"headers": {"tenant": "bench"}}\'::jsonb)',
-        (count, queue),
+        sql.SQL(
+            "select count(*) from generate_series(1, %s) g, lateral absurd.spawn_task(%s,"
+            " %s, {},"
+            ' \'{{"headers": {{"tenant": "bench"}}}}\'::jsonb)'
+        ).format(sql.SQL(TWO_STEP_PARAMS[task])),
+        (count, queue, task),
     )
 
 

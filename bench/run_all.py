@@ -64,11 +64,15 @@ transaction, drained with concurrency 4.
 |---|---:|---:|
 | (a) absurd-sdk `Absurd.start_worker(concurrency=4)` | {t["sdk_tps"]:.0f} | {t["sdk_history_tps"]:.0f} |
 | (b) `manage.py runworker --concurrency 4` | {t["runworker_tps"]:.0f} | {t["runworker_history_tps"]:.0f} |
+| (b-dj) runworker, the same task written with Django's Tasks API (`demo.django_two_steps`) | {t["django_api_tps"]:.0f} | |
 | (b0) runworker with the lifecycle triggers disabled | {t["runworker_no_lifecycle_tps"]:.0f} | |
 | (c) raw SQL ceiling: batched claim + complete, no steps, 2 connections | {t["ceiling_tps"]:.0f} | {t["ceiling_history_tps"]:.0f} |
 | (d) raw SQL with the two checkpoints a two-step task writes, 4 connections | {t["steps_ceiling_tps"]:.0f} | |
 
 - b/a = **{t["runworker_vs_sdk"]:.2f}** (target >= 5)
+- b-dj/b = **{t["django_api_vs_runworker"]:.2f}** (target >= 0.9; b here is the mean of
+  the runworker drains just before and after b-dj, {t["runworker_tps"]:.0f} and
+  {t["runworker_again_tps"]:.0f} tasks/s)
 - b/c = **{t["runworker_vs_ceiling"]:.2f}** (target >= 0.4)
 - b/d = {t["runworker_vs_steps_ceiling"]:.2f}: runworker's share of what the engine's own SQL
   allows for this task shape. (d) is an upper bound for any worker that keeps absurd-sdk's
@@ -95,6 +99,11 @@ Targets for runworker: p50 <= 15 ms, p99 <= 50 ms. The SDK's p50 is
 Timed wake-ups: {e["timer_tasks"]} `demo.sleep` tasks with wake times spread over 3 s (poll
 interval 1 s) were claimed {e["timer_p50_ms"]:.1f} ms after their wake time at p50 and
 {e["timer_max_ms"]:.1f} ms at worst (target: within 100 ms).
+Delayed starts, beside them in the same run: {e["delayed_tasks"]} `demo.two_steps` tasks
+spawned with a start time spread over 3 s (`run_after`) were claimed {e["delayed_p50_ms"]:.1f} ms
+after it at p50 and {e["delayed_max_ms"]:.1f} ms at worst, never before it (earliest
+{e["delayed_min_ms"]:.1f} ms); {e["delayed_p50_over_timer_p50"]:.2f}x the timed wake-ups' p50
+(target: within 100 ms).
 
 ## Worker memory (bench/worker_memory.py)
 

@@ -2,9 +2,11 @@
 
 (a) absurd-sdk ``Absurd.start_worker(concurrency=4)``;
 (b) ``manage.py runworker --concurrency 4``;
+(b-dj) the same two steps written with Django's Tasks API (demo.django_two_steps, run by
+       runworker through absurd_core.django_tasks), beside (b) in the same run;
 (c) the engine's ceiling: batched claim_task + complete_run, no steps, two connections.
 Then the same drains with 100,000 completed tasks already in the queue.
-Targets: b/a >= 5, b/c >= 0.4, and runworker keeps >= 80% with history.
+Targets: b/a >= 5, b/c >= 0.4, b-dj/b >= 0.9, and runworker keeps >= 80% with history.
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ from bench.common import (
 
 
 def drain_with(
-    worker_cm, url: str, tasks: int, history: int, lifecycle_triggers: bool = True
+    worker_cm,
+    url: str,
+    tasks: int,
+    history: int,
+    lifecycle_triggers: bool = True,
+    task: str = "demo.two_steps",
 ) -> float:
     """Tasks per second from the spawn commit until every task is completed."""
     with connect() as conn:
@@ -40,7 +47,7 @@ def drain_with(
         baseline = count_state(conn, "completed")
         with worker_cm(url):
             started = time.monotonic()
-            spawn_two_steps(conn, tasks)
+            spawn_two_steps(conn, tasks, task=task)
             wait_until(lambda: count_state(conn, "completed") - baseline >= tasks, timeout=600)
             elapsed = time.monotonic() - started
     return tasks / elapsed
@@ -95,6 +102,8 @@ def run(tasks: int = 5000, history: int = 100_000) -> dict:
     drain_with(runworker, url, min(tasks, 1000), 0)
     sdk = drain_with(sdk_worker, url, tasks, 0)
     ours = drain_with(runworker, url, tasks, 0)
+    django_api = drain_with(runworker, url, tasks, 0, task="demo.django_two_steps")
+    ours_again = drain_with(runworker, url, tasks, 0)  # (b) around (b-dj): drift shows
     ours_bare = drain_with(runworker, url, tasks, 0, lifecycle_triggers=False)
     ceiling = raw_ceiling(tasks, 0)
     steps_ceiling = raw_ceiling(tasks, 0, connections=4, steps=True)
@@ -106,6 +115,9 @@ def run(tasks: int = 5000, history: int = 100_000) -> dict:
         "history": history,
         "sdk_tps": sdk,
         "runworker_tps": ours,
+        "runworker_again_tps": ours_again,
+        "django_api_tps": django_api,
+        "django_api_vs_runworker": ratio(django_api, (ours + ours_again) / 2),
         "runworker_no_lifecycle_tps": ours_bare,
         "lifecycle_trigger_cost": 1 - ratio(ours, ours_bare),
         "ceiling_tps": ceiling,
@@ -121,7 +133,14 @@ def run(tasks: int = 5000, history: int = 100_000) -> dict:
     }
     print(f"worker_throughput: {tasks} demo.two_steps tasks, concurrency 4")
     print(f"  (a) absurd-sdk start_worker   {sdk:8.0f} tasks/s")
-    print(f"  (b) runworker                 {ours:8.0f} tasks/s")
+    print(
+        f"  (b) runworker                 {ours:8.0f} tasks/s (again after b-dj: {ours_again:.0f})"
+    )
+    print(f"  (b-dj) Django Tasks API task  {django_api:8.0f} tasks/s")
+    print(
+        f"  b-dj/b = {results['django_api_vs_runworker']:.2f}  (target >= 0.9; b is the mean"
+        " of the runs before and after)"
+    )
     print(f"  (b0) runworker, lifecycle triggers disabled {ours_bare:8.0f} tasks/s")
     print(f"  lifecycle trigger cost: {results['lifecycle_trigger_cost']:.0%} (target <= 25%)")
     print(f"  (c) raw SQL ceiling           {ceiling:8.0f} tasks/s")

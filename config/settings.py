@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+import django
 from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
@@ -70,12 +71,26 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "bootstrap",
     "ninja",
+    # Django's Tasks API: the django-tasks backport on 5.2 (its signals and checks);
+    # Django 6 has django.tasks built in.
+    *(["django_tasks"] if django.VERSION < (6, 0) else []),
     "absurd_core",
     "tenants",
     "approvals",
     "dashboard",
     *PLUGIN_APPS,
 ]
+
+# Django's Tasks API runs on Absurd: some_task.enqueue() spawns through absurd_core.spawn
+# (docs/django_tasks.md). QUEUES empty: any queue that exists. OPTIONS: TENANT (the tenant of
+# enqueues made outside enqueue_options() and outside a task), MAX_ATTEMPTS, RETRY.
+TASKS = {
+    "default": {
+        "BACKEND": "absurd_core.django_tasks.AbsurdBackend",
+        "QUEUES": [],
+        "OPTIONS": {},
+    }
+}
 
 MIDDLEWARE = [
     # Outermost of all, so that it sees every response (problem details included): no-store

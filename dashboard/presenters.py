@@ -82,7 +82,8 @@ def failure_view(failure: Any, limit: int = LIMIT) -> FailureView | None:
         value = value if isinstance(value, str) else json.dumps(value, default=str)
         return value if len(value) <= limit else value[:limit] + "\n… (cut)"
 
-    rest = {k: v for k, v in failure.items() if k not in ("name", "message", "traceback")}
+    shown = ("name", "message", "traceback", "exception_class")
+    rest = {k: v for k, v in failure.items() if k not in shown}
     return FailureView(
         name=text("name"),
         message=text("message"),
@@ -134,6 +135,18 @@ def human_duration(delta: timedelta | None) -> str:
     if minutes:
         return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     return f"{secs} s"
+
+
+def delayed_start(starts_at: datetime | None, now: datetime) -> str | None:
+    """A pending task's delayed start still ahead: "starts in 5 min"; None without one."""
+    if starts_at is None:
+        return None
+    return f"starts in {human_duration(starts_at - now)}"
+
+
+def delayed_start_rows(rows: Sequence[Any], now: datetime) -> list[tuple[Any, str | None]]:
+    """The runs list's rows, each with its delayed start in words (or None)."""
+    return [(row, delayed_start(getattr(row, "starts_at", None), now)) for row in rows]
 
 
 def ago(seconds: float) -> str:

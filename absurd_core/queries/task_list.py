@@ -71,6 +71,8 @@ class TaskRow:
     enqueue_at: datetime
     first_started_at: datetime | None
     idempotency_key: str | None
+    #: A pending task's delayed start still ahead (spawn(run_after=...)); list_tasks only.
+    starts_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,12 @@ class TaskPage:
     queues: list[str] = field(default_factory=list)
 
 
-def task_row(queue, task_id, name, state, tenant, attempts, max_attempts, enqueued, started, key):
+def task_row(
+    queue, task_id, name, state, tenant, attempts, max_attempts, enqueued, started, key, starts=None
+):
     key = tenant_key_of(tenant, key)
     return TaskRow(
-        queue, task_id, name, state, tenant, attempts, max_attempts, enqueued, started, key
+        queue, task_id, name, state, tenant, attempts, max_attempts, enqueued, started, key, starts
     )
 
 
@@ -236,11 +240,19 @@ def list_tasks(
         if cursor:
             conditions.append(sql.SQL("task_id < %s"))
             values.append(decode_cursor(cursor))
+        # A pending task's delayed start: one primary-key probe of its run, pending rows only.
         return sql.SQL(
             "(select %s::text as queue, task_id, task_name, state, headers->>'tenant',"
-            " attempts, max_attempts, enqueue_at, first_started_at, idempotency_key"
-            " from absurd.{} where {} order by task_id desc limit %s)"
-        ).format(sql.Identifier(f"t_{queue}"), sql.SQL(" and ").join(conditions)), [
+            " attempts, max_attempts, enqueue_at, first_started_at, idempotency_key,"
+            " case when state = 'pending' then (select r.available_at from absurd.{} r"
+            "  where r.run_id = t.last_attempt_run and r.state = 'pending'"
+            "  and r.available_at > absurd.current_time()) end"
+            " from absurd.{} t where {} order by task_id desc limit %s)"
+        ).format(
+            sql.Identifier(f"r_{queue}"),
+            sql.Identifier(f"t_{queue}"),
+            sql.SQL(" and ").join(conditions),
+        ), [
             *values,
             limit + 1,
         ]

@@ -29,6 +29,7 @@ class RunInfo:
     started_at: datetime | None
     completed_at: datetime | None
     failure: Any
+    failed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class TaskDetail:
     checkpoints: list[dict[str, Any]]
     #: For a sleeping task: {"until": ...} or {"event": ..., "timeout_at": ...}.
     wait: dict[str, Any] | None
+    #: For a pending task with a delayed start still ahead (spawn(run_after=...)): its start.
+    starts_at: datetime | None = None
 
 
 def _locate(scope: TenantScope, task_id: UUID, using: str) -> tuple[str, tuple] | None:
@@ -84,7 +87,8 @@ def find_task(scope: TenantScope, task_id: UUID, *, using: str = "default") -> T
         cursor.execute(
             sql.SQL(
                 "select run_id, attempt, state, started_at, completed_at, failure_reason,"
-                " nullif(available_at, 'infinity'), wake_event"
+                " nullif(available_at, 'infinity'), wake_event,"
+                " available_at > absurd.current_time(), failed_at"
                 " from absurd.{} where task_id = %s order by attempt"
             )
             .format(runs_table)
@@ -102,7 +106,7 @@ def find_task(scope: TenantScope, task_id: UUID, *, using: str = "default") -> T
             [task_id],
         )
         checkpoints = [{"name": n, "updated_at": at} for n, at in cursor.fetchall()]
-    runs = [RunInfo(r[0], r[1], r[2], r[3], r[4], load_json(r[5])) for r in run_rows]
+    runs = [RunInfo(r[0], r[1], r[2], r[3], r[4], load_json(r[5]), r[9]) for r in run_rows]
     wait = None
     if state == "sleeping" and run_rows:
         last = run_rows[-1]
@@ -112,6 +116,9 @@ def find_task(scope: TenantScope, task_id: UUID, *, using: str = "default") -> T
                 wait["timeout_at"] = last[6]
         else:
             wait = {"until": last[6]}
+    starts_at = None
+    if state == "pending" and run_rows and run_rows[-1][2] == "pending" and run_rows[-1][8]:
+        starts_at = run_rows[-1][6]
     return TaskDetail(
         queue=queue,
         task_id=task_id,
@@ -127,4 +134,5 @@ def find_task(scope: TenantScope, task_id: UUID, *, using: str = "default") -> T
         runs=runs,
         checkpoints=checkpoints,
         wait=wait,
+        starts_at=starts_at,
     )

@@ -61,6 +61,8 @@ def serialize_error(err: BaseException) -> dict[str, Any]:
         "name": err.__class__.__name__,
         "message": str(err),
         "traceback": "".join(traceback.format_exception(err)),
+        # The import path of the exception's class (Django's TaskError.exception_class_path).
+        "exception_class": f"{err.__class__.__module__}.{err.__class__.__qualname__}",
     }
 
 

@@ -8,17 +8,19 @@ Spawning needs the operator role (scope tasks:write).
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.db import transaction
 from ninja import Field, Query, Router, Schema, Status
-from ninja.errors import HttpError
+from ninja.errors import HttpError, ValidationError
+from pydantic import field_validator
 
 from absurd_core import audit, engine, spawn
 from absurd_core.actions.tasks import cancel_if_unfinished
 from absurd_core.children import PARENT, ROOT
+from absurd_core.delayed_starts import MAX_START_DELAY
 from absurd_core.engine import TaskState
 from absurd_core.errors import (
     AbsurdError,
@@ -37,11 +39,14 @@ from tenants.api_auth import api_principal
 from tenants.permissions import Action
 
 router = Router(tags=["tasks"])
+_ONE_START = {"not": {"required": ["run_after", "delay_seconds"]}}
 #: Audit detail of actions taken through the API (the dashboard's say "dashboard").
 VIA_API = {"via": "api"}
 
 
 class SpawnIn(StrictBody):
+    # One delayed start or none: the schema says so, and _start() answers 422 naming the field.
+    model_config = {**StrictBody.model_config, "json_schema_extra": _ONE_START}
     task: str = Field(
         ...,
         description="A registered task name (one run by our workers, or an external task "
@@ -54,6 +59,48 @@ class SpawnIn(StrictBody):
     params: dict[str, Any] = Field(default_factory=dict)
     max_attempts: json_int(1, 1000) | None = None
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
+    # Strict bodies take no datetime from text; IsoDateTime lets only RFC 3339 text through.
+    run_after: IsoDateTime | None = Field(
+        None,
+        strict=False,
+        description="A delayed start: the earliest time the task may start (RFC 3339, with a "
+        "zone). A time in the past starts it now. Not with `delay_seconds`.",
+        examples=["2026-12-31T09:00:00Z"],
+    )
+    delay_seconds: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_START_DELAY.total_seconds(),
+        description="A delayed start: seconds from now (the server's clock). Not with `run_after`.",
+        examples=[300],
+    )
+
+    @field_validator("run_after", mode="before")
+    @classmethod
+    def _text_only(cls, value: Any) -> Any:
+        # Lax mode (above) would read a number as a Unix timestamp.
+        if value is not None and not isinstance(value, str):
+            raise ValueError("Input should be an RFC 3339 date-time string with a zone")
+        return value
+
+
+def _start(body: SpawnIn) -> tuple[str | None, datetime | timedelta | None]:
+    """The delayed start a body asks for, and the field that asked: one of the two only."""
+    if body.run_after is not None and body.delay_seconds is not None:
+        raise ValidationError(
+            [
+                {
+                    "loc": ("body", "body", "delay_seconds"),
+                    "msg": "Give run_after or delay_seconds, not both.",
+                    "type": "excluded",
+                }
+            ]
+        )
+    if body.run_after is not None:
+        return "run_after", body.run_after
+    if body.delay_seconds is not None:
+        return "delay_seconds", timedelta(seconds=body.delay_seconds)
+    return None, None
 
 
 class SpawnOut(Schema):
@@ -79,10 +126,12 @@ class SpawnOut(Schema):
     "used before. 404 for a task name nobody registered (internal tasks, which only the "
     "server spawns, are answered alike); 409 when the task's queue does not "
     "exist. 429 with `Retry-After` (seconds) when the tenant is over its spawn rate; "
-    "nothing is spawned then. Needs the operator role.",
+    "nothing is spawned then. With `run_after` or `delay_seconds`, the task stays pending "
+    "until its start time. Needs the operator role.",
 )
 def spawn_task(request, body: SpawnIn):
     principal = api_principal(request, Action.OPERATE, "tasks:write")
+    start_field, run_after = _start(body)
     # An internal task gets the very answer an unknown name gets: nothing tells a client
     # that the name exists.
     spec = registry.spawnable(body.task)
@@ -95,7 +144,16 @@ def spawn_task(request, body: SpawnIn):
             tenant=principal.scope.slug,
             max_attempts=body.max_attempts,
             idempotency_key=body.idempotency_key,
+            run_after=run_after,
         )
+    except InvalidArgument as exc:
+        if start_field and str(exc).startswith("run_after"):
+            # The start time the body asked for (too far off, or the task's max_delay).
+            message = str(exc).replace("run_after", start_field, 1)
+            raise ValidationError(
+                [{"loc": ("body", "body", start_field), "msg": message, "type": "value_error"}]
+            ) from None
+        raise HttpError(422, str(exc)) from None
     except RateLimited as exc:
         error = HttpError(429, str(exc))
         error.retry_after = max(1, math.ceil(exc.retry_after))
@@ -158,6 +216,9 @@ class TaskSummary(Schema):
     enqueue_at: datetime
     first_started_at: datetime | None
     idempotency_key: str | None
+    starts_at: datetime | None = Field(
+        None, description="A pending task's delayed start, while it is ahead."
+    )
 
 
 class TaskPageOut(Schema):
@@ -212,6 +273,9 @@ class TaskOut(Schema):
     runs: list[RunOut]
     checkpoints: list[CheckpointOut]
     wait: dict[str, Any] | None
+    starts_at: datetime | None = Field(
+        None, description="A pending task's delayed start, while it is ahead."
+    )
 
     @staticmethod
     def resolve_parent_task_id(obj) -> UUID | None:

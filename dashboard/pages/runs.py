@@ -37,7 +37,7 @@ from absurd_core.queries.task_selection import newer_cursor
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
 from dashboard.forms.runs_forms import RunFilterForm
-from dashboard.presenters import bulk_outcome_toast, bulk_preview
+from dashboard.presenters import bulk_outcome_toast, bulk_preview, delayed_start_rows
 from tenants.permissions import Action
 
 PAGE_SIZE = 50
@@ -87,6 +87,7 @@ def runs(request):
         "title": "Runs",
         "form": form,
         "page": page,
+        "rows": delayed_start_rows(page.items, timezone.now()) if page is not None else [],
         "newer": newer,
         "paused": paused,
         "scope": request.principal.scope,

@@ -19,6 +19,7 @@ from uuid import UUID
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from absurd_core.actions import tasks as task_actions
@@ -35,6 +36,7 @@ from dashboard.feedback import toast
 from dashboard.forms.task_forms import EmitEventForm, RetryForm
 from dashboard.presenters import (
     attempts_warning,
+    delayed_start,
     failure_view,
     family_view,
     json_block,
@@ -109,6 +111,7 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
         "result": json_block(task.result) if task.state == "completed" else None,
         "failure": failure_view(task.failure),
         "attempts_warning": attempts_warning(task.attempts, task.max_attempts),
+        "starts": delayed_start(task.starts_at, timezone.now()),
         "runs": [
             {"run": run, "claimed_by": claims.get(run.run_id), "failure": failure_view(run.failure)}
             for run in reversed(task.runs)

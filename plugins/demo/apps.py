@@ -9,6 +9,7 @@ class DemoConfig(PluginConfig):
     plugin_version = "0.1.0"
     tasks = (
         "demo.two_steps",
+        "demo.django_two_steps",
         "demo.wait_event",
         "demo.sleep",
         "demo.flaky",

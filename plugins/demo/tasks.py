@@ -10,6 +10,11 @@ from django.conf import settings
 from absurd_core import task
 from approvals.workflow import request_approval
 
+try:  # Django's Tasks API: django.tasks on Django 6, the django-tasks backport on 5.2
+    from django.tasks import task as django_task
+except ImportError:
+    from django_tasks import task as django_task
+
 QUEUE = "demo"
 
 
@@ -20,6 +25,16 @@ def two_steps(params: dict[str, Any], ctx) -> dict[str, int]:
     incremented = ctx.step("increment", lambda: i + 1)
     doubled = ctx.step("double", lambda: incremented * 2)
     return {"i": i, "doubled": doubled}
+
+
+@django_task(takes_context=True, queue_name=QUEUE, task_name="demo.django_two_steps")
+def django_two_steps(context, i: int) -> dict[str, int]:
+    """demo.two_steps written with Django's Tasks API (``django_two_steps.enqueue(i=1)``):
+    the same two checkpointed steps, through the run's absurd-sdk context."""
+    ctx = context.absurd
+    incremented = ctx.step("increment", lambda: int(i) + 1)
+    doubled = ctx.step("double", lambda: incremented * 2)
+    return {"i": int(i), "doubled": doubled}
 
 
 @task("demo.wait_event", queue=QUEUE)

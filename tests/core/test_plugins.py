@@ -56,7 +56,8 @@ def test_plugins_command_lists_plugins_and_contributions():
     assert result.returncode == 0, result.stderr
     assert "demo 0.1.0 (plugins.demo)" in result.stdout
     tasks = (
-        "tasks: demo.expense_approval, demo.fan_out, demo.flaky, demo.sleep, demo.square,"
+        "tasks: demo.django_two_steps, demo.expense_approval, demo.fan_out, demo.flaky, demo.sleep,"
+        " demo.square,"
         " demo.two_steps, demo.wait_event"
     )
     assert tasks in result.stdout
