@@ -9,6 +9,7 @@ class DemoConfig(PluginConfig):
     plugin_version = "0.1.0"
     tasks = (
         "demo.two_steps",
+        "demo.two_steps_async",
         "demo.wait_event",
         "demo.sleep",
         "demo.flaky",
