@@ -28,7 +28,10 @@ def test_drain_runs_until_a_sleep_and_advance_wakes_it_without_waiting(absurd):
     absurd.emit("go", {"ok": 1}, tenant="acme")
     assert [r.status for r in absurd.drain(queues=Q)] == ["completed"]
     result = absurd.result(started)
-    assert (result.state, result.result) == ("completed", {"first": 2, "event": {"ok": 1}, "attempt": 1})
+    assert (result.state, result.result) == (
+        "completed",
+        {"first": 2, "event": {"ok": 1}, "attempt": 1},
+    )
     assert absurd.history(started)[0] == "spawned" and absurd.history(started)[-1] == "completed"
 
 
@@ -61,6 +64,7 @@ def test_a_retry_waits_for_its_back_off_and_advance_brings_it(absurd):
     absurd.advance(30)
     ran = absurd.drain(queues=Q)
     assert [(r.attempt, r.status) for r in ran] == [(2, "completed")]
+    assert absurd.result(started).result["attempt"] == 2
 
 
 def test_a_task_that_fails_for_good_raises_with_its_traceback(absurd):
