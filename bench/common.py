@@ -109,13 +109,15 @@ def set_lifecycle_triggers(conn: psycopg.Connection, enabled: bool, queue: str =
         )
 
 
-def spawn_two_steps(conn: psycopg.Connection, count: int, queue: str = "demo") -> None:
-    """Spawn ``count`` demo.two_steps tasks in one transaction (one commit)."""
+def spawn_two_steps(
+    conn: psycopg.Connection, count: int, queue: str = "demo", task: str = "demo.two_steps"
+) -> None:
+    """Spawn ``count`` demo.two_steps tasks (or ``task``) in one transaction (one commit)."""
     conn.execute(
         "select count(*) from generate_series(1, %s) g, lateral absurd.spawn_task(%s,"
-        " 'demo.two_steps', jsonb_build_object('i', g),"
+        " %s, jsonb_build_object('i', g),"
         ' \'{"headers": {"tenant": "bench"}}\'::jsonb)',
-        (count, queue),
+        (count, queue, task),
     )
 
 

@@ -1,5 +1,8 @@
 """Drain N demo.two_steps tasks: absurd-sdk worker vs runworker vs the raw SQL ceiling.
 
+(b-async) is the same task as ``async def`` (demo.two_steps_async) on runworker's event
+loop, drained right after (b): target within 10% of it.
+
 (a) absurd-sdk ``Absurd.start_worker(concurrency=4)``;
 (b) ``manage.py runworker --concurrency 4``;
 (c) the engine's ceiling: batched claim_task + complete_run, no steps, two connections.
@@ -29,7 +32,12 @@ from bench.common import (
 
 
 def drain_with(
-    worker_cm, url: str, tasks: int, history: int, lifecycle_triggers: bool = True
+    worker_cm,
+    url: str,
+    tasks: int,
+    history: int,
+    lifecycle_triggers: bool = True,
+    task: str = "demo.two_steps",
 ) -> float:
     """Tasks per second from the spawn commit until every task is completed."""
     with connect() as conn:
@@ -40,7 +48,7 @@ def drain_with(
         baseline = count_state(conn, "completed")
         with worker_cm(url):
             started = time.monotonic()
-            spawn_two_steps(conn, tasks)
+            spawn_two_steps(conn, tasks, task=task)
             wait_until(lambda: count_state(conn, "completed") - baseline >= tasks, timeout=600)
             elapsed = time.monotonic() - started
     return tasks / elapsed
@@ -95,6 +103,8 @@ def run(tasks: int = 5000, history: int = 100_000) -> dict:
     drain_with(runworker, url, min(tasks, 1000), 0)
     sdk = drain_with(sdk_worker, url, tasks, 0)
     ours = drain_with(runworker, url, tasks, 0)
+    # The same two steps as ``async def`` (the worker's event loop), right after its baseline.
+    ours_async = drain_with(runworker, url, tasks, 0, task="demo.two_steps_async")
     ours_bare = drain_with(runworker, url, tasks, 0, lifecycle_triggers=False)
     ceiling = raw_ceiling(tasks, 0)
     steps_ceiling = raw_ceiling(tasks, 0, connections=4, steps=True)
@@ -107,6 +117,8 @@ def run(tasks: int = 5000, history: int = 100_000) -> dict:
         "sdk_tps": sdk,
         "runworker_tps": ours,
         "runworker_no_lifecycle_tps": ours_bare,
+        "runworker_async_tps": ours_async,
+        "async_vs_plain": ratio(ours_async, ours),
         "lifecycle_trigger_cost": 1 - ratio(ours, ours_bare),
         "ceiling_tps": ceiling,
         "steps_ceiling_tps": steps_ceiling,
@@ -122,6 +134,8 @@ def run(tasks: int = 5000, history: int = 100_000) -> dict:
     print(f"worker_throughput: {tasks} demo.two_steps tasks, concurrency 4")
     print(f"  (a) absurd-sdk start_worker   {sdk:8.0f} tasks/s")
     print(f"  (b) runworker                 {ours:8.0f} tasks/s")
+    print(f"  (b-async) runworker, demo.two_steps_async {ours_async:8.0f} tasks/s")
+    print(f"  b-async/b = {results['async_vs_plain']:.2f}  (target >= 0.9)")
     print(f"  (b0) runworker, lifecycle triggers disabled {ours_bare:8.0f} tasks/s")
     print(f"  lifecycle trigger cost: {results['lifecycle_trigger_cost']:.0%} (target <= 25%)")
     print(f"  (c) raw SQL ceiling           {ceiling:8.0f} tasks/s")

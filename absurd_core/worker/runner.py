@@ -203,7 +203,7 @@ class Worker:
         self.async_tasks = (
             AsyncExecutor(
                 worker_id=config.worker_id,
-                connections=config.concurrency,
+                connections=2 * config.concurrency,
                 claim_timeout=config.claim_timeout,
                 lookup=registry.runnable,
                 started=self._async_started,
