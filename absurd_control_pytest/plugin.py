@@ -11,7 +11,7 @@ import pytest
 
 
 @pytest.fixture
-def absurd(db, monkeypatch, request):
+def absurd(db, request):
     """Run Absurd workflows in this test, in-process, on the test's database.
 
     Needs pytest-django (``db``): with the ``db`` fixture everything the tasks did
@@ -20,7 +20,8 @@ def absurd(db, monkeypatch, request):
     """
     from absurd_control_pytest.client import AbsurdTestClient
 
-    client = AbsurdTestClient(monkeypatch=monkeypatch)
+    # A MonkeyPatch of its own: unfreeze() undoes the clocks, never the test's own patches.
+    client = AbsurdTestClient(monkeypatch=pytest.MonkeyPatch())
     request.node._absurd_client = client
     yield client
     client.unfreeze()
