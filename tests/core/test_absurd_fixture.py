@@ -105,3 +105,15 @@ def test_freeze_moves_the_engine_clock_and_pythons_together(absurd):
         cursor.execute("select current_setting('absurd.fake_now', true)")
         assert cursor.fetchone()[0] == ""
     assert timezone.now().year < 2030
+
+
+def test_unfreeze_leaves_the_tests_own_patches_alone(absurd, monkeypatch):
+    import absurd_sdk
+
+    real_clock, real_now = absurd_sdk._get_current_time, timezone.now
+    monkeypatch.setattr(absurd_sdk, "__doc__", "patched by the test")
+    absurd.advance(60)
+    assert absurd_sdk._get_current_time is not real_clock and timezone.now is not real_now
+    absurd.unfreeze()
+    assert absurd_sdk.__doc__ == "patched by the test"
+    assert absurd_sdk._get_current_time is real_clock and timezone.now is real_now
