@@ -336,6 +336,7 @@ def test_runworker_defaults_to_every_queue_with_registered_tasks():
         "approvals",
         "demo",
         "fairq",
+        "kitq",
         "mixedq",
         "testq",
     ]
