@@ -55,7 +55,10 @@ def test_plugins_command_lists_plugins_and_contributions():
     result = manage("plugins")
     assert result.returncode == 0, result.stderr
     assert "demo 0.1.0 (plugins.demo)" in result.stdout
-    tasks = "tasks: demo.expense_approval, demo.flaky, demo.sleep, demo.two_steps, demo.wait_event"
+    tasks = (
+        "tasks: demo.expense_approval, demo.flaky, demo.sleep, demo.two_steps,"
+        " demo.two_steps_async, demo.wait_event"
+    )
     assert tasks in result.stdout
     assert "api: /api/v1/plugins/demo/" in result.stdout
 

@@ -134,5 +134,5 @@ def test_the_demo_plugin_is_off_in_production_by_default():
     assert result.stdout.splitlines()[1:] == [
         "['plugins.demo']",
         "['demo.expense_approval', 'demo.flaky', 'demo.sleep', 'demo.two_steps', "
-        "'demo.wait_event']",
+        "'demo.two_steps_async', 'demo.wait_event']",
     ], result.stderr
