@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -365,9 +366,11 @@ def _traceback(failure: dict[str, Any]) -> str:
 
 
 def _run_async(coroutine) -> Outcome:
-    """Run an async task's coroutine to its end (in a thread if a loop is running here)."""
+    """Run an async task's coroutine to its end on an event loop of its own; in a helper
+    thread if this thread already runs a loop (Playwright's sync API, say)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coroutine)
-    raise RuntimeError("drain() and run() are synchronous: call them outside an event loop.")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from absurd_sdk import SuspendTask
@@ -57,7 +58,9 @@ def run_as(queue, tenant, body):
         finally:
             await conn.close()
 
-    return asyncio.run(main())
+    # A loop of its own, in a thread: another test's loop may be running in this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, main()).result()
 
 
 def test_a_tenants_async_task_emits_only_in_its_namespace(queue):
