@@ -19,6 +19,7 @@ Two kinds of task are special:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,11 @@ class TaskSpec:
     @property
     def external(self) -> bool:
         return self.handler is None
+
+    @property
+    def is_async(self) -> bool:
+        """An ``async def`` handler: runworker runs it on its event loop (async_executor.py)."""
+        return self.handler is not None and inspect.iscoroutinefunction(self.handler)
 
     @property
     def module(self) -> str:
@@ -141,6 +147,9 @@ def task(
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(params, ctx)`` as a task.
 
+    An ``async def`` handler gets an async context (``await ctx.step(...)``,
+    worker/async_context.py) and runs on the worker's event loop.
+
     ``retry`` is an Absurd retry strategy: ``{"kind": "fixed" | "exponential" | "none",
     "base_seconds": ..., "factor": ..., "max_seconds": ...}``. ``internal``: only our
     own code spawns it (see the module's docstring); a handler of an internal task that
@@ -188,8 +197,6 @@ def external_task(
     if not isinstance(name, str) or not name:
         raise InvalidArgument("An external task needs a name.")
     _check_defaults(queue, max_attempts)
-    import inspect
-
     caller = inspect.currentframe().f_back  # type: ignore[union-attr]
     return registry.register(
         TaskSpec(

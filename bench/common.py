@@ -113,6 +113,7 @@ def set_lifecycle_triggers(conn: psycopg.Connection, enabled: bool, queue: str =
 #: one (demo.django_two_steps) Django's {"args": [], "kwargs": {"i": g}}.
 TWO_STEP_PARAMS = {
     "demo.two_steps": "jsonb_build_object('i', g)",
+    "demo.two_steps_async": "jsonb_build_object('i', g)",
     "demo.django_two_steps": "jsonb_build_object('args', '[]'::jsonb, 'kwargs',"
     " jsonb_build_object('i', g))",
 }

@@ -65,15 +65,18 @@ transaction, drained with concurrency 4.
 | (a) absurd-sdk `Absurd.start_worker(concurrency=4)` | {t["sdk_tps"]:.0f} | {t["sdk_history_tps"]:.0f} |
 | (b) `manage.py runworker --concurrency 4` | {t["runworker_tps"]:.0f} | {t["runworker_history_tps"]:.0f} |
 | (b-dj) runworker, the same task written with Django's Tasks API (`demo.django_two_steps`) | {t["django_api_tps"]:.0f} | |
+| (b-async) runworker, the same task as `async def` (`demo.two_steps_async`) | {t["runworker_async_tps"]:.0f} | |
 | (b0) runworker with the lifecycle triggers disabled | {t["runworker_no_lifecycle_tps"]:.0f} | |
 | (c) raw SQL ceiling: batched claim + complete, no steps, 2 connections | {t["ceiling_tps"]:.0f} | {t["ceiling_history_tps"]:.0f} |
 | (d) raw SQL with the two checkpoints a two-step task writes, 4 connections | {t["steps_ceiling_tps"]:.0f} | |
 
 - b/a = **{t["runworker_vs_sdk"]:.2f}** (target >= 5)
 - b-dj/b = **{t["django_api_vs_runworker"]:.2f}** (target >= 0.9; b here is the mean of
-  the runworker drains just before and after b-dj, {t["runworker_tps"]:.0f} and
+  the runworker drains just before b-dj and after b-async, {t["runworker_tps"]:.0f} and
   {t["runworker_again_tps"]:.0f} tasks/s)
 - b/c = **{t["runworker_vs_ceiling"]:.2f}** (target >= 0.4)
+- b-async/b = **{t["async_vs_plain"]:.2f}**: async tasks on the worker's event loop against
+  the same task on its threads (target >= 0.9; the same mean b)
 - b/d = {t["runworker_vs_steps_ceiling"]:.2f}: runworker's share of what the engine's own SQL
   allows for this task shape. (d) is an upper bound for any worker that keeps absurd-sdk's
   semantics (a durable commit per checkpoint), so b/a >= 5 would need more than this machine's

@@ -1,5 +1,8 @@
 """Drain N demo.two_steps tasks: absurd-sdk worker vs runworker vs the raw SQL ceiling.
 
+(b-async) is the same task as ``async def`` (demo.two_steps_async) on runworker's event
+loop, drained right after (b): target within 10% of it.
+
 (a) absurd-sdk ``Absurd.start_worker(concurrency=4)``;
 (b) ``manage.py runworker --concurrency 4``;
 (b-dj) the same two steps written with Django's Tasks API (demo.django_two_steps, run by
@@ -103,7 +106,9 @@ def run(tasks: int = 5000, history: int = 100_000) -> dict:
     sdk = drain_with(sdk_worker, url, tasks, 0)
     ours = drain_with(runworker, url, tasks, 0)
     django_api = drain_with(runworker, url, tasks, 0, task="demo.django_two_steps")
-    ours_again = drain_with(runworker, url, tasks, 0)  # (b) around (b-dj): drift shows
+    # The same two steps as ``async def`` (the worker's event loop).
+    ours_async = drain_with(runworker, url, tasks, 0, task="demo.two_steps_async")
+    ours_again = drain_with(runworker, url, tasks, 0)  # (b) around (b-dj, b-async): drift shows
     ours_bare = drain_with(runworker, url, tasks, 0, lifecycle_triggers=False)
     ceiling = raw_ceiling(tasks, 0)
     steps_ceiling = raw_ceiling(tasks, 0, connections=4, steps=True)
@@ -119,6 +124,8 @@ def run(tasks: int = 5000, history: int = 100_000) -> dict:
         "django_api_tps": django_api,
         "django_api_vs_runworker": ratio(django_api, (ours + ours_again) / 2),
         "runworker_no_lifecycle_tps": ours_bare,
+        "runworker_async_tps": ours_async,
+        "async_vs_plain": ratio(ours_async, (ours + ours_again) / 2),
         "lifecycle_trigger_cost": 1 - ratio(ours, ours_bare),
         "ceiling_tps": ceiling,
         "steps_ceiling_tps": steps_ceiling,
@@ -134,13 +141,16 @@ def run(tasks: int = 5000, history: int = 100_000) -> dict:
     print(f"worker_throughput: {tasks} demo.two_steps tasks, concurrency 4")
     print(f"  (a) absurd-sdk start_worker   {sdk:8.0f} tasks/s")
     print(
-        f"  (b) runworker                 {ours:8.0f} tasks/s (again after b-dj: {ours_again:.0f})"
+        f"  (b) runworker                 {ours:8.0f} tasks/s (again after b-dj, b-async:"
+        f" {ours_again:.0f})"
     )
     print(f"  (b-dj) Django Tasks API task  {django_api:8.0f} tasks/s")
     print(
         f"  b-dj/b = {results['django_api_vs_runworker']:.2f}  (target >= 0.9; b is the mean"
         " of the runs before and after)"
     )
+    print(f"  (b-async) runworker, demo.two_steps_async {ours_async:8.0f} tasks/s")
+    print(f"  b-async/b = {results['async_vs_plain']:.2f}  (target >= 0.9; the same mean)")
     print(f"  (b0) runworker, lifecycle triggers disabled {ours_bare:8.0f} tasks/s")
     print(f"  lifecycle trigger cost: {results['lifecycle_trigger_cost']:.0%} (target <= 25%)")
     print(f"  (c) raw SQL ceiling           {ceiling:8.0f} tasks/s")

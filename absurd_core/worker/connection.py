@@ -37,6 +37,23 @@ def log_database_warning(diag: psycopg.errors.Diagnostic) -> None:
 
 
 def connect(*, application_name: str, using: str = "default") -> psycopg.Connection:
+    conn = psycopg.connect(**connect_kwargs(application_name, using), autocommit=True)
+    conn.add_notice_handler(log_database_warning)
+    return conn
+
+
+async def connect_async(
+    *, application_name: str, using: str = "default"
+) -> psycopg.AsyncConnection:
+    """The same connection as ``connect``, for the async executor's event loop."""
+    conn = await psycopg.AsyncConnection.connect(
+        **connect_kwargs(application_name, using), autocommit=True
+    )
+    conn.add_notice_handler(log_database_warning)
+    return conn
+
+
+def connect_kwargs(application_name: str, using: str = "default") -> dict:
     settings = connections[using].settings_dict
     kwargs = {
         "dbname": settings["NAME"],
@@ -51,14 +68,11 @@ def connect(*, application_name: str, using: str = "default") -> psycopg.Connect
         },
     }
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    conn = psycopg.connect(
+    return {
         **kwargs,
-        autocommit=True,
-        application_name=application_name[:63],
-        options=f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}",
-    )
-    conn.add_notice_handler(log_database_warning)
-    return conn
+        "application_name": application_name[:63],
+        "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+    }
 
 
 class LazyConnection:

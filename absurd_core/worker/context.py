@@ -22,17 +22,20 @@ from absurd_core.errors import RateLimited
 from absurd_core.event_names import system_event_bound_to, task_event_name, tenant_event_name
 
 
-class ControlTaskContext(TaskContext):
-    """absurd-sdk's context, with event names owned by the task's tenant.
+class TenantEventRules:
+    """The facts and event-name rules both contexts share (sync and async).
 
-    absurd-sdk 0.5.1's ``TaskContext`` names events in exactly two methods,
-    ``await_event`` and ``emit_event``; both are overridden here, so a task with a
-    tenant awaits and emits only ``tenant:<slug>:<name>`` whatever it calls, and a
-    name taken from params cannot reach another tenant's events or a system event
-    (absurd_core.event_names). Tasks without a tenant keep raw names, except system
-    ones. System events (an approval's decision) are awaited through
-    ``_await_system_event``, which only accepts names bound to this task.
+    A task with a tenant awaits and emits only ``tenant:<slug>:<name>``, whatever it
+    calls, so a name taken from params cannot reach another tenant's events or a
+    system event (absurd_core.event_names). Tasks without a tenant keep raw names,
+    except system ones. System events (an approval's decision) are awaited only
+    through ``_await_system_event``, which accepts names bound to this task.
     """
+
+    _queue_name: str
+    _task: dict[str, Any]
+    _checkpoint_cache: dict[str, Any]
+    task_id: Any
 
     @property
     def queue(self) -> str:
@@ -59,14 +62,14 @@ class ControlTaskContext(TaskContext):
         """The engine's name for ``name`` as this task awaits or emits it."""
         return task_event_name(self.tenant, name)
 
-    def await_event(
-        self, event_name: str, step_name: str | None = None, timeout: int | None = None
-    ) -> Any:
-        """Wait for this task's tenant's event ``event_name`` (a raw name without a tenant).
+    def _awaited(self, event_name: str, step_name: str | None) -> tuple[str, str]:
+        """(engine name, step name) of a wait on the tenant's ``event_name``.
 
         The step (checkpoint) name stays ``$awaitEvent:<event_name>`` as the author
-        wrote it, the name it had before the prefix was added here, so a task that
-        was already waiting when the platform was upgraded resumes from its checkpoint.
+        wrote it, the name it had before the prefix was added, so a task that was
+        already waiting when the platform was upgraded resumes from its checkpoint.
+        A wait on the raw name that began before the upgrade, and timed out, raises
+        absurd-sdk's timeout here, as absurd-sdk would have for its own name.
         """
         engine_name = self.event_name(event_name)
         step_name = step_name or f"$awaitEvent:{event_name}"
@@ -76,17 +79,41 @@ class ControlTaskContext(TaskContext):
             and self._task.get("event_payload") is None
             and step_name not in self._checkpoint_cache
         ):
-            # A wait on the raw name that began before the upgrade, and timed out:
-            # absurd-sdk would raise for its own name; do the same for the old one.
             self._task["wake_event"] = None
             raise WaitTimedOut(f'Timed out waiting for event "{event_name}"')
+        return engine_name, step_name
+
+    def _emitted(self, event_name: str) -> str:
+        """The engine's name for an emit of the tenant's ``event_name``."""
+        if not event_name:
+            raise ValueError("event_name must be a non-empty string")
+        return self.event_name(event_name)
+
+    def _system_awaited(self, event_name: str, step_name: str | None) -> tuple[str, str]:
+        """Check that ``event_name`` is a system event owed to this task (not for task code)."""
+        if not system_event_bound_to(event_name, self.task_id):
+            raise ValueError(f"{event_name!r} is not a system event owed to this task.")
+        return event_name, step_name or f"$awaitEvent:{event_name}"
+
+
+class ControlTaskContext(TenantEventRules, TaskContext):
+    """absurd-sdk's context, with event names owned by the task's tenant.
+
+    absurd-sdk 0.5.1's ``TaskContext`` names events in exactly two methods,
+    ``await_event`` and ``emit_event``; both are overridden here with the rules of
+    ``TenantEventRules``.
+    """
+
+    def await_event(
+        self, event_name: str, step_name: str | None = None, timeout: int | None = None
+    ) -> Any:
+        """Wait for this task's tenant's event ``event_name`` (a raw name without a tenant)."""
+        engine_name, step_name = self._awaited(event_name, step_name)
         return super().await_event(engine_name, step_name, timeout)
 
     def emit_event(self, event_name: str, payload: Any = None) -> None:
         """Emit this task's tenant's event ``event_name`` (a raw name without a tenant)."""
-        if not event_name:
-            raise ValueError("event_name must be a non-empty string")
-        super().emit_event(self.event_name(event_name), payload)
+        super().emit_event(self._emitted(event_name), payload)
 
     def _await_system_event(
         self, event_name: str, step_name: str | None = None, timeout: int | None = None
@@ -97,9 +124,7 @@ class ControlTaskContext(TaskContext):
         so even code that passed a name from params here could not read another
         task's decision.
         """
-        if not system_event_bound_to(event_name, self.task_id):
-            raise ValueError(f"{event_name!r} is not a system event owed to this task.")
-        return super().await_event(event_name, step_name or f"$awaitEvent:{event_name}", timeout)
+        return super().await_event(*self._system_awaited(event_name, step_name), timeout)
 
     # -- Child workflows (absurd_core/children.py, docs/workflows.md) ------------------
 
@@ -289,6 +314,9 @@ class ControlTaskContext(TaskContext):
         return self.await_event(full, step_name or f"$awaitEvent:{full}", timeout)
 
 
+CHECKPOINTS_SQL = "select checkpoint_name, state from absurd.get_task_checkpoint_states(%s, %s, %s)"
+
+
 def build_context(
     conn: psycopg.Connection, queue: str, claimed: dict[str, Any], claim_timeout: int
 ) -> ControlTaskContext:
@@ -300,12 +328,14 @@ def build_context(
     cache = claimed.pop("checkpoints", None)
     if cache is None:
         with conn.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(
-                "select checkpoint_name, state from absurd.get_task_checkpoint_states(%s, %s, %s)",
-                (queue, claimed["task_id"], claimed["run_id"]),
-            )
+            cursor.execute(CHECKPOINTS_SQL, (queue, claimed["task_id"], claimed["run_id"]))
             cache = {row["checkpoint_name"]: row["state"] for row in cursor.fetchall()}
-    ctx = object.__new__(ControlTaskContext)
+    return fill_context(ControlTaskContext, conn, queue, claimed, cache, claim_timeout)
+
+
+def fill_context(cls, conn, queue, claimed, cache, claim_timeout):
+    """An absurd-sdk context of ``cls`` (whose constructor refuses), as absurd-sdk builds it."""
+    ctx = object.__new__(cls)
     ctx.task_id = claimed["task_id"]
     ctx._conn = conn
     ctx._queue_name = queue

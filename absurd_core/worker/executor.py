@@ -126,8 +126,11 @@ class Executor:
         registry: TaskRegistry,
         claim_timeout: int,
         unknown: UnknownTasks | None = None,
+        *,
+        close_django_connections: bool = True,
     ):
         self.conn = conn
+        self.close_django_connections = close_django_connections
         self.registry = registry
         self.claim_timeout = claim_timeout
         self.unknown = unknown or UnknownTasks()
@@ -148,7 +151,7 @@ class Executor:
             self._defer_unknown(queue, claimed)
             return Outcome("deferred", time.monotonic() - started)
 
-        fields = _log_fields(queue, claimed)
+        fields = log_fields(queue, claimed)
         try:
             ctx = build_context(self.conn, queue, claimed, self.claim_timeout)
         except psycopg.OperationalError as exc:
@@ -177,7 +180,8 @@ class Executor:
             # Task code may use the ORM (approvals do), which opens this thread's Django
             # connection: give it back after each task rather than keep it across a
             # database restart (a no-op for tasks that did not touch the ORM).
-            connections.close_all()
+            if self.close_django_connections:
+                connections.close_all()
 
         try:
             self.conn.execute(
@@ -185,50 +189,25 @@ class Executor:
                 (queue, claimed["run_id"], payload),
             )
         except psycopg.Error as err:
-            if _sqlstate(err) == "AB001":
-                return self._done("cancelled", started, fields)
-            if _sqlstate(err) == "AB002":
-                return self._done("lost", started, fields)
+            status = settled_elsewhere(err)
+            if status is not None:
+                return self._done(status, started, fields)
             raise
         return self._done("completed", started, fields)
 
     def _fail(self, queue, claimed, spec: TaskSpec, err, started, fields) -> Outcome:
         duration = time.monotonic() - started
-        error = f"{err.__class__.__name__}: {err}"
-        max_attempts, retry = failure_defaults(claimed, spec)
         try:
-            if max_attempts is None and retry is None:
-                # The task carries its own limits (every spawn of ours): the engine's call.
-                self.conn.execute(
-                    "select absurd.fail_run(%s, %s, %s::jsonb, null)",
-                    (queue, claimed["run_id"], json.dumps(serialize_error(err))),
-                )
-            else:
-                # Spawned elsewhere without them: the registered defaults apply
-                # (absurd_core/sql/retries.sql, around absurd.fail_run).
-                self.conn.execute(
-                    FAIL_WITH_DEFAULTS_SQL,
-                    (
-                        queue,
-                        claimed["run_id"],
-                        json.dumps(serialize_error(err)),
-                        max_attempts,
-                        json.dumps(retry) if retry is not None else None,
-                    ),
-                )
+            self.conn.execute(*fail_statement(queue, claimed, spec, err))
         except psycopg.Error as db_err:
-            if _sqlstate(db_err) in ("AB001", "AB002"):
-                return self._done(
-                    "cancelled" if _sqlstate(db_err) == "AB001" else "lost", started, fields
-                )
+            status = settled_elsewhere(db_err)
+            if status is not None:
+                return self._done(status, started, fields)
             raise
-        logger.warning("task.fail %s duration_ms=%d error=%s", fields, duration * 1000, error[:500])
-        return Outcome("failed", duration, error)
+        return log_failure(fields, duration, err)
 
     def _done(self, status: Status, started: float, fields: str) -> Outcome:
-        duration = time.monotonic() - started
-        logger.info("task.%s %s duration_ms=%d", status, fields, duration * 1000)
-        return Outcome(status, duration)
+        return log_done(status, started, fields)
 
     def _defer_unknown(self, queue: str, claimed: dict[str, Any]) -> None:
         name = claimed["task_name"]
@@ -246,6 +225,48 @@ class Executor:
             " absurd.current_time() + make_interval(secs => %s::double precision))",
             (queue, claimed["run_id"], self.unknown.backoff(claimed["task_id"])),
         )
+
+
+def settled_elsewhere(err: psycopg.Error) -> Status | None:
+    """The engine's answer when the run was settled under us: cancelled, or its lease lost."""
+    return {"AB001": "cancelled", "AB002": "lost"}.get(_sqlstate(err) or "")
+
+
+def fail_statement(
+    queue: str, claimed: dict[str, Any], spec: TaskSpec, err: BaseException
+) -> tuple[str, tuple]:
+    """The statement that fails a run whose task code raised ``err`` (sync and async)."""
+    max_attempts, retry = failure_defaults(claimed, spec)
+    if max_attempts is None and retry is None:
+        # The task carries its own limits (every spawn of ours): the engine's call.
+        return (
+            "select absurd.fail_run(%s, %s, %s::jsonb, null)",
+            (queue, claimed["run_id"], json.dumps(serialize_error(err))),
+        )
+    # Spawned elsewhere without them: the registered defaults apply
+    # (absurd_core/sql/retries.sql, around absurd.fail_run).
+    return (
+        FAIL_WITH_DEFAULTS_SQL,
+        (
+            queue,
+            claimed["run_id"],
+            json.dumps(serialize_error(err)),
+            max_attempts,
+            json.dumps(retry) if retry is not None else None,
+        ),
+    )
+
+
+def log_failure(fields: str, duration: float, err: BaseException) -> Outcome:
+    error = f"{err.__class__.__name__}: {err}"
+    logger.warning("task.fail %s duration_ms=%d error=%s", fields, duration * 1000, error[:500])
+    return Outcome("failed", duration, error)
+
+
+def log_done(status: Status, started: float, fields: str) -> Outcome:
+    duration = time.monotonic() - started
+    logger.info("task.%s %s duration_ms=%d", status, fields, duration * 1000)
+    return Outcome(status, duration)
 
 
 def failure_defaults(
@@ -268,7 +289,7 @@ def failure_defaults(
     return max_attempts, retry
 
 
-def _log_fields(queue: str, claimed: dict[str, Any]) -> str:
+def log_fields(queue: str, claimed: dict[str, Any]) -> str:
     tenant = (claimed.get("headers") or {}).get("tenant", "")
     return (
         f"task_id={claimed['task_id']} name={claimed['task_name']} queue={queue} "

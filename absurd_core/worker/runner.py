@@ -41,6 +41,7 @@ from absurd_core.errors import first_line
 from absurd_core.hooks import ClaimAdmission, claim_admission
 from absurd_core.listeners import registered_listeners
 from absurd_core.registry import TaskRegistry
+from absurd_core.worker.async_executor import AsyncExecutor
 from absurd_core.worker.connection import LazyConnection, connect, reconnect_delay
 from absurd_core.worker.executor import ConnectionLostBeforeStart, Executor, UnknownTasks
 from absurd_core.worker.housekeeping import Housekeeping
@@ -200,6 +201,21 @@ class Worker:
             counters=self._counters,
             done=self.done,
         )
+        # ``async def`` tasks run on one event loop beside the threads, if there are any.
+        self.async_tasks = (
+            AsyncExecutor(
+                worker_id=config.worker_id,
+                connections=2 * config.concurrency,
+                claim_timeout=config.claim_timeout,
+                lookup=registry.runnable,
+                started=self._async_started,
+                settled=self._async_settled,
+                release=self._release_claimed,
+                own_pid=self._own_pid,
+            )
+            if any(spec.is_async for spec in registry if spec.queue in config.queues)
+            else None
+        )
         # Plugin lifecycle listeners, fed only by workers of a deployment that has some.
         listeners = registered_listeners()
         self.lifecycle_pump = (
@@ -226,13 +242,15 @@ class Worker:
             cfg.claim_timeout,
         )
         self.housekeeping.beat()
-        for helper in (
+        helpers = (
             self.wakeups,
             self.leases,
             self.housekeeping,
             self.lifecycle_pump,
             self.schedules,
-        ):
+            self.async_tasks,
+        )
+        for helper in helpers:
             if helper is not None:
                 helper.start()
         for index in range(cfg.concurrency):
@@ -348,12 +366,19 @@ class Worker:
                 for row in admitted:
                     self._claimed[row["run_id"]] = InFlight(queue, row["run_id"], row["task_id"])
             for row in admitted:
-                self._work.put((queue, row))
+                if self.async_tasks is not None and self._is_async(queue, row):
+                    self.async_tasks.submit(queue, row)
+                else:
+                    self._work.put((queue, row))
             claimed += len(rows)
         return requested, claimed, skipped
 
     def _runnable(self, queue: str, row: dict[str, Any]) -> bool:
         return self.registry.runnable(row["task_name"], queue) is not None
+
+    def _is_async(self, queue: str, row: dict[str, Any]) -> bool:
+        spec = self.registry.runnable(row["task_name"], queue)
+        return spec is not None and spec.is_async
 
     def _queue_error(self, queue: str, exc: psycopg.Error) -> None:
         message = _one_line(exc)
@@ -460,6 +485,34 @@ class Worker:
             self._own_pids[threading.current_thread().name] = conn.info.backend_pid
         return Executor(conn, self.registry, self.config.claim_timeout, self.unknown_tasks)
 
+    # -- async tasks (async_executor.py calls these from its loop thread) -----
+
+    def _async_started(self, run_id: Any) -> None:
+        with self._lock:
+            run = self._claimed.get(run_id)
+            if run is not None:
+                run.started = True
+
+    def _async_settled(self, queue: str, claimed: dict[str, Any], status: str | None) -> None:
+        """As at the end of an execution thread's task (status None: released)."""
+        if status is not None:
+            self.stats.record(status)
+            if status != "deferred":
+                self._look_again(queue)
+        with self._lock:
+            self._claimed.pop(claimed["run_id"], None)
+        self.wake.set()
+
+    def _release_claimed(self, queue: str, claimed: dict[str, Any]) -> None:
+        with self._lock:
+            run = self._claimed.get(claimed["run_id"])
+        if run is not None:
+            self._release([run])
+
+    def _own_pid(self, name: str, pid: int) -> None:
+        with self._lock:
+            self._own_pids[name] = pid
+
     def _claimed_snapshot(self) -> list[InFlight]:
         with self._lock:
             return list(self._claimed.values())
@@ -478,6 +531,9 @@ class Worker:
         deadline = time.monotonic() + self.config.grace
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if self.async_tasks is not None:
+            # Async tasks get what is left of the grace period; the rest are cancelled.
+            self.async_tasks.stop(deadline)
         # Whatever is still executing after the grace period is released too.
         released += self._release(self._claimed_snapshot())
         self.done.set()

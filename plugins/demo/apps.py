@@ -10,6 +10,7 @@ class DemoConfig(PluginConfig):
     tasks = (
         "demo.two_steps",
         "demo.django_two_steps",
+        "demo.two_steps_async",
         "demo.wait_event",
         "demo.sleep",
         "demo.flaky",

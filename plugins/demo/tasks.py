@@ -37,6 +37,23 @@ def django_two_steps(context, i: int) -> dict[str, int]:
     return {"i": int(i), "doubled": doubled}
 
 
+@task("demo.two_steps_async", queue=QUEUE)
+async def two_steps_async(params: dict[str, Any], ctx) -> dict[str, int]:
+    """``demo.two_steps`` as ``async def``: it runs on the worker's event loop."""
+    i = int(params["i"])
+
+    async def increment() -> int:
+        return i + 1
+
+    incremented = await ctx.step("increment", increment)
+
+    async def double() -> int:
+        return incremented * 2
+
+    doubled = await ctx.step("double", double)
+    return {"i": i, "doubled": doubled}
+
+
 @task("demo.wait_event", queue=QUEUE)
 def wait_event(params: dict[str, Any], ctx) -> Any:
     """Sleep until the named event is emitted, then return its payload.

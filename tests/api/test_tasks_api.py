@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from absurd_core import engine, spawn
@@ -60,25 +59,22 @@ def test_get_a_waiting_task_with_runs_checkpoints_and_its_wait(keys):
     engine.drop_queue("demo")
 
 
-def test_cancel_and_retry(keys):
+def test_cancel_and_retry(keys, absurd):
     task = spawn("demo.two_steps", {"i": 1}, tenant="acme")
     cancelled = call("post", f"/{task.task_id}/cancel", keys["operator"])
     assert cancelled.json() == {"task_id": str(task.task_id), "state": "cancelled"}
     # Absurd retries failed tasks only.
     refused = call("post", f"/{task.task_id}/retry", keys["operator"], {})
     assert refused.status_code == 409 and "not currently failed" in refused.json()["detail"]
-    failed = spawn("demo.two_steps", {"i": 2}, tenant="acme", max_attempts=1)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "select run_id from absurd.claim_task('demo', 'w', 60, 10) where task_id = %s",
-            [failed.task_id],
-        )
-        (run_id,) = cursor.fetchone()
-        cursor.execute(
-            "select absurd.fail_run('demo', %s, '{\"name\": \"E\"}'::jsonb, null)", [run_id]
-        )
+    # A task that really failed, run in-process by the pytest plugin's fixture.
+    failed = absurd.spawn("demo.flaky", {"fail_times": 1}, tenant="acme", max_attempts=1)
+    assert absurd.run(failed, raise_failures=False).status == "failed"
+    assert absurd.result(failed).failure["name"] == "FlakyError"
     retried = call("post", f"/{failed.task_id}/retry", keys["operator"], {"max_attempts": 3})
     assert retried.status_code == 200 and retried.json()["state"] == "pending"
+    # The retry is a real new attempt: it runs, and succeeds.
+    assert absurd.run(failed).attempt == 2
+    assert absurd.result(failed).result == {"attempts": 2}
     # Who did what is on each task's timeline; the refused retry left no trace.
     timeline = {
         t: [(e.kind, e.actor) for e in task_timeline(TenantScope("acme"), "demo", t) if e.actor]

@@ -14,13 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: The project's top-level packages (what the rules speak about).
-PACKAGES = ("absurd_core", "tenants", "approvals", "dashboard", "config", "plugins")
+PACKAGES = (
+    "absurd_core",
+    "tenants",
+    "approvals",
+    "dashboard",
+    "config",
+    "plugins",
+    "absurd_control_pytest",
+)
 
 #: package -> packages it may never import.
 FORBIDDEN = {
     "absurd_core": ("tenants", "approvals", "dashboard", "config", "plugins"),
     "tenants": ("approvals", "dashboard"),
     "approvals": ("dashboard", "config", "plugins"),
+    # The pytest plugin drives the core and approvals as a worker and a link would.
+    "absurd_control_pytest": ("dashboard", "config", "plugins", "tenants"),
 }
 
 #: What a built-in plugin (plugins/<name>/) may import of the project, besides itself.

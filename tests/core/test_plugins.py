@@ -57,8 +57,7 @@ def test_plugins_command_lists_plugins_and_contributions():
     assert "demo 0.1.0 (plugins.demo)" in result.stdout
     tasks = (
         "tasks: demo.django_two_steps, demo.expense_approval, demo.fan_out, demo.flaky, demo.sleep,"
-        " demo.square,"
-        " demo.two_steps, demo.wait_event"
+        " demo.square, demo.two_steps, demo.two_steps_async, demo.wait_event"
     )
     assert tasks in result.stdout
     assert "api: /api/v1/plugins/demo/" in result.stdout
