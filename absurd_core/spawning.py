@@ -111,6 +111,21 @@ def tenant_key_of(tenant: str | None, engine_key: str | None) -> str | None:
     return engine_key
 
 
+def _checked_spec(task_name: str, queue: str | None, headers, tenant: str):
+    """The registered task (None for an unregistered name spawned onto ``queue``), after the
+    checks spawn() and spawn_many() share: the queue agrees, and the tenant is the server's."""
+    spec = registry.get(task_name)
+    if spec is None and queue is None:
+        raise InvalidArgument(f"Task {task_name!r} is not registered; pass queue= to spawn it.")
+    if spec is not None and queue is not None and queue != spec.queue:
+        raise InvalidArgument(f"Task {task_name!r} runs on queue {spec.queue!r}, not {queue!r}.")
+    if headers and "tenant" in headers:
+        raise InvalidArgument("The tenant header is set by the server and cannot be supplied.")
+    if not tenant:
+        raise InvalidArgument("A tenant is required to spawn a task.")
+    return spec
+
+
 def spawn(
     task_name: str,
     params: Any = None,
@@ -136,15 +151,7 @@ def spawn(
     ``run_after``: a delayed start, an aware datetime or a timedelta from the engine's
     clock (absurd_core/delayed_starts.py). The task stays pending until then.
     """
-    spec = registry.get(task_name)
-    if spec is None and queue is None:
-        raise InvalidArgument(f"Task {task_name!r} is not registered; pass queue= to spawn it.")
-    if spec is not None and queue is not None and queue != spec.queue:
-        raise InvalidArgument(f"Task {task_name!r} runs on queue {spec.queue!r}, not {queue!r}.")
-    if headers and "tenant" in headers:
-        raise InvalidArgument("The tenant header is set by the server and cannot be supplied.")
-    if not tenant:
-        raise InvalidArgument("A tenant is required to spawn a task.")
+    spec = _checked_spec(task_name, queue, headers, tenant)
     options = engine.spawn_options(
         headers={**(headers or {}), "tenant": tenant},
         idempotency_key=tenant_idempotency_key(tenant, idempotency_key),
@@ -202,15 +209,7 @@ def spawn_many(
     for every task the statement creates (a refusal spawns none of them), and each
     task has its own idempotency key, prefixed with the tenant.
     """
-    spec = registry.get(task_name)
-    if spec is None and queue is None:
-        raise InvalidArgument(f"Task {task_name!r} is not registered; pass queue= to spawn it.")
-    if spec is not None and queue is not None and queue != spec.queue:
-        raise InvalidArgument(f"Task {task_name!r} runs on queue {spec.queue!r}, not {queue!r}.")
-    if headers and "tenant" in headers:
-        raise InvalidArgument("The tenant header is set by the server and cannot be supplied.")
-    if not tenant:
-        raise InvalidArgument("A tenant is required to spawn a task.")
+    spec = _checked_spec(task_name, queue, headers, tenant)
     if len(idempotency_keys) != len(params_list):
         raise InvalidArgument("spawn_many needs one idempotency key per params.")
     if not params_list:

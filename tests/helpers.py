@@ -201,3 +201,11 @@ def role_user(
             member_of = Tenant.objects.get(slug=member_of)
         Membership.objects.create(user=user, tenant=member_of, role=member_role)
     return user
+
+
+def terminal_result(queue: str, task_id) -> object | None:
+    """The engine's result of a task that has ended, None while it has not (for wait_for)."""
+    from absurd_core import engine
+
+    result = engine.get_task_result(queue, task_id)
+    return result if result.state in ("completed", "failed", "cancelled") else None

@@ -13,7 +13,7 @@ from psycopg import sql
 
 from absurd_core import engine, spawn
 from absurd_core.children import DEPTH, ON_PARENT_CANCEL, PARENT, ROOT
-from tests.helpers import WorkerProcess, raw_connection, wait_for
+from tests.helpers import WorkerProcess, raw_connection, terminal_result, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,11 +30,6 @@ def queues():
 
 def _result(queue, task_id):
     return engine.get_task_result(queue, task_id)
-
-
-def _terminal(queue, task_id):
-    result = _result(queue, task_id)
-    return result if result.state in ("completed", "failed", "cancelled") else None
 
 
 def _children(queue, parent_id):
@@ -92,7 +87,7 @@ def _sleeping(task_id):
 def test_fan_out_sums_its_children_and_records_the_relationship():
     parent = spawn("demo.fan_out", {"n": 12}, tenant="t1")
     with WorkerProcess("--queue", "demo", "--poll-interval", "0.1"):
-        result = wait_for(lambda: _terminal("demo", parent.task_id), timeout=60)
+        result = wait_for(lambda: terminal_result("demo", parent.task_id), timeout=60)
     assert result.state == "completed"
     assert result.result == {"n": 12, "sum": sum(i * i for i in range(12))}
     children = _children("demo", parent.task_id)
@@ -125,7 +120,7 @@ def test_children_completed_by_raw_sql_wake_the_parent():
         _claim_and(RAW_QUEUE, ids[0], "complete")
         assert _sleeping(parent.task_id)  # mode "all": one of two is not enough
         _claim_and(RAW_QUEUE, ids[1], "complete")
-        result = wait_for(lambda: _terminal("testq", parent.task_id), timeout=30)
+        result = wait_for(lambda: terminal_result("testq", parent.task_id), timeout=30)
     assert result.state == "completed"
     assert sorted(result.result["ended"]) == sorted(ids)
     assert result.result["values"] == [{"raw": True}, {"raw": True}]
@@ -147,11 +142,11 @@ def test_first_mode_wakes_on_the_first_child_and_any_n_on_the_nth():
         first_ids = [c[0] for c in _children(RAW_QUEUE, first.task_id)]
         two_ids = [c[0] for c in _children(RAW_QUEUE, any_two.task_id)]
         _claim_and(RAW_QUEUE, first_ids[1], "complete")
-        done = wait_for(lambda: _terminal("testq", first.task_id), timeout=30)
+        done = wait_for(lambda: terminal_result("testq", first.task_id), timeout=30)
         _claim_and(RAW_QUEUE, two_ids[0], "complete")
         assert _sleeping(any_two.task_id)
         _claim_and(RAW_QUEUE, two_ids[2], "complete")
-        done_two = wait_for(lambda: _terminal("testq", any_two.task_id), timeout=30)
+        done_two = wait_for(lambda: terminal_result("testq", any_two.task_id), timeout=30)
     assert done.result["ended"] == [first_ids[1]]
     assert done_two.result["ended"] == [two_ids[0], two_ids[2]]
 
@@ -168,7 +163,7 @@ def test_a_failed_child_raises_a_typed_exception_in_the_parent():
         _claim_and(RAW_QUEUE, ids[0], "fail")
         assert _result(RAW_QUEUE, ids[0]).state == "failed"
         # Fail fast: mode "all", yet the other child is still pending.
-        result = wait_for(lambda: _terminal("testq", parent.task_id), timeout=30)
+        result = wait_for(lambda: terminal_result("testq", parent.task_id), timeout=30)
     assert result.state == "completed"
     assert result.result["type"] == "ChildFailed"
     assert result.result["failed"] == ids[0]
@@ -186,7 +181,7 @@ def test_a_child_cancelled_by_raw_sql_raises_child_cancelled():
         (child_id,) = [c[0] for c in _children(RAW_QUEUE, parent.task_id)]
         with raw_connection() as conn:
             conn.execute("select absurd.cancel_task(%s, %s)", (RAW_QUEUE, child_id))
-        result = wait_for(lambda: _terminal("testq", parent.task_id), timeout=30)
+        result = wait_for(lambda: terminal_result("testq", parent.task_id), timeout=30)
     assert result.result["type"] == "ChildCancelled"
     assert result.result["failed"] == child_id
     assert result.result["state"] == "cancelled"
@@ -248,7 +243,7 @@ def test_kill_9_after_half_the_children_then_retry_starts_each_child_once(side_e
         assert len(_children("testq", parent.task_id)) == 4
         first.stop(signal.SIGKILL)
     with WorkerProcess(*FAST):
-        result = wait_for(lambda: _terminal("testq", parent.task_id), timeout=90)
+        result = wait_for(lambda: terminal_result("testq", parent.task_id), timeout=90)
     assert result.state == "completed", result
     assert result.result == {"sum": sum(i * i for i in range(8))}
     children = _children("testq", parent.task_id)
@@ -269,7 +264,7 @@ def test_a_fan_out_over_the_tenants_spawn_burst_proceeds_at_the_tenants_rate():
     RateLimitPolicy.objects.create(tenant=tenant, spawn_rate=40, spawn_burst=10, max_running=100)
     parent = spawn("demo.fan_out", {"n": 60}, tenant="burst")
     with WorkerProcess("--queue", "demo", "--poll-interval", "0.1"):
-        result = wait_for(lambda: _terminal("demo", parent.task_id), timeout=90)
+        result = wait_for(lambda: terminal_result("demo", parent.task_id), timeout=90)
     assert result.state == "completed", result
     assert result.result == {"n": 60, "sum": sum(i * i for i in range(60))}
     children = _children("demo", parent.task_id)

@@ -5,7 +5,7 @@ import signal
 import pytest
 
 from absurd_core import engine, spawn
-from tests.helpers import WorkerProcess, manage, wait_for
+from tests.helpers import WorkerProcess, manage, terminal_result, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -14,11 +14,6 @@ FAST = ("--poll-interval", "0.05", "--concurrency", "2")
 
 def _state(queue, task_id):
     return engine.get_task_result(queue, task_id)
-
-
-def _terminal(queue, task_id):
-    result = _state(queue, task_id)
-    return result if result.state in ("completed", "failed", "cancelled") else None
 
 
 @pytest.fixture
@@ -36,7 +31,7 @@ def test_queue():
 def test_two_steps_completes_with_the_right_result(demo_queue):
     spawned = spawn("demo.two_steps", {"i": 20}, tenant="t1")
     with WorkerProcess("--queue", "demo", *FAST) as worker:
-        result = wait_for(lambda: _terminal("demo", spawned.task_id))
+        result = wait_for(lambda: terminal_result("demo", spawned.task_id))
         assert worker.stop() == 0
     assert result.state == "completed"
     assert result.result == {"i": 20, "doubled": 42}
@@ -47,7 +42,7 @@ def test_two_steps_completes_with_the_right_result(demo_queue):
 def test_step_side_effect_happens_once_across_a_retry(test_queue, side_effects):
     spawned = spawn("test.count_steps", {"succeed_on_attempt": 2}, tenant="t1")
     with WorkerProcess("--queue", "testq", *FAST) as worker:
-        result = wait_for(lambda: _terminal("testq", spawned.task_id))
+        result = wait_for(lambda: terminal_result("testq", spawned.task_id))
         worker.stop()
     assert result.state == "completed"
     assert result.result == {"attempt": 2}
@@ -58,7 +53,7 @@ def test_step_side_effect_happens_once_across_a_retry(test_queue, side_effects):
 def test_flaky_retries_then_succeeds(demo_queue):
     spawned = spawn("demo.flaky", {"fail_times": 2}, tenant="t1", max_attempts=3)
     with WorkerProcess("--queue", "demo", *FAST):
-        result = wait_for(lambda: _terminal("demo", spawned.task_id))
+        result = wait_for(lambda: terminal_result("demo", spawned.task_id))
     assert result.state == "completed"
     assert result.result == {"attempts": 3}
 
@@ -66,13 +61,13 @@ def test_flaky_retries_then_succeeds(demo_queue):
 def test_flaky_with_too_few_attempts_fails_terminally_and_can_be_retried(demo_queue):
     spawned = spawn("demo.flaky", {"fail_times": 3}, tenant="t1", max_attempts=2)
     with WorkerProcess("--queue", "demo", *FAST):
-        result = wait_for(lambda: _terminal("demo", spawned.task_id))
+        result = wait_for(lambda: terminal_result("demo", spawned.task_id))
         assert result.state == "failed"
         assert result.failure["name"] == "FlakyError"
         assert "attempt 2 of 3" in result.failure["message"]
         retried = engine.retry_task("demo", spawned.task_id, max_attempts=4)
         assert retried.task_id == spawned.task_id
-        result = wait_for(lambda: _terminal("demo", spawned.task_id))
+        result = wait_for(lambda: terminal_result("demo", spawned.task_id))
     assert result.state == "completed"
     assert result.result == {"attempts": 4}
 
@@ -82,7 +77,7 @@ def test_wait_event_resumes_on_emit(demo_queue):
     with WorkerProcess("--queue", "demo", *FAST):
         wait_for(lambda: _state("demo", spawned.task_id).state == "sleeping")
         engine.emit_event("demo", "tenant:t1:go-now", {"ok": True})
-        result = wait_for(lambda: _terminal("demo", spawned.task_id))
+        result = wait_for(lambda: terminal_result("demo", spawned.task_id))
     assert result.result == {"ok": True}
 
 

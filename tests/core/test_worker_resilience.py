@@ -12,7 +12,7 @@ from psycopg import sql
 
 from absurd_core import engine, spawn
 from absurd_core.models import Worker
-from tests.helpers import ROOT, WorkerProcess, manage, subprocess_env, wait_for
+from tests.helpers import ROOT, WorkerProcess, manage, subprocess_env, terminal_result, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,11 +27,6 @@ def queues():
 
 def _result(queue, task_id):
     return engine.get_task_result(queue, task_id)
-
-
-def _terminal(queue, task_id):
-    result = _result(queue, task_id)
-    return result if result.state in ("completed", "failed", "cancelled") else None
 
 
 def _run_rows(queue, task_id):
@@ -68,7 +63,7 @@ def test_notify_wakes_the_worker_for_spawns_and_events(side_effects):
         # Polling is off (one poll an hour): only the spawn's NOTIFY can wake the worker.
         wait_for(lambda: _result("demo", spawned.task_id).state == "sleeping")
         engine.emit_event("demo", "tenant:t1:ping", {"pong": 1})
-        result = wait_for(lambda: _terminal("demo", spawned.task_id))
+        result = wait_for(lambda: terminal_result("demo", spawned.task_id))
         assert worker.stop() == 0
     assert result.state == "completed"
     assert result.result == {"pong": 1}
@@ -78,7 +73,7 @@ def test_timed_sleep_is_claimed_at_its_time_without_polling():
     with WorkerProcess("--queue", "testq", "--worker-id", "w-timer", *NO_POLLING) as worker:
         wait_for(lambda: _started("w-timer"))
         spawned = spawn("test.sleep_for", {"seconds": 0.5}, tenant="t1")
-        result = wait_for(lambda: _terminal("testq", spawned.task_id), timeout=30)
+        result = wait_for(lambda: terminal_result("testq", spawned.task_id), timeout=30)
         worker.stop()
     assert result.state == "completed"
     with connection.cursor() as cursor:
@@ -100,7 +95,7 @@ def test_kill_9_between_steps_then_another_worker_finishes_once(side_effects):
         first.stop(signal.SIGKILL)
     assert _result("testq", spawned.task_id).state == "running"
     with WorkerProcess("--queue", "testq", "--claim-timeout", "2", "--poll-interval", "0.1"):
-        result = wait_for(lambda: _terminal("testq", spawned.task_id), timeout=60)
+        result = wait_for(lambda: terminal_result("testq", spawned.task_id), timeout=60)
     assert result.state == "completed"
     assert result.result == {"attempt": 2}
     assert side_effects(spawned.task_id, "one") == 1
@@ -119,7 +114,7 @@ def test_sigterm_past_the_grace_period_releases_the_run_at_once(side_effects):
     assert "worker.released" in first.output
     assert _result("testq", spawned.task_id).state == "sleeping"
     with WorkerProcess("--queue", "testq", "--poll-interval", "0.1"):
-        result = wait_for(lambda: _terminal("testq", spawned.task_id), timeout=60)
+        result = wait_for(lambda: terminal_result("testq", spawned.task_id), timeout=60)
     assert result.state == "completed"
     (run,) = _run_rows("testq", spawned.task_id)  # the same run, not a retry
     assert run["completed_at"] < lease_expiry  # well before the claim timeout (60 s)
@@ -139,7 +134,7 @@ def test_second_signal_exits_immediately():
 def test_long_task_keeps_its_lease():
     spawned = spawn("test.sleep_then_finish", {"seconds": 4}, tenant="t1")
     with WorkerProcess("--queue", "testq", "--claim-timeout", "1", "--poll-interval", "0.1"):
-        result = wait_for(lambda: _terminal("testq", spawned.task_id), timeout=60)
+        result = wait_for(lambda: terminal_result("testq", spawned.task_id), timeout=60)
     assert result.state == "completed"
     assert [r["attempt"] for r in _run_rows("testq", spawned.task_id)] == [1]
 
@@ -153,9 +148,9 @@ def test_cancelled_task_stops_at_its_next_heartbeat():
         # The single execution thread is free again only if the cancelled task stopped.
         w2 = WorkerProcess("--queue", "demo", "--poll-interval", "0.1")
         with w2:
-            wait_for(lambda: _terminal("demo", after.task_id))
+            wait_for(lambda: terminal_result("demo", after.task_id))
         follow_up = spawn("test.sleep_then_finish", {"seconds": 0}, tenant="t1")
-        wait_for(lambda: _terminal("testq", follow_up.task_id), timeout=30)
+        wait_for(lambda: terminal_result("testq", follow_up.task_id), timeout=30)
         w.stop()
     assert _result("testq", spawned.task_id).state == "cancelled"
     assert "task.cancelled" in w.output
@@ -165,8 +160,8 @@ def test_base_exception_in_task_code_settles_the_run_and_the_worker_goes_on():
     bad = spawn("test.raise_system_exit", {}, tenant="t1")
     good = spawn("test.sleep_then_finish", {"seconds": 0}, tenant="t1")
     with WorkerProcess("--queue", "testq", "--concurrency", "1", "--poll-interval", "0.1") as w:
-        failed = wait_for(lambda: _terminal("testq", bad.task_id))
-        done = wait_for(lambda: _terminal("testq", good.task_id))
+        failed = wait_for(lambda: terminal_result("testq", bad.task_id))
+        done = wait_for(lambda: terminal_result("testq", good.task_id))
         assert w.stop() == 0
     assert failed.state == "failed"
     assert failed.failure["name"] == "SystemExit"
@@ -356,8 +351,8 @@ def test_buffered_run_keeps_its_lease_while_waiting_for_a_thread():
         "0.1",
     )
     with WorkerProcess(*args):
-        wait_for(lambda: _terminal("testq", long.task_id), timeout=60)
-        done = wait_for(lambda: _terminal("testq", waiting.task_id), timeout=60)
+        wait_for(lambda: terminal_result("testq", long.task_id), timeout=60)
+        done = wait_for(lambda: terminal_result("testq", waiting.task_id), timeout=60)
     assert done.state == "completed"
     # Claimed into the local buffer for ~4 s with a 2 s lease, yet never expired.
     assert [r["attempt"] for r in _run_rows("testq", waiting.task_id)] == [1]
@@ -375,7 +370,7 @@ def test_buffered_runs_are_released_at_once_on_sigterm(side_effects):
     assert first.output.count("worker.released") == 2
     with WorkerProcess("--queue", "testq", "--poll-interval", "0.1"):
         for task in (long, buffered):
-            assert wait_for(lambda t=task: _terminal("testq", t.task_id)).state == "completed"
+            assert wait_for(lambda t=task: terminal_result("testq", t.task_id)).state == "completed"
     assert [r["attempt"] for r in _run_rows("testq", buffered.task_id)] == [1]
 
 
@@ -385,7 +380,7 @@ def test_a_queue_dropped_under_the_worker_does_not_stop_the_others():
         wait_for(lambda: Worker.objects.filter(stopped_at__isnull=True).exists())
         engine.drop_queue("doomed")
         spawned = spawn("demo.two_steps", {"i": 5}, tenant="t1")
-        assert wait_for(lambda: _terminal("demo", spawned.task_id)).state == "completed"
+        assert wait_for(lambda: terminal_result("demo", spawned.task_id)).state == "completed"
         assert w.stop() == 0
     assert w.output.count("worker.queue_error queue=doomed") == 1
 
