@@ -1,7 +1,8 @@
 -- Child workflows, current truth: who spawned whom, the wake-up of a parent
 -- waiting for its children, and the cancel cascade. Idempotent; applied by a
--- migration (absurd_core/migrations/0015_children.py). docs/workflows.md
--- describes the feature; absurd_core/children.py is the Python side.
+-- migration (absurd_core/migrations/0015_children.py, then 0017_children_locks.py). docs/workflows.md
+-- describes the feature; absurd_core/children.py is the Python side. The lock
+-- order (see "Lock order" below) is 0017_children_locks.py's.
 --
 -- The relationship lives in the child's headers, stamped by the platform when
 -- a task spawns a child (ControlTaskContext.spawn_child), never taken from a
@@ -178,6 +179,81 @@ end;
 $$;
 
 -- == The trigger ==========================================================
+--
+-- Lock order. A child's ender (complete_run, fail_run, cancel_task on the child)
+-- holds the child's run and task rows before this trigger runs; a parent's
+-- canceller (cancel_task on the parent) holds the parent's runs and task row
+-- before it runs, and its cascade needs the children. Both sides follow one
+-- order, parent before child, and neither waits for the other in reverse:
+--
+-- * the ender, before it touches anything of the parent (its waits, the
+--   wake-up event), announces itself with a shared transaction advisory lock on
+--   the child (child_ending_key), then takes the parent's unfinished runs FOR
+--   KEY SHARE, the rows cancel_task locks first. So an ender that holds a wait
+--   row also holds the parent's runs: a canceller cannot be under way, and one
+--   that starts waits for the ender (which waits for nothing of the parent's).
+--   KEY SHARE does not conflict with another ender's lock of the same runs nor
+--   with emit_event's update of them, so enders do not queue behind each other
+--   here, and one of them can wake the parent.
+-- * the canceller never waits for a child's rows held by an ender: it locks
+--   each child NOWAIT; when the child is held, and its holder has announced that
+--   it ends the child, the canceller leaves the child alone (that holder waits
+--   for this parent, then ends the child: it ends as it ended, as for a child
+--   that ended before the cancel). A holder that did not announce itself (a
+--   claim, a heartbeat, a checkpoint, a retry) does not wait for the parent:
+--   the canceller tries again shortly, and after about five seconds waits for
+--   it in the ordinary way.
+
+-- The advisory-lock key announcing that a transaction ends this child.
+create or replace function absurd_control.child_ending_key(p_child uuid)
+  returns bigint
+  language sql
+  immutable
+as $$
+  select ('x' || left(md5('absurd_control.child_ending:' || p_child::text), 16))::bit(64)::bigint;
+$$;
+
+-- Cancel one child of a cancelled parent without waiting for a transaction that
+-- is ending that child (see "Lock order"). Returns whether it was cancelled here
+-- (false: it had ended, or its ender will end it).
+create or replace function absurd_control.cancel_child(p_queue text, p_child uuid)
+  returns boolean
+  language plpgsql
+as $$
+declare
+  v_tries integer := 0;
+  v_key bigint := absurd_control.child_ending_key(p_child);
+begin
+  loop
+    begin
+      -- cancel_task's own order: the active runs, then the task row.
+      execute format(
+        'select 1 from absurd.%I where task_id = $1
+            and state not in (''completed'', ''failed'', ''cancelled'')
+          order by run_id for update nowait',
+        'r_' || p_queue
+      ) using p_child;
+      execute format('select 1 from absurd.%I where task_id = $1 for update nowait', 't_' || p_queue)
+        using p_child;
+      perform absurd.cancel_task(p_queue, p_child);
+      return true;
+    exception when lock_not_available then
+      null;
+    end;
+    -- Held. By a transaction ending the child? Then it waits for this parent: leave it.
+    if not pg_try_advisory_lock(v_key) then
+      return false;
+    end if;
+    perform pg_advisory_unlock(v_key);
+    v_tries := v_tries + 1;
+    if v_tries >= 2500 then
+      perform absurd.cancel_task(p_queue, p_child);  -- a long holder: wait for it
+      return true;
+    end if;
+    perform pg_sleep(0.002);
+  end loop;
+end;
+$$;
 
 -- t_<queue> AFTER UPDATE OF state, into completed, failed or cancelled:
 -- 1. a child ended: record it in its parent's waits that name it; fire a wait
@@ -196,12 +272,32 @@ declare
   v_wait record;
   v_queue text;
   v_child uuid;
+  v_runs regclass;
 begin
   -- 3 first: the task's own waits are over (so children cancelled by 2 fire nothing).
+  -- No ender of a child holds them: it would hold this task's runs too (lock order).
   delete from absurd_control.child_wait where parent_task_id = new.task_id;
 
   -- 1. A child ended.
   if v_parent is not null then
+    -- Announce the ending before waiting for anything of the parent (lock order).
+    perform pg_advisory_xact_lock_shared(absurd_control.child_ending_key(new.task_id));
+    for v_queue in
+      select distinct w.parent_queue from absurd_control.child_wait w
+       where w.parent_task_id = v_parent
+         and w.fired_at is null
+         and new.task_id = any(w.children)
+    loop
+      v_runs := absurd_control.queue_table('r_', v_queue);
+      if v_runs is not null then
+        execute format(
+          'select 1 from %s where task_id = $1
+              and state not in (''completed'', ''failed'', ''cancelled'')
+            order by run_id for key share',
+          v_runs
+        ) using v_parent;
+      end if;
+    end loop;
     for v_wait in
       update absurd_control.child_wait w
          set done = w.done + 1,
@@ -224,7 +320,8 @@ begin
   -- 2. A parent was cancelled: cascade, queue by queue, through the parent index.
   if new.state = 'cancelled' then
     for v_queue in select queue_name from absurd.queues order by queue_name loop
-      if absurd_control.queue_table('t_', v_queue) is null then
+      if absurd_control.queue_table('t_', v_queue) is null
+         or absurd_control.queue_table('r_', v_queue) is null then
         continue;
       end if;
       for v_child in execute format(
@@ -237,7 +334,7 @@ begin
           order by task_id',
         't_' || v_queue
       ) using new.task_id::text loop
-        perform absurd.cancel_task(v_queue, v_child);
+        perform absurd_control.cancel_child(v_queue, v_child);
       end loop;
     end loop;
   end if;
