@@ -6,7 +6,12 @@ and the join latency of the children wake-up event.
    the parent completed. Baseline, same run, same database: 1,000 ``demo.square`` tasks
    spawned flat in one transaction and drained by the same worker. Target: the fan-out
    takes at most 1.3x the flat drain.
-2. Join latency: 100 parents, one at a time, each ``demo.fan_out`` with 3 children; from
+2. Where the fan-out's extra time goes: the same 1,000 children (a parent's headers, spawned
+   in one statement by raw SQL, the parent never claimed) drained by the same worker, once
+   with no wait registered (the trigger finds no wait row to count into) and once with one
+   ``all`` wait over them (every child's end updates that one row). Both sides start the
+   same number of children and run the same trigger; the ratio is the cost of counting.
+3. Join latency: 100 parents, one at a time, each ``demo.fan_out`` with 3 children; from
    the last child's completion (its run's ``completed_at``) to the parent's next step (the
    outcome checkpoint written right after the wake-up), both on the database's clock.
    Target p50 <= 15 ms. Baseline: the event wake-up of bench/event_latency.py, measured
@@ -135,6 +140,60 @@ def joins(url: str, parents: int) -> tuple[list[float], list[float]]:
     return join, emit
 
 
+def counting(url: str, n: int, wait: bool) -> float:
+    """Drain n children of one never-claimed parent, with or without a wait over them."""
+    with connect() as conn:
+        reset_queue(conn)
+        reset_queue(conn, "benchp")
+        parent = conn.execute(
+            "select task_id from absurd.spawn_task('benchp', 'ext.parent', '{}'::jsonb, %s::jsonb)",
+            (TENANT,),
+        ).fetchone()[0]
+        headers = json.dumps(
+            {
+                "headers": {
+                    "tenant": "bench",
+                    "absurd_control.parent": str(parent),
+                    "absurd_control.parent_queue": "benchp",
+                    "absurd_control.root": str(parent),
+                    "absurd_control.depth": 1,
+                }
+            }
+        )
+        with runworker(url, 4):
+            with conn.transaction():
+                ids = [
+                    r[0]
+                    for r in conn.execute(
+                        "select s.task_id from generate_series(0, %s - 1) g, lateral"
+                        " absurd.spawn_task('demo', 'demo.square', jsonb_build_object('x', g),"
+                        " %s::jsonb) s",
+                        (n, headers),
+                    ).fetchall()
+                ]
+                if wait:
+                    conn.execute(
+                        "select absurd_control.register_child_wait('benchp', %s, %s, 'all',"
+                        " %s, %s::jsonb)",
+                        (
+                            parent,
+                            f"children:bench:{parent}",
+                            n,
+                            json.dumps([{"queue": "demo", "task_id": str(i)} for i in ids]),
+                        ),
+                    )
+                start = time.monotonic()
+            wait_until(lambda: count_state(conn, "completed") == n, timeout=600)
+            elapsed = time.monotonic() - start
+        if wait:  # the one event was emitted, on the parent's queue
+            emitted = conn.execute(
+                "select count(*) from absurd.e_benchp where event_name = %s",
+                (f"children:bench:{parent}",),
+            ).fetchone()[0]
+            assert emitted == 1, emitted
+        return elapsed
+
+
 def run(children: int = 1000, parents: int = 100) -> dict:
     url = fresh_database()
     with connect() as conn:
@@ -146,12 +205,17 @@ def run(children: int = 1000, parents: int = 100) -> dict:
         )
     flat_s = flat(url, children)
     fan_s = fan_out(url, children)
+    uncounted_s = counting(url, children, wait=False)
+    counted_s = counting(url, children, wait=True)
     join, emit = joins(url, parents)
     results = {
         "children": children,
         "flat_s": flat_s,
         "fan_out_s": fan_s,
         "fan_over_flat": fan_s / flat_s,
+        "uncounted_s": uncounted_s,
+        "counted_s": counted_s,
+        "counted_over_uncounted": counted_s / uncounted_s,
         "parents": parents,
         "join_p50_ms": statistics.median(join),
         "join_p99_ms": percentile(join, 99),
@@ -166,6 +230,9 @@ def run(children: int = 1000, parents: int = 100) -> dict:
     print(f"    phases: starting the children {PHASES['spawn_s']:.2f} s, draining them"
           f" {PHASES['drain_s']:.2f} s, last child -> parent completed"
           f" {PHASES['join_s']:.2f} s")  # fmt: skip
+    print(f"  children drained, no wait {uncounted_s:7.2f} s; one 'all' wait counting them"
+          f" {counted_s:7.2f} s;"
+          f" counted / uncounted = {results['counted_over_uncounted']:.2f}")  # fmt: skip
     print(f"  join latency ({parents} parents): p50 {results['join_p50_ms']:.1f} ms,"
           f" p99 {results['join_p99_ms']:.1f} ms (target p50 <= 15)")  # fmt: skip
     results["join_over_emit"] = results["join_p50_ms"] / results["emit_p50_ms"]

@@ -223,6 +223,12 @@ statement, joined by one wait) under `runworker --concurrency 4`, against the sa
 
 Fan-out / flat: **{c["fan_over_flat"]:.2f}** (target <= 1.3).
 
+Where the time goes, same run: the same {c["children"]:,} children of a never-claimed parent,
+drained with no wait over them in {c["uncounted_s"]:.2f} s and with one `all` wait counting
+them (sharded count) in {c["counted_s"]:.2f} s: counted / uncounted **{c["counted_over_uncounted"]:.2f}**.
+Phases of the fan-out: starting the children {c["spawn_s"]:.2f} s, draining them
+{c["drain_s"]:.2f} s, last child -> parent completed {c["join_s"]:.2f} s.
+
 Join latency, {c["parents"]} parents one at a time (3 children each): from the last child's
 completion to the parent's next step (database clock): p50 **{c["join_p50_ms"]:.1f} ms**, p99
 {c["join_p99_ms"]:.1f} ms (target p50 <= 15 ms). Baseline, same run: a bare event wake-up

@@ -1,4 +1,6 @@
-"""Child workflows (issue 17): absurd_core/sql/children.sql, applied with its checksum.
+"""Child workflows (issue 17): the children SQL as first released, frozen in
+absurd_core/sql/history/0015_children.sql (0017_children_locks applies the current
+absurd_core/sql/children.sql), applied with its checksum.
 
 It adds the parent-wait table ``absurd_control.child_wait``, the functions a parent's
 ``ctx.await_children`` calls, and, through the installer registry, the per-queue
@@ -17,7 +19,7 @@ from django.db import migrations
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 SQL_FILES = {
-    "children.sql": "34bb6c8b4c3a61569be45633cf966e8503000de4dbedf7c5dd75fd60bf889844",
+    "history/0015_children.sql": "34bb6c8b4c3a61569be45633cf966e8503000de4dbedf7c5dd75fd60bf889844",
 }
 
 SQL = "\n".join((SQL_DIR / name).read_text() for name in SQL_FILES)
