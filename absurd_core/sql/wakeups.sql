@@ -1,7 +1,7 @@
 -- Worker wake-ups, current truth. Idempotent; applied by a migration
--- (absurd_core/migrations/0012_current_sql.py). History: 0002 in history/.
+-- (absurd_core/migrations/0018_wakeups_pointer.py). History: 0002 and 0012 in history/.
 --
--- One NOTIFY channel, shared with the worker (absurd_core/worker/listener.py):
+-- One NOTIFY channel, shared with the worker (absurd_core/worker/wakeups.py):
 -- absurd_control_wake, whose payload is the queue name; sent when a run becomes
 -- claimable now or gets a new finite wake-up time, and when a paused queue is
 -- resumed (pause.sql). install.sql puts the trigger on every runs table.
