@@ -188,6 +188,33 @@ class AbsurdTestClient:
             requests = requests.filter(task_id=_task_id(task_id))
         return list(requests)
 
+    def tick_schedules(self) -> list[UUID]:
+        """Fire the schedules due now, as runworker's ticker does; return the task ids
+        spawned, in firing order (run them with ``drain``).
+
+        Like a starting worker it first syncs the schedules declared in code
+        (``@task(..., schedules=[...])``, a plugin's ``schedules``), then runs the ticker's
+        own ``tick()`` until no due schedule is left. "Due" is on the engine's clock, so
+        ``advance`` first: a declared schedule's first slot is planned when it is synced
+        (after ``migrate``), and the catch-up policy applies to slots passed over at once.
+        """
+        from absurd_core.schedule_firing import tick
+        from absurd_core.schedule_sync import sync
+
+        sync(using=self.using)
+        spawned: list[UUID] = []
+        for _ in range(100):  # a tick locks at most TICK_BATCH schedules
+            result = tick(using=self.using)
+            spawned.extend(UUID(str(task_id)) for task_id in result.spawned.values())
+            if not result.ticked:
+                break
+        return spawned
+
+    def create_queue(self, queue: str) -> str:
+        """Create ``queue`` if it does not exist (``spawn`` does it for a task's queue)."""
+        self._ensure_queue(queue)
+        return queue
+
     # -- time ----------------------------------------------------------------------
 
     @property

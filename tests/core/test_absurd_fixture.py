@@ -10,6 +10,13 @@ from django.db import connection
 from django.utils import timezone
 
 from absurd_control_pytest import NothingToRun, TaskFailed
+from absurd_core.actions.schedules import create_schedule
+from absurd_core.declared_schedules import ScheduleSpec
+from absurd_core.models import Schedule
+from absurd_core.registry import registry
+from absurd_core.tenancy import TenantScope
+from tenants.models import Tenant
+from tenants.permissions import Principal
 from tests.fixtures.apps.testapp.tasks import kit_async_workflow, kit_workflow
 
 Q = ["kitq"]
@@ -117,3 +124,59 @@ def test_unfreeze_leaves_the_tests_own_patches_alone(absurd, monkeypatch):
     absurd.unfreeze()
     assert absurd_sdk.__doc__ == "patched by the test"
     assert absurd_sdk._get_current_time is real_clock and timezone.now is real_now
+
+
+def test_tick_schedules_fires_due_schedules_on_the_engine_clock_and_drain_runs_them(absurd):
+
+    Tenant.objects.create(slug="acme", name="Acme")
+    ops = Principal(scope=TenantScope("acme"), role="admin", label="user:ann")
+    absurd.create_queue("kitq")
+    absurd.freeze(datetime(2030, 1, 7, 10, 0, 30, tzinfo=UTC))
+    schedule = create_schedule(
+        ops, name="halves", task="kit.fails", params={"zero": 2}, every_seconds=60
+    )
+    assert absurd.tick_schedules() == []  # the first slot is 10:01
+    absurd.advance(29)
+    assert absurd.tick_schedules() == []
+    absurd.advance(1)
+    (fired,) = absurd.tick_schedules()
+    assert absurd.tick_schedules() == []  # a slot fires once
+    ran = absurd.drain(queues=Q)
+    assert [(r.task_id, r.status) for r in ran] == [(fired, "completed")]
+    assert absurd.result(fired).result == 0.5
+    absurd.advance(timedelta(minutes=10))  # ten slots at once: catch_up "skip" fires one
+    assert len(absurd.tick_schedules()) == 1
+    schedule.refresh_from_db()
+    assert (schedule.fires, schedule.skipped) == (2, 9)
+
+
+def test_tick_schedules_syncs_the_schedules_declared_in_code_first(absurd, monkeypatch):
+
+    spec = registry.get("kit.fails")
+    monkeypatch.setattr(
+        type(spec),
+        "schedules",
+        property(
+            lambda self: (
+                (
+                    ScheduleSpec(
+                        "hourly-half",
+                        every_seconds=3600,
+                        task=self.name,
+                        tenant="acme",
+                        params={"zero": 2},
+                    ),
+                )
+                if self.name == "kit.fails"
+                else ()
+            )
+        ),
+    )
+    absurd.create_queue("kitq")
+    assert not Schedule.objects.filter(name="hourly-half").exists()
+    assert absurd.tick_schedules() == []  # synced now, first slot in an hour
+    assert Schedule.objects.get(name="hourly-half").code_owned
+    absurd.advance(3600)
+    (fired,) = absurd.tick_schedules()
+    absurd.drain(queues=Q)
+    assert absurd.result(fired).result == 0.5

@@ -31,15 +31,25 @@ def test_the_tutorial_names_the_files_a_plugin_and_its_tests_need():
     }
     # Every task the plugin declares is one the tutorial registers.
     declared = re.search(r"tasks = \(([^)]*)\)", files["expenses/apps.py"]).group(1)
-    registered = re.findall(r'@task\("([\w.]+)"', files["expenses/tasks.py"])
+    registered = re.findall(
+        r'@(?:task\("|django_task\(.*task_name=")([\w.]+)"', files["expenses/tasks.py"]
+    )
     assert sorted(re.findall(r'"([\w.]+)"', declared)) == sorted(registered)
+    # The sections the issue asks for: children, a schedule, Django's API with run_after.
+    tasks = files["expenses/tasks.py"]
+    tests = files["tests/test_expenses.py"]
+    for needle in ("ctx.spawn_children(", "ctx.await_children(", "except ChildFailed"):
+        assert needle in tasks
+    assert "schedules=[REPORT]" in tasks and "ScheduleSpec(" in tasks
+    assert "absurd.tick_schedules()" in tests
+    assert "using(run_after=" in tests and "absurd.advance" in tests
 
 
 def test_the_tutorials_code_runs_and_its_tests_pass(tmp_path: Path):
     files = tutorial_files()
     project = write_project(tmp_path, files)
     tests = re.findall(r"^def (test_\w+)", files["tests/test_expenses.py"], re.M)
-    assert len(tests) >= 6
+    assert len(tests) >= 10
     result = run_pytest(
         project,
         "-rA",

@@ -11,10 +11,10 @@ from django.db import connection
 
 from absurd_core import engine, spawn
 from absurd_core.children import PARENT
+from absurd_core.worker.connection import connect
 from absurd_core.worker.context import build_context
 from tenants.api_keys import issue_key
 from tenants.models import Tenant
-from tests.core.children_worker import InProcessWorker
 from tests.helpers import api
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,27 +23,26 @@ RAW_QUEUE = "kidsx"
 
 
 @pytest.fixture
-def world():
+def world(absurd):
     engine.create_queue("testq")
     engine.create_queue(RAW_QUEUE)
     a = Tenant.objects.create(slug="ta", name="A")
     b = Tenant.objects.create(slug="tb", name="B")
     ops = Tenant.objects.create(slug="ops", name="Ops", is_platform=True)
-    worker = InProcessWorker("testq")
     parent = spawn(
         "test.parent",
         {"task": "ext.job", "queue": RAW_QUEUE, "children": [{}, {}]},
         tenant="ta",
     )
-    worker.run_due()
+    # run(), not drain(): other tests' leftovers on testq are not this test's business.
+    assert absurd.run(parent).status == "suspended"
     yield {
         "parent": str(parent.task_id),
-        "worker": worker,
+        "absurd": absurd,
         "a_key": issue_key(a, "a", role="admin").key,
         "b_key": issue_key(b, "b", role="admin").key,
         "ops_key": issue_key(ops, "ops", role="admin").key,
     }
-    worker.close()
 
 
 def tree(parent):
@@ -112,10 +111,14 @@ def test_nobody_can_emit_or_await_the_wake_up_of_as_wait(world):
         columns = [c.name for c in cursor.description]
         claimed = dict(zip(columns, cursor.fetchone(), strict=True))
     claimed["headers"] = engine.load_json(claimed["headers"])
-    ctx = build_context(world["worker"].conn, "testq", claimed, 60)
-    assert ctx.event_name(event_name) == f"tenant:tb:{event_name}"
-    with pytest.raises(ValueError, match="not a system event owed to this task"):
-        ctx._await_system_event(event_name)
+    worker_conn = connect(application_name="isolation-children")
+    try:
+        ctx = build_context(worker_conn, "testq", claimed, 60)
+        assert ctx.event_name(event_name) == f"tenant:tb:{event_name}"
+        with pytest.raises(ValueError, match="not a system event owed to this task"):
+            ctx._await_system_event(event_name)
+    finally:
+        worker_conn.close()
     with connection.cursor() as cursor:
         cursor.execute(
             "select count(*) from absurd.e_testq where event_name = %s and payload is not null",
@@ -144,8 +147,8 @@ def test_a_taken_child_key_fails_the_parents_step_instead_of_adopting_the_task(w
         "post", "/tasks", world["a_key"],
         {"task": "test.square", "params": {"x": 99}, "idempotency_key": key},
     ).json()  # fmt: skip
-    world["worker"].run_due()
-    result = engine.get_task_result("testq", parent.task_id)
+    assert world["absurd"].run(parent, raise_failures=False).status == "failed"
+    result = world["absurd"].result(parent)
     assert result.state == "failed"
     assert "idempotency key" in result.failure["message"]
     with connection.cursor() as cursor:
@@ -160,13 +163,17 @@ def test_children_run_in_the_parents_tenant_whatever_the_params_say(world):
     parent = spawn(
         "test.parent", {"children": [{"x": 2, "tenant": "ta"}], "tenant": "ta"}, tenant="tb"
     )
-    world["worker"].run_due()
-    assert engine.get_task_result("testq", parent.task_id).result["values"] == [4]
+    absurd = world["absurd"]
+    assert absurd.run(parent).status == "suspended"
     with connection.cursor() as cursor:
         cursor.execute(
-            "select headers->>'tenant' from absurd.t_testq where headers->>%s = %s",
+            "select task_id, headers->>'tenant' from absurd.t_testq where headers->>%s = %s",
             [PARENT, str(parent.task_id)],
         )
-        assert [row[0] for row in cursor.fetchall()] == ["tb"]
+        ((child, tenant),) = cursor.fetchall()
+    assert tenant == "tb"
+    assert absurd.run(child).status == "completed"
+    assert absurd.run(parent).status == "completed"
+    assert absurd.result(parent).result["values"] == [4]
     # And A cannot see B's tree.
     assert api("get", f"/tasks/{parent.task_id}/children", world["a_key"]).status_code == 404
