@@ -40,6 +40,10 @@ CHILD_Q = "joinc"
 def queues():
     engine.create_queue(PARENT_Q)
     engine.create_queue(CHILD_Q)
+    yield
+    # The parent's run is left claimed by this test's "worker": leave no external worker.
+    engine.drop_queue(PARENT_Q)
+    engine.drop_queue(CHILD_Q)
 
 
 def _spawn(conn, queue, name, headers):
