@@ -245,6 +245,25 @@ def register_wait(
         return bool(cursor.fetchone()[0])
 
 
+def hold_own_run(conn: Any, parent_queue: str, run_id: Any) -> None:
+    """Lock the waiting parent's run FOR UPDATE, in the transaction of its await.
+
+    ``absurd.await_event`` locks the event row, then the run. A child's ender locks
+    the parent's runs (FOR KEY SHARE, children.sql "Lock order"), then the event row
+    as it emits. Taken in opposite orders, a last child ending while its parent
+    suspends deadlocked (PostgreSQL broke it after deadlock_timeout, and the parent ran
+    again after its retry delay: bench/fan_out.py's ~2 s join p99). Taking the run
+    first, the lock await_event takes anyway, puts both sides in one order.
+    """
+    with conn.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("select 1 from absurd.{} where run_id = %s for update").format(
+                sql.Identifier("r_" + parent_queue)
+            ),
+            (run_id,),
+        )
+
+
 def read_outcomes(conn: Any, handles: list[ChildHandle]) -> list[dict[str, Any]]:
     """Each child's state, result and failure, in the handles' order (JSON, for a checkpoint)."""
     children = json.dumps([{"queue": h.queue, "task_id": h.task_id} for h in handles])

@@ -229,11 +229,25 @@ class ControlTaskContext(TenantEventRules, TaskContext):
                 need=need,
                 handles=handles,
             )
-        self._await_system_event(event, await_step, timeout)
+            self._await_children_event(event, await_step, timeout)
+        else:
+            self._await_system_event(event, await_step, timeout)
         outcomes = self.step(
             f"$children_outcome:{token}", lambda: kids.read_outcomes(self._conn, handles)
         )
         return kids.settle(outcomes)
+
+    def _await_children_event(self, event: str, await_step: str, timeout: int | None) -> Any:
+        """Await the wait's event holding this run first (kids.hold_own_run: one lock order
+        with a child's ender). One transaction: suspending commits it, like the await."""
+        suspended = None
+        with self._conn.transaction():
+            kids.hold_own_run(self._conn, self._queue_name, self.run_id)
+            try:
+                return self._await_system_event(event, await_step, timeout)
+            except SuspendTask as exc:
+                suspended = exc  # the run is sleeping: commit, then suspend
+        raise suspended
 
     def _start_children(
         self,
