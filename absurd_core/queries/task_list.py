@@ -240,14 +240,21 @@ def list_tasks(
         if cursor:
             conditions.append(sql.SQL("task_id < %s"))
             values.append(decode_cursor(cursor))
-        # A pending task's delayed start: one primary-key probe of its run, pending rows only.
+        # A pending task's delayed start: one primary-key probe of its run, for the page's
+        # pending rows only, outside the limited select. Inside its select list, the probe's
+        # cost changed the generic plan PostgreSQL settles on once the statement is prepared
+        # (after 5 runs): the task-name filter walked the whole table backwards, 150 ms at a
+        # million tasks instead of 2 (bench/dashboard.py, "list_tasks: task=orders.audit").
         return sql.SQL(
-            "(select %s::text as queue, task_id, task_name, state, headers->>'tenant',"
-            " attempts, max_attempts, enqueue_at, first_started_at, idempotency_key,"
+            "(select queue, task_id, task_name, state, tenant, attempts, max_attempts,"
+            " enqueue_at, first_started_at, idempotency_key,"
             " case when state = 'pending' then (select r.available_at from absurd.{} r"
             "  where r.run_id = t.last_attempt_run and r.state = 'pending'"
             "  and r.available_at > absurd.current_time()) end"
-            " from absurd.{} t where {} order by task_id desc limit %s)"
+            " from (select %s::text as queue, task_id, task_name, state,"
+            "  headers->>'tenant' as tenant, attempts, max_attempts, enqueue_at,"
+            "  first_started_at, idempotency_key, last_attempt_run"
+            "  from absurd.{} where {} order by task_id desc limit %s) t)"
         ).format(
             sql.Identifier(f"r_{queue}"),
             sql.Identifier(f"t_{queue}"),
