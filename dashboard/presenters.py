@@ -559,3 +559,33 @@ def error_page(status: int, exception: Exception | None = None) -> ErrorPage:
         reason=reason,
         way_out=ERROR_WAYS_OUT.get(status, ERROR_WAYS_OUT[500]),
     )
+
+
+# -- runs page: the active filters as chips (dashboard.run_filter_chips) ---------------------
+
+RUN_FILTER_NAMES = {
+    "queue": "Queue",
+    "state": "State",
+    "task": "Task",
+    "range": "Spawned",
+    "tenant": "Tenant",
+    "q": "Search",
+}
+RUN_RANGE_WORDS = {
+    "15m": "last 15 minutes",
+    "1h": "last hour",
+    "24h": "last 24 hours",
+    "7d": "last 7 days",
+}
+
+
+def run_filter_chip_label(name: str, value: str, *, dates: dict[str, str] | None = None) -> str:
+    """``Queue: demo``, ``Spawned: last hour``, ``Spawned: from 2026-01-02T10:00``..."""
+    if name == "range":
+        if value in RUN_RANGE_WORDS:
+            value = RUN_RANGE_WORDS[value]
+        else:
+            dates = dates or {}
+            parts = [f"{k} {dates[k].replace('T', ' ')}" for k in ("from", "to") if dates.get(k)]
+            value = " ".join(parts) or "custom range"
+    return f"{RUN_FILTER_NAMES.get(name, name)}: {value}"
