@@ -10,8 +10,8 @@ from playwright.sync_api import expect
 
 from tenants.api_keys import verify_key
 from tenants.models import ApiKey
-from tests.browser.test_csp_browser import CspWatch
 from tests.browser.shell import horizontal_overflow, log_in, member, screenshot
+from tests.browser.test_csp_browser import CspWatch
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
