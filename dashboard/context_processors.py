@@ -30,13 +30,20 @@ def tenant_switcher(request):
 
 def nav_access(request):
     """Which navigation entries the user can use: Settings only for a tenant's admins (and,
-    in "all tenants", for those who administer some tenant: it leads to a tenant picker)."""
+    in "all tenants", for those who administer some tenant: it leads to a tenant picker).
+
+    Lazy (a callable the template calls): htmx partials, which never draw the navigation
+    bar, pay no query for it."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    principal = principal_for_user(user, request.session)
-    if principal is None:
-        return {"show_settings": False}
-    if principal.scope.is_all:
-        return {"show_settings": bool(administrable(user))}
-    return {"show_settings": principal.can(Action.ADMIN)}
+
+    def show_settings() -> bool:
+        principal = principal_for_user(user, request.session)
+        if principal is None:
+            return False
+        if principal.scope.is_all:
+            return bool(administrable(user))
+        return principal.can(Action.ADMIN)
+
+    return {"show_settings": show_settings}
