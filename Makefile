@@ -10,7 +10,7 @@ RUN_STAMP := $(VENV)/.installed-run-$(HASH)
 DEV_STAMP := $(VENV)/.installed-dev-$(HASH)
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test test-floors lint format bench browser-deps clean-db
+.PHONY: run manage screenshots test test-floors lint format bench browser-deps clean-db
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,22 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	@rm -f $(VENV)/.installed-*
 	@touch $@ $(RUN_STAMP)
 
+# `make run ADDR=127.0.0.1:8080` or `make run PORT=8080`: another address; BASE_URL (the
+# banner, emailed approval links) follows it unless set (dashboard/dev_address.py).
+ADDR ?=
+PORT ?=
+RUN_ADDR := $(if $(ADDR),$(ADDR),$(if $(PORT),127.0.0.1:$(PORT),127.0.0.1:8000))
+
 run: $(RUN_STAMP)
-	DEBUG=true $(PY) manage.py devserver
+	DEBUG=true $(PY) manage.py devserver --addrport $(RUN_ADDR)
+
+# `make manage ARGS="changepassword admin"`: any management command with make run's settings.
+manage: $(RUN_STAMP)
+	@DEBUG=true $(PY) manage.py dev $(ARGS)
+
+# The small PNGs of docs/dashboard.md, one per page at 1280 px (tools/screenshots.py).
+screenshots: $(DEV_STAMP) browser-deps
+	$(PY) tools/screenshots.py
 
 browser-deps:
 	@if [ -x /usr/bin/chromium ]; then :; \

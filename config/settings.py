@@ -135,6 +135,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "dashboard.context_processors.navigation",
                 "dashboard.context_processors.tenant_switcher",
+                "dashboard.context_processors.nav_access",
             ],
         },
     },

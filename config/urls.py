@@ -26,3 +26,9 @@ urlpatterns += [
 urlpatterns[:0] = [
     path(prefix, include(module)) for p in installed_plugins() for prefix, module in p.root_urls
 ]
+
+# Error pages inside the dashboard shell; problem details under /api/ (config/error_pages.py).
+handler400 = "config.error_pages.bad_request"
+handler403 = "config.error_pages.permission_denied"
+handler404 = "config.error_pages.page_not_found"
+handler500 = "config.error_pages.server_error"

@@ -506,3 +506,86 @@ def _count_nodes(nodes) -> int:
 
 def _tree_key(nodes) -> list:
     return [[str(n.task_id), n.state, _tree_key(n.children)] for n in nodes]
+
+
+# -- error pages (config/error_pages.py): why, and the way out ----------------------------
+
+
+@dataclass(frozen=True)
+class ErrorPage:
+    status: int
+    title: str
+    reason: str
+    #: What the operator can do next, in words (the page adds the links).
+    way_out: str
+
+    @property
+    def problem_detail(self) -> str:
+        """The API's problem ``detail`` for the same error."""
+        return self.reason
+
+
+ERROR_TITLES = {
+    400: "Bad request",
+    403: "Not allowed",
+    404: "Page not found",
+    500: "Something went wrong",
+}
+ERROR_REASONS = {
+    400: "The request could not be understood.",
+    403: "Your role in the active tenant does not allow this page or action.",
+    404: "Nothing is at this address. It may have been removed, it may belong to "
+    "another tenant, or the link may be mistyped.",
+    500: "The server failed to answer this request. The error has been logged.",
+}
+ERROR_WAYS_OUT = {
+    400: "Go back and check what you sent.",
+    403: "Switch to a tenant where you have the role it needs, or ask one of its admins.",
+    404: "Check the address, or switch tenant if it belongs to another one.",
+    500: "Try again in a moment. If it keeps failing, tell your administrator.",
+}
+
+
+def error_page(status: int, exception: Exception | None = None) -> ErrorPage:
+    """The wording of an error page. A PermissionDenied's own message says why (the
+    project's messages are written for people); a 404's never does, since it could echo
+    what was probed for (and Django's resolver puts its internals there)."""
+    reason = ERROR_REASONS.get(status, ERROR_REASONS[500])
+    if status == 403 and exception is not None and str(exception):
+        reason = str(exception)
+    return ErrorPage(
+        status=status,
+        title=ERROR_TITLES.get(status, ERROR_TITLES[500]),
+        reason=reason,
+        way_out=ERROR_WAYS_OUT.get(status, ERROR_WAYS_OUT[500]),
+    )
+
+
+# -- runs page: the active filters as chips (dashboard.run_filter_chips) ---------------------
+
+RUN_FILTER_NAMES = {
+    "queue": "Queue",
+    "state": "State",
+    "task": "Task",
+    "range": "Spawned",
+    "tenant": "Tenant",
+    "q": "Search",
+}
+RUN_RANGE_WORDS = {
+    "15m": "last 15 minutes",
+    "1h": "last hour",
+    "24h": "last 24 hours",
+    "7d": "last 7 days",
+}
+
+
+def run_filter_chip_label(name: str, value: str, *, dates: dict[str, str] | None = None) -> str:
+    """``Queue: demo``, ``Spawned: last hour``, ``Spawned: from 2026-01-02T10:00``..."""
+    if name == "range":
+        if value in RUN_RANGE_WORDS:
+            value = RUN_RANGE_WORDS[value]
+        else:
+            dates = dates or {}
+            parts = [f"{k} {dates[k].replace('T', ' ')}" for k in ("from", "to") if dates.get(k)]
+            value = " ".join(parts) or "custom range"
+    return f"{RUN_FILTER_NAMES.get(name, name)}: {value}"

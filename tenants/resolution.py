@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from absurd_core.tenancy import ALL_TENANTS, TenantScope
-from tenants.models import ApiKey, Membership
+from tenants.models import ApiKey, Membership, Tenant
 from tenants.permissions import ROLE_ORDER, Principal
 
 SESSION_KEY = "absurd_control.active_tenant"
@@ -55,12 +55,33 @@ def _all_tenants_role(user, memberships: list[Membership]) -> str | None:
     return max(platform_roles, key=ROLE_ORDER.index) if platform_roles else None
 
 
+def _staff_tenants(user, memberships: list[Membership]) -> dict[str, Tenant]:
+    """Active tenants platform staff may act as without being a member (none for others).
+
+    Platform staff (superusers, members of a platform tenant: those who may choose "all
+    tenants") reach every ordinary tenant from the switcher, with their all-tenants role
+    there and no platform powers; a membership, where there is one, wins (its role, not the
+    wider one). A platform tenant is acted as only through a membership of it.
+    """
+    if not _all_tenants_role(user, memberships):
+        return {}
+    own = {m.tenant.slug for m in memberships}
+    return {
+        t.slug: t
+        for t in Tenant.objects.filter(active=True, is_platform=False)
+        .exclude(slug__in=own)
+        .order_by("slug")
+    }
+
+
 def choices(user) -> list[Choice]:
-    """What the tenant switcher offers this user."""
+    """What the tenant switcher offers this user: their tenants, and for platform staff
+    "all tenants" first and every other active tenant after their own."""
     memberships = _memberships(user)
     options = [Choice(m.tenant.slug, m.tenant.name) for m in memberships]
     if _all_tenants_role(user, memberships):
         options.insert(0, Choice(ALL, "All tenants"))
+        options += [Choice(t.slug, t.name) for t in _staff_tenants(user, memberships).values()]
     return options
 
 
@@ -75,6 +96,12 @@ def principal_for_user(user, session) -> Principal | None:
     if chosen in by_slug:
         return _acting_through(by_slug[chosen], label)
     all_role = _all_tenants_role(user, memberships)
+    if all_role and chosen and chosen != ALL:
+        staff_tenant = _staff_tenants(user, memberships).get(chosen)
+        if staff_tenant is not None:
+            # Platform staff acting as an ordinary tenant they do not belong to: their
+            # all-tenants role in that tenant only, without platform powers.
+            return Principal(TenantScope(staff_tenant.slug), all_role, label, platform=False)
     if all_role:
         return Principal(TenantScope(ALL_TENANTS), all_role, label, platform=True)
     if memberships:
@@ -105,3 +132,21 @@ def principal_for_api_key(api_key: ApiKey) -> Principal:
         f"key:{api_key.name}",
         platform=api_key.tenant.is_platform,
     )
+
+
+def administrable(user) -> list[Choice]:
+    """The tenants whose settings this user may manage (the settings page's tenant picker):
+    where they act as admin, a platform tenant only through a membership of it."""
+    if not user.is_authenticated:
+        return []
+    memberships = _memberships(user)
+    own = {m.tenant.slug: m for m in memberships}
+    all_role = _all_tenants_role(user, memberships)
+    picked = [Choice(m.tenant.slug, m.tenant.name) for m in memberships if m.role == "admin"]
+    if all_role == "admin":
+        picked += [
+            Choice(t.slug, t.name)
+            for t in _staff_tenants(user, memberships).values()
+            if t.slug not in own and not t.is_platform
+        ]
+    return picked

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from tenants import administration as admin
 from tenants.forms import KeyForm, LimitsForm, MemberForm, RoleForm
-from tenants.resolution import principal_for_user
+from tenants.resolution import administrable, principal_for_user
 
 
 def _principal(request):
@@ -23,12 +23,18 @@ def _principal(request):
     return principal
 
 
+#: The key just created, between the POST and the page that shows it once.
+NEW_KEY_SESSION = "absurd_control.new_api_key"
+
+
 def _render(request, principal, *, key_form=None, member_form=None, limits_form=None, status=200):
+    new_key = request.session.pop(NEW_KEY_SESSION, None) if request.method == "GET" else None
     return render(
         request,
         "tenants/settings.html",
         {
             "tenant": admin.admin_tenant(principal),
+            "new_key": new_key,
             "keys": admin.keys(principal),
             "members": admin.members(principal),
             "roles": admin.Role.choices,
@@ -46,7 +52,17 @@ def _render(request, principal, *, key_form=None, member_form=None, limits_form=
 
 @login_required
 def settings_page(request):
-    return _render(request, _principal(request))
+    principal = _principal(request)
+    if principal.scope.is_all:
+        # "All tenants" has no settings of its own: pick the tenant to manage (issue 19).
+        tenants = administrable(request.user)
+        if not tenants:
+            raise PermissionDenied(
+                "Settings belong to one tenant, and you are admin of none: ask a tenant's "
+                "admin, or a platform admin."
+            )
+        return render(request, "tenants/settings_picker.html", {"tenants": tenants})
+    return _render(request, principal)
 
 
 @login_required
@@ -60,11 +76,9 @@ def create_key(request):
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.warning(
-                request,
-                f"Key {issued.api_key.name!r} created. Copy it now, it is not shown again: "
-                f"{issued.key}",
-            )
+            # Shown once, in a panel that stays until dismissed (not a toast): kept in the
+            # session only until the page after this redirect takes it out.
+            request.session[NEW_KEY_SESSION] = {"name": issued.api_key.name, "key": issued.key}
             return redirect("tenants:settings")
     return _render(request, principal, key_form=form, status=400)
 

@@ -115,10 +115,9 @@ class RunFilterForm(forms.Form):
                 Column("from", css_class="col-6 col-md-3 col-xl-2 runs-custom-range"),
                 Column("to", css_class="col-6 col-md-3 col-xl-2 runs-custom-range"),
                 *([Column("tenant", css_class=narrow)] if self.tenant_filter else []),
-            ),
-            Row(
-                Column(InlineCheckboxes("state"), css_class="col-12 col-lg-5"),
-                Column("q", css_class="col-12 col-lg-7"),
+                # One compact row from 1200 px (issue 19: the filters took half the screen).
+                Column(InlineCheckboxes("state"), css_class="col-12 col-lg-5 col-xl-3"),
+                Column("q", css_class="col-12 col-lg-7 col-xl-3"),
             ),
         )  # fmt: skip
 

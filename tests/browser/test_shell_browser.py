@@ -89,7 +89,7 @@ def test_phone_width_has_no_horizontal_overflow_and_the_nav_collapses(live_serve
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         assert horizontal_overflow(page) <= 0
 
-        menu = page.get_by_role("button", name="Toggle navigation")
+        menu = page.get_by_role("button", name="Menu")
         runs = page.locator("#nav-main").get_by_role("link", name="Runs")
         expect(menu).to_be_visible()
         expect(runs).to_be_hidden()

@@ -57,7 +57,15 @@ def test_devserver_serves_login_runs_the_worker_and_stops_on_ctrl_c():
         [sys.executable, "manage.py", "devserver", "--addrport", f"127.0.0.1:{port}"],
         cwd=ROOT,
         # The production default of PLUGINS (no demo): devserver adds the demo plugin itself.
-        env=subprocess_env(DEBUG="true", PLUGINS="plugins.email_notify,plugins.metrics"),
+        # No BASE_URL: derived from the address (issue 19 item 10). Email printed, as make run's.
+        env={
+            **subprocess_env(
+                DEBUG="true",
+                PLUGINS="plugins.email_notify,plugins.metrics",
+                EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend",
+            ),
+            "BASE_URL": "",
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -69,6 +77,8 @@ def test_devserver_serves_login_runs_the_worker_and_stops_on_ctrl_c():
         wait_for(_first_demo_task_completed, timeout=30)
         # And the fan-out it was given: 20 children of demo.square, summed (issue 17).
         assert wait_for(_fan_out_result, timeout=60) == {"n": 20, "sum": 2470}
+        # The demo expense approval's email went out (printed by the worker).
+        wait_for(_approval_emailed, timeout=60)
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
     finally:
@@ -81,7 +91,17 @@ def test_devserver_serves_login_runs_the_worker_and_stops_on_ctrl_c():
     assert "Log in as admin" in output
     assert "worker.stop" in output
     assert "Stopped." in output
+    # BASE_URL follows the address: the banner and the emailed approval link name this port.
+    assert f"Open http://127.0.0.1:{port}/" in output
+    assert f"http://127.0.0.1:{port}/approvals/" in output
+    assert "127.0.0.1:8000" not in output
     assert _get(f"http://127.0.0.1:{port}/login/") is None
+
+
+def _approval_emailed():
+    from approvals.models import ApprovalToken
+
+    return ApprovalToken.objects.filter(notified_at__isnull=False).exists()
 
 
 def _first_demo_task_completed():

@@ -65,7 +65,9 @@ def test_switching_between_own_tenants_only(tenants):
 def test_platform_members_may_choose_all_tenants(tenants):
     user = role_user("olga", memberships={"ops": "operator"})
     assert principal_for_user(user, {}).scope.is_all
-    assert [c.value for c in choices(user)] == [ALL, "ops"]
+    # Their own tenants first, then every other active tenant (issue 19: platform staff
+    # reach any tenant, its settings included).
+    assert [c.value for c in choices(user)] == [ALL, "ops", "acme", "globex"]
 
 
 def test_no_membership_means_no_principal(tenants):
@@ -185,7 +187,7 @@ def _as(user, value):
 
 def test_a_platform_viewer_who_is_admin_of_a_tenant_gets_each_role_where_it_is_held(tenants):
     user = role_user("mix", memberships={"ops": "viewer", "acme": "admin"})
-    assert [c.value for c in choices(user)] == [ALL, "acme", "ops"]
+    assert [c.value for c in choices(user)] == [ALL, "acme", "ops", "globex"]
     # All tenants: only the platform membership counts, not the admin role held in acme.
     assert _as(user, None) == (ALL, "viewer", True)
     assert _as(user, ALL) == (ALL, "viewer", True)
@@ -220,7 +222,8 @@ def test_platform_powers_need_a_platform_admin_acting_as_the_platform(tenants):
 def test_superusers_are_platform_admins_only_while_acting_for_all_tenants(tenants):
     root = get_user_model().objects.create_superuser("root", "r@example.com", "pw-long-12345")
     Membership.objects.create(user=root, tenant=tenants["acme"], role="viewer")
-    assert [c.value for c in choices(root)] == [ALL, "acme"]
+    # Every other ordinary tenant too; a platform tenant only through a membership.
+    assert [c.value for c in choices(root)] == [ALL, "acme", "globex"]
     assert _as(root, None) == (ALL, "admin", True)
     # A superuser acting as one of their tenants has that membership's role, nothing more.
     assert _as(root, "acme") == ("acme", "viewer", False)
@@ -241,3 +244,33 @@ def test_api_keys_have_platform_powers_only_for_a_platform_tenant(tenants, role)
     assert (platform_key.role, platform_key.platform) == (role, True)
     assert (tenant_key.role, tenant_key.platform) == (role, False)
     assert platform_key.scope.slug == "ops"  # a platform key still acts as its tenant
+
+
+def test_platform_staff_act_as_any_tenant_with_their_platform_role_and_no_platform_powers(
+    tenants,
+):
+    olga = role_user("olga", memberships={"ops": "admin"})
+    # Not a member of globex: the all-tenants role (admin), scoped to globex, no platform powers.
+    assert _as(olga, "globex") == ("globex", "admin", False)
+    viewer = role_user("vic", memberships={"ops": "viewer"})
+    assert _as(viewer, "acme") == ("acme", "viewer", False)
+    root = get_user_model().objects.create_superuser("root", "r@example.com", "pw-long-12345")
+    assert _as(root, "globex") == ("globex", "admin", False)
+    # An inactive tenant is offered to nobody, and a stale choice of it falls back to all.
+    Tenant.objects.filter(slug="globex").update(active=False)
+    assert "globex" not in [c.value for c in choices(root)]
+    session = {"absurd_control.active_tenant": "globex"}
+    assert principal_for_user(root, session).scope.is_all
+    # A platform tenant the superuser is not a member of is not acted as, even if forged.
+    session = {"absurd_control.active_tenant": "ops"}
+    assert principal_for_user(root, session).scope.is_all
+
+
+def test_ordinary_members_are_not_offered_other_tenants(tenants):
+    from tenants.resolution import switch_tenant
+
+    user = role_user("ann", memberships={"acme": "admin"})
+    assert [c.value for c in choices(user)] == ["acme"]
+    session = {"absurd_control.active_tenant": "globex"}  # forged into the session
+    assert principal_for_user(user, session).scope.slug == "acme"
+    assert not switch_tenant(user, session, "globex")

@@ -24,6 +24,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from dashboard.dev_address import DEFAULT_ADDR, base_url_for, normalise_addrport
+
 STOP_TIMEOUT = 15
 
 
@@ -33,20 +35,35 @@ def demo_environment() -> dict[str, str]:
     return {**os.environ, "PLUGINS": ",".join(plugins)}
 
 
+def served_environment(addrport: str) -> dict[str, str]:
+    """demo_environment, with BASE_URL derived from the address unless it is set
+    (dashboard/dev_address.py): the banner and the emailed links name this server."""
+    env = demo_environment()
+    if not os.environ.get("BASE_URL"):
+        env["BASE_URL"] = base_url_for(addrport)
+    return env
+
+
 class Command(BaseCommand):
     help = "Development: migrate, create demo data, run the web server and a worker."
     # Checks run after migrate: before it, a fresh database warns that the schema is missing.
     requires_system_checks = []
 
     def add_arguments(self, parser):
-        parser.add_argument("--addrport", default="127.0.0.1:8000")
+        parser.add_argument(
+            "--addrport",
+            default=DEFAULT_ADDR,
+            help="host:port or a port (make run ADDR=... or PORT=...); BASE_URL follows it "
+            "unless set",
+        )
         parser.add_argument("--no-worker", action="store_true")
 
     def handle(self, *args, addrport, no_worker, **options):
+        addrport = normalise_addrport(addrport)
         call_command("migrate", interactive=False, verbosity=0, skip_checks=True)
         self.check(display_num_errors=False)
         manage = [sys.executable, "manage.py"]
-        env = demo_environment()
+        env = served_environment(addrport)
         self.stdout.flush()
         for command in settings.DEV_SETUP_COMMANDS:
             if subprocess.run([*manage, command], env=env).returncode != 0:
@@ -68,7 +85,7 @@ class Command(BaseCommand):
                     start_new_session=True,
                 )
             )
-        self.stdout.write(f"Serving http://{addrport}/ (Ctrl-C stops everything).")
+        self.stdout.write(f"Serving {base_url_for(addrport)}/ (Ctrl-C stops everything).")
         self.stdout.flush()
 
         stop = threading.Event()

@@ -3,6 +3,9 @@ from django.core.management.base import BaseCommand
 
 from plugins.demo.bootstrap import bootstrap_demo
 
+#: Run from the checkout, with make run's settings (the Makefile's `manage` target).
+CHANGE_COMMAND = 'make manage ARGS="changepassword admin"'
+
 
 class Command(BaseCommand):
     help = "Create the demo tenant, an admin user, the demo queue and a few demo workflows."
@@ -13,7 +16,7 @@ class Command(BaseCommand):
         if result.password:
             self.stdout.write(
                 f"Log in as {result.username} with password {result.password} "
-                "(shown once; change it with `manage.py changepassword admin`)."
+                f"(shown once; change it with `{CHANGE_COMMAND}`)."
             )
         else:
             self.stdout.write(f"Log in as {result.username} (password was shown on the first run).")
