@@ -181,3 +181,17 @@ def test_prune_drops_only_what_no_chart_reads(queue_name):
     with connection.cursor() as cursor:
         cursor.execute("select absurd_control.prune_throughput(%s)", [T0 + timedelta(days=9)])
     assert not ThroughputBucket.objects.filter(queue=queue_name).exists()
+
+
+def test_the_workers_housekeeping_prunes_at_most_every_interval(queue_name):
+    from absurd_core.worker.throughput_retention import ThroughputRetention
+
+    _run(queue_name, "t.a", start=T0, seconds=1)  # in 2030: nothing to prune yet
+    _run(queue_name, "t.a", start=datetime(2020, 1, 1, tzinfo=UTC), seconds=1)  # long gone
+    _at(None)  # pruning goes by the engine's clock: now
+    connection.ensure_connection()
+    retention = ThroughputRetention(every=3600)
+    assert retention.maybe_prune(connection.connection) == 4  # minute and hour rows of 2020
+    assert retention.maybe_prune(connection.connection) is None  # not due again yet
+    assert ThroughputBucket.objects.filter(queue=queue_name, bucket__year=2020).count() == 0
+    assert ThroughputBucket.objects.filter(queue=queue_name, bucket__year=2030).count() == 2
