@@ -289,6 +289,10 @@ class ThroughputBucket(models.Model):
     queue = models.TextField()
     #: The task's tenant (first 256 characters); "" for a task without one.
     tenant = models.TextField()
+    #: The backend (pg_backend_pid) whose transactions added to this row: each connection
+    #: has rows of its own, so concurrent completions never wait on one another's row
+    #: lock (and cannot deadlock on it). Readers sum over it; 0 for rebuilt rows.
+    writer = models.IntegerField(default=0)
     completed = models.BigIntegerField(default=0)
     failed = models.BigIntegerField(default=0)
     #: Failed attempts followed by a new run (automatic retries and manual retries).
@@ -298,7 +302,7 @@ class ThroughputBucket(models.Model):
         db_table = "absurd_control_throughput"
         constraints = [
             models.UniqueConstraint(
-                fields=["span", "bucket", "queue", "tenant"], name="throughput_bucket_key"
+                fields=["span", "bucket", "queue", "tenant", "writer"], name="throughput_bucket_key"
             )
         ]
 
@@ -319,13 +323,15 @@ class RunDurationBucket(models.Model):
     #: The task name (first 256 characters).
     task_name = models.TextField()
     bin = models.SmallIntegerField()
+    #: As ThroughputBucket.writer.
+    writer = models.IntegerField(default=0)
     runs = models.BigIntegerField(default=0)
 
     class Meta:
         db_table = "absurd_control_run_duration"
         constraints = [
             models.UniqueConstraint(
-                fields=["span", "bucket", "queue", "tenant", "task_name", "bin"],
+                fields=["span", "bucket", "queue", "tenant", "task_name", "bin", "writer"],
                 name="run_duration_bucket_key",
             )
         ]

@@ -16,7 +16,7 @@ from django.db import migrations, models
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 SQL_FILES = {
-    "throughput.sql": "bfecf9ab9594f05278326135ddcec965a02055ec8ac7b486fdd3208b4dea8019",
+    "throughput.sql": "39c4c2a3d316c4f0d97219f1801188cbe7f31df6e5ac0eb35de1b81edceea87a",
 }
 
 REVERSE = """
@@ -54,13 +54,14 @@ class Migration(migrations.Migration):
                 ("tenant", models.TextField()),
                 ("task_name", models.TextField()),
                 ("bin", models.SmallIntegerField()),
+                ("writer", models.IntegerField(default=0)),
                 ("runs", models.BigIntegerField(default=0)),
             ],
             options={
                 "db_table": "absurd_control_run_duration",
                 "constraints": [
                     models.UniqueConstraint(
-                        fields=("span", "bucket", "queue", "tenant", "task_name", "bin"),
+                        fields=("span", "bucket", "queue", "tenant", "task_name", "bin", "writer"),
                         name="run_duration_bucket_key",
                     )
                 ],
@@ -74,6 +75,7 @@ class Migration(migrations.Migration):
                 ("bucket", models.DateTimeField()),
                 ("queue", models.TextField()),
                 ("tenant", models.TextField()),
+                ("writer", models.IntegerField(default=0)),
                 ("completed", models.BigIntegerField(default=0)),
                 ("failed", models.BigIntegerField(default=0)),
                 ("retried", models.BigIntegerField(default=0)),
@@ -82,7 +84,8 @@ class Migration(migrations.Migration):
                 "db_table": "absurd_control_throughput",
                 "constraints": [
                     models.UniqueConstraint(
-                        fields=("span", "bucket", "queue", "tenant"), name="throughput_bucket_key"
+                        fields=("span", "bucket", "queue", "tenant", "writer"),
+                        name="throughput_bucket_key",
                     )
                 ],
             },

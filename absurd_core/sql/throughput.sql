@@ -11,6 +11,15 @@
 -- * public.absurd_control_run_duration: per (span, bucket, queue, tenant,
 --   task name, bin), how many completed runs took about so long.
 --
+-- Each row also carries its writer, the backend (pg_backend_pid()) whose
+-- transactions counted into it. A backend runs one transaction at a time, so
+-- two concurrent transactions never upsert the same row: workers finishing
+-- tasks of one queue and tenant in the same minute do not queue behind one
+-- another's row lock until commit, and cannot deadlock on these rows whatever
+-- order they finish tasks in. Readers sum over writers; a bucket has a row per
+-- connection that finished work in it (a handful: workers keep their
+-- connections).
+--
 -- Every event is counted twice, in its minute (span 1) and in its hour
 -- (span 60): the 1-hour and 24-hour charts read minutes, the 7-day chart reads
 -- hours, so no chart sums more than a few thousand rows however many tasks
@@ -55,8 +64,7 @@ $$;
 -- statement. Statements that insert nothing counted (spawns, claims, sleeps:
 -- most of them) stop after one look at their rows.
 --
--- Rows are upserted in key order (span 1 first), so two transactions that
--- count into the same buckets lock them in the same order. Durations need the
+-- Each statement adds to its writer's own rows (see above). Durations need the
 -- run (started_at: the claim that ran the run to its end, so a sleep is not
 -- counted as work) and the task name: both are read from the queue's own
 -- tables, found with to_regclass; an event of a queue that has no tables
@@ -78,9 +86,9 @@ begin
   end if;
 
   insert into public.absurd_control_throughput as a
-    (span, bucket, queue, tenant, completed, failed, retried)
+    (span, bucket, queue, tenant, writer, completed, failed, retried)
   select s.span, absurd_control.throughput_bucket(s.span, e.created_at), e.queue,
-         coalesce(left(e.tenant, 256), ''),
+         coalesce(left(e.tenant, 256), ''), pg_backend_pid(),
          count(*) filter (where e.kind = 'completed'),
          count(*) filter (where e.kind = 'failed'),
          count(*) filter (where e.kind in ('retry_scheduled', 'retried'))
@@ -88,8 +96,7 @@ begin
    cross join (values (1::smallint), (60::smallint)) s(span)
    where e.kind in ('completed', 'failed', 'retry_scheduled', 'retried')
    group by 1, 2, 3, 4
-   order by 1, 2, 3, 4
-  on conflict (span, bucket, queue, tenant) do update
+  on conflict (span, bucket, queue, tenant, writer) do update
      set completed = a.completed + excluded.completed,
          failed = a.failed + excluded.failed,
          retried = a.retried + excluded.retried;
@@ -102,20 +109,19 @@ begin
     continue when v_runs is null or v_tasks is null;
     execute format(
       'insert into public.absurd_control_run_duration as d
-         (span, bucket, queue, tenant, task_name, bin, runs)
+         (span, bucket, queue, tenant, task_name, bin, writer, runs)
        select s.span, absurd_control.throughput_bucket(s.span, e.created_at), $1,
               coalesce(left(e.tenant, 256), ''''), left(t.task_name, 256),
               absurd_control.duration_bin(
                 extract(epoch from coalesce(r.completed_at, e.created_at) - r.started_at)),
-              count(*)
+              pg_backend_pid(), count(*)
          from new_events e
          join %s r on r.run_id = e.run_id
          join %s t on t.task_id = e.task_id
         cross join (values (1::smallint), (60::smallint)) s(span)
         where e.queue = $1 and e.kind = ''completed'' and r.started_at is not null
         group by 1, 2, 3, 4, 5, 6
-        order by 1, 2, 3, 4, 5, 6
-       on conflict (span, bucket, queue, tenant, task_name, bin) do update
+       on conflict (span, bucket, queue, tenant, task_name, bin, writer) do update
           set runs = d.runs + excluded.runs',
       v_runs, v_tasks
     ) using v_queue;
@@ -182,9 +188,9 @@ begin
   delete from public.absurd_control_throughput;
   delete from public.absurd_control_run_duration;
   insert into public.absurd_control_throughput
-    (span, bucket, queue, tenant, completed, failed, retried)
+    (span, bucket, queue, tenant, writer, completed, failed, retried)
   select s.span, absurd_control.throughput_bucket(s.span, e.created_at), e.queue,
-         coalesce(left(e.tenant, 256), ''),
+         coalesce(left(e.tenant, 256), ''), 0,
          count(*) filter (where e.kind = 'completed'),
          count(*) filter (where e.kind = 'failed'),
          count(*) filter (where e.kind in ('retry_scheduled', 'retried'))
@@ -198,12 +204,12 @@ begin
     continue when v_runs is null or v_tasks is null;
     execute format(
       'insert into public.absurd_control_run_duration
-         (span, bucket, queue, tenant, task_name, bin, runs)
+         (span, bucket, queue, tenant, task_name, bin, writer, runs)
        select s.span, absurd_control.throughput_bucket(s.span, e.created_at), $1,
               coalesce(left(e.tenant, 256), ''''), left(t.task_name, 256),
               absurd_control.duration_bin(
                 extract(epoch from coalesce(r.completed_at, e.created_at) - r.started_at)),
-              count(*)
+              0, count(*)
          from public.absurd_control_task_event e
          join %s r on r.run_id = e.run_id
          join %s t on t.task_id = e.task_id

@@ -195,3 +195,43 @@ def test_the_workers_housekeeping_prunes_at_most_every_interval(queue_name):
     assert retention.maybe_prune(connection.connection) is None  # not due again yet
     assert ThroughputBucket.objects.filter(queue=queue_name, bucket__year=2020).count() == 0
     assert ThroughputBucket.objects.filter(queue=queue_name, bucket__year=2030).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_completions_in_one_bucket_do_not_wait_on_each_other():
+    """Two clients finish tasks of the same queue and tenant in the same minute, the first
+    still in its transaction: the second commits at once (each connection counts into
+    rows of its own), and the chart adds both up."""
+    from absurd_core import engine
+    from tests.helpers import raw_connection
+
+    queue = "q_chart_concurrency"
+    engine.create_queue(queue)
+    try:
+        for _ in range(2):
+            spawn("t.c", {}, tenant="acme", queue=queue)
+        first, second = raw_connection(), raw_connection()
+        try:
+            runs = {}
+            for conn in (first, second):
+                row = conn.execute(
+                    "select run_id from absurd.claim_task(%s, 'w', 60, 1)", [queue]
+                ).fetchone()
+                runs[conn] = row[0]
+            first.execute("begin")
+            first.execute("select absurd.complete_run(%s, %s, '{}'::jsonb)", [queue, runs[first]])
+            # The first holds its rows until commit; the second must not need them.
+            second.execute("set lock_timeout = '2s'")
+            second.execute("select absurd.complete_run(%s, %s, '{}'::jsonb)", [queue, runs[second]])
+            first.execute("commit")
+        finally:
+            first.close()
+            second.close()
+        series = throughput.throughput_series(ACME, throughput.chart_range("1h"), queue=queue)
+        assert series.totals["completed"] == 2
+        writers = ThroughputBucket.objects.filter(queue=queue, span=1).values_list(
+            "writer", flat=True
+        )
+        assert len(set(writers)) == 2
+    finally:
+        engine.drop_queue(queue)
