@@ -271,3 +271,70 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant}/{self.name}"
+
+
+class ThroughputBucket(models.Model):
+    """Finished work per time bucket, queue and tenant: the overview chart's data.
+
+    Written only by the event log's insert trigger (absurd_core/sql/throughput.sql),
+    set-based, one row per (span, bucket, queue, tenant); read by
+    absurd_core.queries.throughput. Each event is counted twice: in its minute
+    (``span`` 1) and in its hour (``span`` 60), so a 7-day chart reads hours.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    #: The bucket's width in minutes: 1 or 60.
+    span = models.SmallIntegerField()
+    bucket = models.DateTimeField()
+    queue = models.TextField()
+    #: The task's tenant (first 256 characters); "" for a task without one.
+    tenant = models.TextField()
+    #: The backend (pg_backend_pid) whose transactions added to this row: each connection
+    #: has rows of its own, so concurrent completions never wait on one another's row
+    #: lock (and cannot deadlock on it). Readers sum over it; 0 for rebuilt rows.
+    writer = models.IntegerField(default=0)
+    completed = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    #: Failed attempts followed by a new run (automatic retries and manual retries).
+    retried = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "absurd_control_throughput"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["span", "bucket", "queue", "tenant", "writer"], name="throughput_bucket_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue}/{self.tenant} {self.bucket:%Y-%m-%d %H:%M} ({self.span} min)"
+
+
+class RunDurationBucket(models.Model):
+    """How many completed runs of a task name took about so long, per time bucket:
+    a log-scale histogram (``bin``: see absurd_core/sql/throughput.sql) that the
+    duration percentiles are read from. Written only by the same trigger."""
+
+    id = models.BigAutoField(primary_key=True)
+    span = models.SmallIntegerField()
+    bucket = models.DateTimeField()
+    queue = models.TextField()
+    tenant = models.TextField()
+    #: The task name (first 256 characters).
+    task_name = models.TextField()
+    bin = models.SmallIntegerField()
+    #: As ThroughputBucket.writer.
+    writer = models.IntegerField(default=0)
+    runs = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "absurd_control_run_duration"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["span", "bucket", "queue", "tenant", "task_name", "bin", "writer"],
+                name="run_duration_bucket_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue}/{self.task_name} {self.bucket:%Y-%m-%d %H:%M} bin {self.bin}"

@@ -146,7 +146,46 @@ def _function_cases(scope, deep: str, old: str, samples: dict) -> dict:
             .order_by("-count")
         ),
         "dead letters: open, first page": lambda: list(dead_letters(scope, state="open")[:50]),
+        **_chart_functions(scope),
     }
+
+
+#: The overview chart's ranges (absurd_core.queries.throughput.RANGES).
+CHART_RANGES = ("1h", "24h", "7d")
+
+
+def _chart_cases(url: str) -> dict:
+    """The overview chart's JSON endpoint, each range, all queues and one queue."""
+    cases = {f"chart data, range={r}": (url, {"range": r}) for r in CHART_RANGES}
+    cases["chart data, range=7d, queue=orders"] = (url, {"range": "7d", "queue": "orders"})
+    return cases
+
+
+def _chart_functions(scope) -> dict:
+    from absurd_core.queries.throughput import chart_range, duration_percentiles, throughput_series
+
+    cases = {}
+    for name in CHART_RANGES:
+        chart = chart_range(name)
+        cases[f"throughput_series {name}"] = lambda c=chart: throughput_series(scope, c)
+        cases[f"duration_percentiles {name}"] = lambda c=chart: duration_percentiles(scope, c)
+    return cases
+
+
+def chart_ratios(pages: dict) -> list[str]:
+    """Each chart request's p95 against the overview page's, measured in the same run."""
+    lines = []
+    for label in ("all", "acme"):
+        base = pages.get(f"overview ({label})")
+        if not base:
+            continue
+        for name, stats in pages.items():
+            if name.startswith("chart data") and name.endswith(f"({label})"):
+                lines.append(
+                    f"    {name:60s} p95 {ratio(stats['p95_ms'], base['p95_ms']):5.2f}x"
+                    f" the overview page's ({base['p95_ms']:.1f} ms)"
+                )
+    return lines
 
 
 def measure_pages(repeat: int) -> dict:
@@ -215,6 +254,7 @@ def measure_pages(repeat: int) -> dict:
             "dead letters": (reverse("dashboard:dead_letters"), {}),
             "dead letters, state=open": (reverse("dashboard:dead_letters"), {"state": "open"}),
             "queues": (reverse("dashboard:queues"), {}),
+            **_chart_cases(reverse("dashboard:charts")),
         }
         for name, (url, params) in cases.items():
             statuses = set()
@@ -384,6 +424,8 @@ def run(tasks: int = TASKS, repeat: int = REQUESTS, worker_tasks: int = WORKER_T
     pages = _child("pages", url, "--repeat", str(repeat))
     print(f"  pages, server time over {repeat} requests (Django test Client, in-process):")
     print("\n".join(_table(pages["pages"])))
+    print("  the chart endpoint against the overview page (same run, p95):")
+    print("\n".join(chart_ratios(pages["pages"])))
     print(f"  query functions alone, over {repeat} calls:")
     print("\n".join(_table(pages["functions"])), flush=True)
     print("  estimated overview counts (exact up to the limit, estimates above):")
@@ -392,6 +434,9 @@ def run(tasks: int = TASKS, repeat: int = REQUESTS, worker_tasks: int = WORKER_T
             f"    {row['scope']:5s} {row['queue']:8s} {row['state']:10s} shown {row['shown']:>8,}"
             f"  exact {row['exact']:>8,}  ({row['error']:+.1%})"
         )
+    if worker_tasks <= 0:  # --worker-tasks 0: pages only (a quick run while developing)
+        over = [n for n, s in pages["pages"].items() if s["p95_ms"] > TARGET_P95_MS]
+        return {**loaded, **pages, "requests": repeat, "pages_over_target": over}
     worker = worker_under_dashboard(url, worker_tasks, WORKER_ROUNDS)
     print(
         f"  runworker {worker['idle_tps']:.0f} tasks/s idle, {worker['watched_tps']:.0f} tasks/s"

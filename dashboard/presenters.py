@@ -158,6 +158,15 @@ def ago(seconds: float) -> str:
     return f"{seconds} s ago"
 
 
+def chart_duration(seconds: float) -> str:
+    """A run's duration on the overview chart: "850 ms", "4.2 s", "3 min 12 s"."""
+    if seconds < 1:
+        return f"{max(seconds * 1000, 0):.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return human_duration(timedelta(seconds=seconds))
+
+
 # -- workers page ----------------------------------------------------------------------
 
 WORKER_BADGES = {"alive": ("live", "text-bg-success"), "dead": ("dead", "text-bg-danger"),

@@ -8,6 +8,7 @@ with the partials and actions that belong to the page.
 
 from dashboard.pages import (
     approvals,
+    charts,
     dead_letters,
     events,
     overview,
@@ -22,6 +23,7 @@ from dashboard.pages import (
 app_name = "dashboard"
 urlpatterns = [
     *overview.urlpatterns,
+    *charts.urlpatterns,
     *switch_tenant.urlpatterns,
     *approvals.urlpatterns,
     *runs.urlpatterns,

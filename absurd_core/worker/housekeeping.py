@@ -22,6 +22,7 @@ from absurd_core.errors import first_line
 from absurd_core.models import WORKER_HEARTBEAT_SECONDS
 from absurd_core.worker.connection import LazyConnection
 from absurd_core.worker.statistics import refresh_stale_statistics
+from absurd_core.worker.throughput_retention import ThroughputRetention
 
 logger = logging.getLogger("absurd_core.worker")
 
@@ -62,6 +63,7 @@ class Housekeeping(threading.Thread):
         self.interval = interval
         self._conn = LazyConnection(f"absurd-housekeeping {self.worker_id}")
         self._last_error: str | None = None
+        self._chart_retention = ThroughputRetention()
 
     def run(self) -> None:
         while not self.done.wait(self.interval):
@@ -92,6 +94,7 @@ class Housekeeping(threading.Thread):
             else:
                 conn.execute("select absurd_control.install_all_queues()")
                 refresh_stale_statistics(conn, self.queues)
+                self._chart_retention.maybe_prune(conn)
             self._last_error = None
         except psycopg.Error as exc:
             # Connection trouble is the claim loop's to report; anything else (say, a

@@ -27,6 +27,7 @@ from absurd_core.queries.queues import Totals, overview_stats, throughput, total
 from absurd_core.queries.schedules import late_schedules
 from absurd_core.tenancy import TenantScope
 from dashboard.access import dashboard_view
+from dashboard.chart_controls import chart_controls
 from dashboard.panels import render_panels
 from dashboard.presenters import SPARK_MINUTES, OverviewRow, overview_row
 
@@ -57,6 +58,7 @@ def _overview_context(request):
         "totals": data.totals if data else None,
         # Schedules due more than a minute ago while workers are alive (docs/schedules.md).
         "late_schedules": late_schedules(scope) if scope else [],
+        **chart_controls(request),
     }
 
 

@@ -17,15 +17,18 @@ from __future__ import annotations
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from absurd_core.actions import queues as queue_actions
 from absurd_core.actions.queues import ConfirmationMismatch, QueueExists
 from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
+from absurd_core.queries.queues import throughput
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
 from dashboard.forms.queue_forms import CleanupPolicyForm, CreateQueueForm, DropQueueForm
 from dashboard.presenters import human_duration
+from dashboard.queue_table import queue_table_row
 from tenants.permissions import Action
 
 
@@ -34,12 +37,15 @@ def _page(request, *, create_form=None, bound=None, status=200):
     principal = request.principal
     admin = principal.platform and principal.can(Action.ADMIN)
     rows = []
+    now = timezone.now()
+    last_hour = throughput(principal.scope, minutes=60, now=now)
     for row in queue_actions.queue_rows(principal.scope):
         item = {
             "queue": row,
             "counts": [(state, f"{count:,}") for state, count in row.state_counts],
             "ttl": human_duration(row.cleanup_ttl) if row.cleanup_ttl else "",
             "limit": f"{row.cleanup_limit:,}" if row.cleanup_limit else "",
+            **queue_table_row(row, last_hour.get(row.name), principal.scope, now),
         }
         if admin and row.manageable:
             item["policy_form"] = CleanupPolicyForm.for_policy(

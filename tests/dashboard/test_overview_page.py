@@ -85,7 +85,8 @@ def test_sparkline_counts_the_tenants_completions_and_failures_of_the_last_hour(
     assert len(completed.split()) == len(failed.split()) == 60
     # The last minute holds the peak (2 completions): the line reaches the top there.
     assert completed.split()[-1].endswith(",1.0")
-    assert 'data-state="completed">2<' in row and 'data-state="failed">1<' in row
+    assert re.search(r'data-state="completed"><a [^>]*>2</a>', row)
+    assert re.search(r'data-state="failed"><a [^>]*>1</a>', row)
 
 
 def test_sparkline_points_share_one_scale():
@@ -140,7 +141,11 @@ def test_backlog_age_is_the_oldest_pending_tasks_age(acme_client, queue_name):
         _q("select set_config('absurd.fake_now', '', false)")
     _spawn(queue_name, "acme")  # younger: does not count
     row = _row(_live(acme_client), queue_name)
-    age = re.search(r'data-backlog-age><time datetime="[^"]+" title="[^"]+">([^<]+)</time>', row)
+    age = re.search(
+        r'data-backlog-age><a href="[^"]*state=pending[^"]*" class="count-link">'
+        r'<time datetime="[^"]+" title="[^"]+">([^<]+)</time>',
+        row,
+    )
     assert age and age.group(1).startswith("5 min"), row
 
 
@@ -174,18 +179,20 @@ def test_estimated_counts_are_marked():
         "dashboard/_queue_table.html",
         {"queues": [row], "states": TASK_STATES, "totals": Totals(0, 0, 0)},
     )
-    assert (
-        '<td class="text-end estimate" title="estimate" data-state="pending">≈1,234,567</td>'
-        in html
+    assert re.search(
+        r'<td class="text-end estimate" title="estimate" data-state="pending">'
+        r'<a href="/runs/\?queue=[^"&]+&amp;state=pending" class="count-link"[^>]*>'
+        r"≈1,234,567</a></td>",
+        html,
     )
-    assert 'title="estimate" data-state="total">≈1,234,577<' in html
+    assert re.search(r'title="estimate" data-state="total"><a [^>]*>≈1,234,577<', html)
     assert 'aria-label="completed 0, failed 0 in the last hour"' in html
 
 
 def test_exact_counts_are_plain_numbers(acme_client, queue_name):
     _spawn(queue_name, "acme")
     row = _row(_live(acme_client), queue_name)
-    assert '<td class="text-end" data-state="pending">1</td>' in row
+    assert re.search(r'<td class="text-end" data-state="pending"><a [^>]*>1</a></td>', row)
     assert "estimate" not in row
 
 

@@ -59,11 +59,17 @@ def _spawn(queue, tenant, n=1):
 
 
 def _section(html: str, queue: str) -> str:
-    return html.split(f'data-queue="{queue}"', 1)[1].split("</section>", 1)[0]
+    """The queue's row in the table, and its "Manage queues" section when there is one."""
+    parts = html.split(f'data-queue="{queue}"')
+    row = parts[1].split("</tr>", 1)[0] if len(parts) > 1 else ""
+    manage = parts[2].split("</section>", 1)[0] if len(parts) > 2 else ""
+    return row + manage
 
 
 def _count(html: str, queue: str, state: str) -> str:
-    return _section(html, queue).split(f'data-state="{state}">', 1)[1].split("<", 1)[0]
+    """A count's text: the link in its cell (to the runs list with that queue and state)."""
+    cell = _section(html, queue).split(f'data-state="{state}"', 1)[1].split("</td>", 1)[0]
+    return cell.split('class="count-link"', 1)[1].split(">", 1)[1].split("<", 1)[0]
 
 
 def _actions():
@@ -421,9 +427,12 @@ def test_estimated_counts_are_marked(viewer, queue_name, monkeypatch):
     monkeypatch.setattr(queue_actions, "overview_stats", estimated)
     section = _section(viewer.get(reverse("dashboard:queues")).content.decode(), queue_name)
     assert (
-        'class="mb-0 fw-semibold estimate" title="estimate" data-state="pending">≈1,234,567<'
+        'class="text-end estimate" data-label="Pending" data-state="pending" title="estimate"'
         in (section)
     )
+    assert _count(
+        viewer.get(reverse("dashboard:queues")).content.decode(), queue_name, "pending"
+    ) == ("≈1,234,567")
 
 
 @pytest.mark.django_db(transaction=True)
