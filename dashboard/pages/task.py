@@ -106,6 +106,9 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
     now = timezone.now()
     timeline_entries = task_timeline(scope, task.queue, task.task_id)
     checkpoints = checkpoint_values(scope, task.queue, task.task_id)
+    steps = step_timeline(task.runs, checkpoints.items, timeline_entries, now)
+    # An attempt's first start: the engine's started_at is its last claim (after a sleep).
+    first_starts = {s.attempt: s.start for s in steps.spans if s.kind == "attempt"}
     schedule, slot = spawned_by(scope, task.headers)
     if schedule is not None and schedule.tenant != task_actions.task_tenant(task):
         schedule = None  # a header another tenant wrote: not its schedule
@@ -126,6 +129,7 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
         "runs": [
             {
                 "run": run,
+                "started": first_starts.get(run.attempt, run.started_at),
                 "claimed_by": claims.get(run.run_id),
                 "failure": failure_view(run.failure),
                 "reason": engine_reason(_failure_name(run.failure)),
@@ -137,9 +141,7 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
             {"entry": entry, "detail": _detail(entry.detail)} for entry in timeline_entries
         ],
         "checkpoints": checkpoints,
-        "step_timeline": timeline_view(
-            step_timeline(task.runs, checkpoints.items, timeline_entries, now), now
-        ),
+        "step_timeline": timeline_view(steps, now),
         "now": now,
         "approvals": approvals,
         "wait": wait,
