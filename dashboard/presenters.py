@@ -558,7 +558,7 @@ def time_tag(at: datetime | None, now: datetime, *, empty: str = "—") -> str:
     """``<time datetime=ISO title=absolute data-reltime>relative</time>`` (safe HTML)."""
     from django.utils.html import format_html
 
-    if at is None:
+    if not isinstance(at, datetime):  # None, or "" from a missing template variable
         return empty
     return format_html(
         '<time datetime="{}" title="{}" data-reltime>{}</time>',
@@ -691,6 +691,8 @@ def _bar_label(span) -> str:
         return f"Attempt {span.attempt} · {span.state}"
     if span.kind == "event" and not span.name.startswith("$"):
         return f"waiting for event {span.name}"  # a wait from the event log
+    if span.kind == "sleep" and span.until is not None:
+        return f"sleep until {clock_time_ms(span.until)}"
     if span.kind in WAIT_LABELS:
         return WAIT_LABELS[span.kind]
     return step_name_text(span.name)

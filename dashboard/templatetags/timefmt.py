@@ -13,6 +13,8 @@ The wording is dashboard.presenters'; these only adapt it to templates.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django import template
 from django.utils import timezone
 
@@ -28,21 +30,24 @@ def reltime(value):
 
 @register.filter
 def abstime_ms(value):
-    return presenters.absolute_time(value) if value else ""
+    return presenters.absolute_time(value) if isinstance(value, datetime) else ""
 
 
 @register.filter
 def clock_ms(value):
-    return presenters.clock_time_ms(value) if value else ""
+    return presenters.clock_time_ms(value) if isinstance(value, datetime) else ""
 
 
 @register.filter
 def iso_ms(value):
-    return presenters.iso_ms(value) if value else ""
+    return presenters.iso_ms(value) if isinstance(value, datetime) else ""
 
 
 @register.filter
 def elapsed(start, end=None):
+    if not isinstance(start, datetime):
+        return ""
+    end = end if isinstance(end, datetime) else None
     return presenters.elapsed_text(start, end, timezone.now())
 
 

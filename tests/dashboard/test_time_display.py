@@ -58,5 +58,28 @@ def test_the_task_page_shows_end_times_durations_and_explains_claim_timeouts(cli
     assert "$ClaimTimeout" in html
     assert "did not finish or extend its lease in time" in html
     assert html.count('class="step-row') == 7 and 'id="step-timeline-total">15.000 s' in html
+    assert "sleep until 12:00:10.000" in html
     # The event log's rows to the millisecond.
     assert ">12:00:12.500</time>" in html
+
+
+def test_a_claim_timeout_dead_letter_is_explained_beside_its_name(client):
+    task = seed_timeline_task()
+    # Attempt 2 completed in the seed; fail a one-attempt task with the engine's reason.
+    with raw_connection() as conn:
+        (lost,) = conn.execute(
+            "select task_id from absurd.spawn_task('demo', 'demo.two_steps', '{}'::jsonb,"
+            ' \'{"headers": {"tenant": "acme"}, "max_attempts": 1}\'::jsonb)'
+        ).fetchone()
+        (run_id,) = conn.execute(
+            "select run_id from absurd.claim_task('demo', 'w', 60, 10) where task_id = %s",
+            (lost,),
+        ).fetchone()
+        conn.execute(
+            "select absurd.fail_run('demo', %s, %s::jsonb, null)",
+            (run_id, '{"name": "$ClaimTimeout", "message": "worker did not finish task"}'),
+        )
+    html = client.get("/dead-letters/").content.decode()
+    assert "$ClaimTimeout" in html
+    assert re.search(r'class="small text-body-secondary engine-reason">The worker did not', html)
+    assert str(task.task_id) not in html  # completed in the end: no dead letter

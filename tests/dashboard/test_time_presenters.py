@@ -106,3 +106,12 @@ def test_engine_step_names_in_words():
     assert presenters.step_name_text("$child:demo.square") == "started the child demo.square"
     assert presenters.step_name_text("$children:x") == "started the children x"
     assert presenters.step_name_text("charge") == "charge"
+
+
+def test_the_filters_render_nothing_for_what_is_not_a_time():
+    # A missing template variable is "" (string_if_invalid), a missing time None.
+    for value in ("", None, "2026-12-05"):
+        assert timefmt.reltime(value) == "—"
+        assert timefmt.abstime_ms(value) == timefmt.clock_ms(value) == timefmt.iso_ms(value) == ""
+        assert timefmt.elapsed(value) == ""
+    assert timefmt.elapsed(NOW, "").endswith("so far")
