@@ -52,7 +52,11 @@ def test_b_cannot_read_a_s_end_times_over_the_api(world):
     task = world["task"]
     assert api("get", f"/tasks/{task}", world["b_key"]).status_code == 404
     assert api("get", f"/tasks/{task}/history", world["b_key"]).status_code == 404
-    assert api("get", "/tasks?state=completed", world["b_key"]).json()["items"] == []
+    assert api("get", f"/tasks?q={task}", world["b_key"]).json()["items"] == []
     # A sees its own, with the end times.
+    assert [
+        i["ended_at"] is not None
+        for i in api("get", f"/tasks?q={task}", world["a_key"]).json()["items"]
+    ] == [True]
     mine = api("get", f"/tasks/{task}", world["a_key"]).json()
     assert mine["ended_at"] and [bool(r["ended_at"]) for r in mine["runs"]] == [True, True]
