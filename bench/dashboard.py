@@ -107,6 +107,33 @@ def _samples() -> dict:
     return {"task_id": task_id, "key": key}
 
 
+def _timeline_reads(scope, task_id):
+    from absurd_core.audit import task_timeline
+    from absurd_core.queries.checkpoints import checkpoint_values
+    from absurd_core.queries.tasks import find_task
+
+    task = find_task(scope, task_id)
+    items = checkpoint_values(scope, task.queue, task_id).items
+    return task, items, task_timeline(scope, task.queue, task_id)
+
+
+def _timeline_spans(scope, task_id):
+    """A case timing step_timeline alone, over rows read once beforehand."""
+    from django.utils import timezone
+
+    from absurd_core.step_timings import step_timeline
+
+    rows = []
+
+    def spans():
+        if not rows:
+            rows.append(_timeline_reads(scope, task_id))
+        task, items, entries = rows[0]
+        return step_timeline(task.runs, items, entries, timezone.now())
+
+    return spans
+
+
 def _function_cases(scope, deep: str, old: str, samples: dict) -> dict:
     from django.db.models import Count, Max
 
@@ -139,6 +166,14 @@ def _function_cases(scope, deep: str, old: str, samples: dict) -> dict:
         "list_tasks: q=region:eu": lambda: list_tasks(scope, TaskFilter(search="region:eu")),
         "list_tasks: q=customer:c42": lambda: list_tasks(scope, TaskFilter(search="customer:c42")),
         "find_task": lambda: find_task(scope, samples["task_id"]),
+        # The task page's step timeline: what it reads (the page reads it anyway) and the
+        # spans derived from it in memory (no query of its own), against find_task above.
+        "task page reads: find_task + checkpoints + event log": lambda: _timeline_reads(
+            scope, samples["task_id"]
+        ),
+        "step_timeline: spans from those rows (no query)": _timeline_spans(
+            scope, samples["task_id"]
+        ),
         "dead letters: open, grouped by queue, task, error": lambda: list(
             dead_letters(scope, state="open")
             .values("queue", "task_name", "error_name")
@@ -251,6 +286,10 @@ def measure_pages(repeat: int) -> dict:
                 {"q": "customer:c42"},
             ),
             "task detail (failed, 3 runs, checkpoints)": (task_url, {}),
+            "task detail, polled part with the step timeline": (
+                reverse("dashboard:task_live", args=[samples["task_id"]]),
+                {},
+            ),
             "dead letters": (reverse("dashboard:dead_letters"), {}),
             "dead letters, state=open": (reverse("dashboard:dead_letters"), {"state": "open"}),
             "queues": (reverse("dashboard:queues"), {}),
@@ -428,6 +467,17 @@ def run(tasks: int = TASKS, repeat: int = REQUESTS, worker_tasks: int = WORKER_T
     print("\n".join(chart_ratios(pages["pages"])))
     print(f"  query functions alone, over {repeat} calls:")
     print("\n".join(_table(pages["functions"])), flush=True)
+    for label in ("all", "acme"):  # the step timeline against the reads it is drawn from
+        spans = pages["functions"].get(f"step_timeline: spans from those rows (no query) ({label})")
+        reads = pages["functions"].get(
+            f"task page reads: find_task + checkpoints + event log ({label})"
+        )
+        if spans and reads:
+            print(
+                f"  step timeline ({label}): {spans['p50_ms']:.2f} ms p50 to draw the spans,"
+                f" {ratio(spans['p50_ms'], reads['p50_ms']):.1%} of the"
+                f" {reads['p50_ms']:.2f} ms the task page spends reading them"
+            )
     print("  estimated overview counts (exact up to the limit, estimates above):")
     for row in pages["estimates"]:
         print(

@@ -598,3 +598,227 @@ def run_filter_chip_label(name: str, value: str, *, dates: dict[str, str] | None
             parts = [f"{k} {dates[k].replace('T', ' ')}" for k in ("from", "to") if dates.get(k)]
             value = " ".join(parts) or "custom range"
     return f"{RUN_FILTER_NAMES.get(name, name)}: {value}"
+
+# -- time: relative times, durations, engine reasons, the step timeline ----------------
+#
+# Every time a page shows goes through ``time_tag`` (the ``reltime`` template filter,
+# dashboard/templatetags/timefmt.py): the relative time as text ("3 min ago", "in 20 s"),
+# the absolute time with milliseconds, in the current time zone and labelled with it, on
+# hover (title), and the ISO time for machines (datetime). static/dashboard/reltime.js
+# refreshes the text every 10 s with the same rules (``relative_text``).
+
+
+def _signed_units(seconds: int) -> str:
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def relative_text(at: datetime, now: datetime) -> str:
+    """ "3 min ago", "in 20 s", "just now" (under a second either way)."""
+    delta = (at - now).total_seconds()
+    if abs(delta) < 1:
+        return "just now"
+    text = _signed_units(int(abs(delta)))
+    return f"in {text}" if delta > 0 else f"{text} ago"
+
+
+def absolute_time(at: datetime) -> str:
+    """``2026-12-05 16:24:02.123 UTC``: milliseconds, in the current time zone, labelled."""
+    from django.utils import timezone
+
+    local = timezone.localtime(at)
+    return f"{local:%Y-%m-%d %H:%M:%S}.{local.microsecond // 1000:03d} {local.tzname() or 'UTC'}"
+
+
+def clock_time_ms(at: datetime) -> str:
+    """``16:24:02.123`` in the current time zone (timeline rows of one day)."""
+    from django.utils import timezone
+
+    local = timezone.localtime(at)
+    return f"{local:%H:%M:%S}.{local.microsecond // 1000:03d}"
+
+
+def iso_ms(at: datetime) -> str:
+    """The ISO 8601 time with milliseconds and its offset, for ``<time datetime>``."""
+    return at.isoformat(timespec="milliseconds")
+
+
+def time_tag(at: datetime | None, now: datetime, *, empty: str = "—") -> str:
+    """``<time datetime=ISO title=absolute data-reltime>relative</time>`` (safe HTML)."""
+    from django.utils.html import format_html
+
+    if not isinstance(at, datetime):  # None, or "" from a missing template variable
+        return empty
+    return format_html(
+        '<time datetime="{}" title="{}" data-reltime>{}</time>',
+        iso_ms(at),
+        absolute_time(at),
+        relative_text(at, now),
+    )
+
+
+def _seconds(value: timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def duration_text(value: timedelta | float | None) -> str:
+    """A run's or task's duration: ``850 ms``, ``1.2 s``, ``45 s``, ``3 min 4 s``, ``2 h 5 min``."""
+    seconds = _seconds(value)
+    if seconds is None:
+        return ""
+    seconds = max(seconds, 0.0)
+    if seconds < 1:
+        return f"{int(seconds * 1000)} ms"
+    if seconds < 10:
+        return f"{int(seconds * 10) / 10:.1f} s"
+    return human_duration(timedelta(seconds=seconds))
+
+
+def duration_ms_text(value: timedelta | float | None) -> str:
+    """A duration to the millisecond (the step timeline): ``125 ms``, ``1.234 s``, ``3 min 4 s``."""
+    seconds = _seconds(value)
+    if seconds is None:
+        return ""
+    seconds = max(seconds, 0.0)
+    if seconds < 1:
+        return f"{round(seconds * 1000)} ms"
+    if seconds < 60:
+        return f"{round(seconds * 1000) / 1000:.3f} s"
+    return human_duration(timedelta(seconds=seconds))
+
+
+def elapsed_text(start: datetime | None, end: datetime | None, now: datetime) -> str:
+    """From ``start`` to ``end`` (or to ``now`` while not ended, marked "so far")."""
+    if start is None:
+        return ""
+    if end is None:
+        return f"{duration_text(now - start)} so far"
+    return duration_text(end - start)
+
+
+#: The failure names the engine (and our SQL) writes itself, which begin with "$", in
+#: words. absurdctl 0.5.1's absurd.sql writes one, in claim_task when a lease expires;
+#: absurd_core/sql writes none (tests/dashboard/test_time_presenters.py greps both).
+ENGINE_REASONS = {
+    "$ClaimTimeout": (
+        "The worker did not finish or extend its lease in time; it may have crashed or "
+        "been cut off. The engine failed this attempt; the run was retried if attempts "
+        "remained."
+    ),
+}
+
+#: What the engine's and the SDK's "$" step (checkpoint) names stand for.
+STEP_NAME_PREFIXES = {
+    "$awaitEvent:": "waited for the event",
+    "$awaitTaskResult:": "waited for the result of task",
+    "$child:": "started the child",
+    "$children:": "started the children",
+}
+
+
+def engine_reason(name: str | None) -> str | None:
+    """The words for an engine failure name (``$ClaimTimeout``), or None for others."""
+    if not name or not name.startswith("$"):
+        return None
+    return ENGINE_REASONS.get(
+        name,
+        "A failure the engine recorded itself (its name begins with $), not the task's code.",
+    )
+
+
+def step_name_text(name: str) -> str:
+    """A checkpoint's name in words when the engine or SDK chose it, else the name."""
+    for prefix, words in STEP_NAME_PREFIXES.items():
+        if name.startswith(prefix):
+            return f"{words} {name[len(prefix) :]}"
+    return name
+
+
+@dataclass(frozen=True)
+class TimelineBar:
+    kind: str
+    label: str
+    #: The raw name (a checkpoint's name, an event's name) for the hover text.
+    name: str
+    state: str
+    attempt: int | None
+    #: Position and width in percent of the timeline's span (0-100).
+    x: float
+    width: float
+    offset_ms: int
+    duration_ms: int
+    offset_text: str
+    duration_text: str
+    open: bool
+    start: datetime
+    end: datetime | None
+
+
+@dataclass(frozen=True)
+class TimelineView:
+    bars: list[TimelineBar]
+    total_text: str
+    start: datetime | None
+    truncated: bool
+
+
+#: The narrowest bar drawn, in percent: a 1 ms step in an hour-long run stays visible.
+MIN_BAR_PERCENT = 0.4
+
+WAIT_LABELS = {
+    "sleep": "sleep",
+    "children": "waiting for its children",
+    "approval": "waiting for an approval decision",
+    "deferred": "deferred (tenant concurrency limit)",
+}
+
+
+def _bar_label(span) -> str:
+    if span.kind == "attempt":
+        return f"Attempt {span.attempt} · {span.state}"
+    if span.kind == "event" and not span.name.startswith("$"):
+        return f"waiting for event {span.name}"  # a wait from the event log
+    if span.kind == "sleep" and span.until is not None:
+        return f"sleep until {clock_time_ms(span.until)}"
+    if span.kind in WAIT_LABELS:
+        return WAIT_LABELS[span.kind]
+    return step_name_text(span.name)
+
+
+def timeline_view(timeline, now: datetime) -> TimelineView | None:
+    """absurd_core.step_timings' spans as bars: percentages of the run and ms texts."""
+    if not timeline.spans:
+        return None
+    origin = timeline.start
+    total_ms = max((timeline.end - origin).total_seconds() * 1000, 1.0)
+    bars = []
+    for span in timeline.spans:
+        end = span.end or now
+        offset_ms = max((span.start - origin).total_seconds() * 1000, 0.0)
+        duration_ms = max((end - span.start).total_seconds() * 1000, 0.0)
+        x = min(offset_ms / total_ms * 100, 100 - MIN_BAR_PERCENT)
+        width = min(max(duration_ms / total_ms * 100, MIN_BAR_PERCENT), 100 - x)
+        bars.append(
+            TimelineBar(
+                kind=span.kind,
+                label=_bar_label(span),
+                name=span.name,
+                state=span.state,
+                attempt=span.attempt,
+                x=round(x, 3),
+                width=round(width, 3),
+                offset_ms=round(offset_ms),
+                duration_ms=round(duration_ms),
+                offset_text=f"+{duration_ms_text(offset_ms / 1000)}",
+                duration_text=duration_ms_text(duration_ms / 1000)
+                + (" so far" if span.end is None else ""),
+                open=span.end is None,
+                start=span.start,
+                end=span.end,
+            )
+        )
+    return TimelineView(bars, duration_ms_text(total_ms / 1000), origin, timeline.truncated)

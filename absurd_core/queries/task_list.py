@@ -73,6 +73,9 @@ class TaskRow:
     idempotency_key: str | None
     #: A pending task's delayed start still ahead (spawn(run_after=...)); list_tasks only.
     starts_at: datetime | None = None
+    #: A finished task's end (its last attempt's completed_at or failed_at, or the task's
+    #: cancelled_at); list_tasks only. With first_started_at: the runs list's duration.
+    ended_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -84,12 +87,14 @@ class TaskPage:
 
 
 def task_row(
-    queue, task_id, name, state, tenant, attempts, max_attempts, enqueued, started, key, starts=None
-):
+    queue, task_id, name, state, tenant, attempts, max_attempts, enqueued, started, key,
+    starts=None, ended=None,
+):  # fmt: skip
     key = tenant_key_of(tenant, key)
     return TaskRow(
-        queue, task_id, name, state, tenant, attempts, max_attempts, enqueued, started, key, starts
-    )
+        queue, task_id, name, state, tenant, attempts, max_attempts, enqueued, started, key,
+        starts, ended,
+    )  # fmt: skip
 
 
 def encode_cursor(task_id: UUID) -> str:
@@ -250,12 +255,17 @@ def list_tasks(
             " enqueue_at, first_started_at, idempotency_key,"
             " case when state = 'pending' then (select r.available_at from absurd.{} r"
             "  where r.run_id = t.last_attempt_run and r.state = 'pending'"
-            "  and r.available_at > absurd.current_time()) end"
+            "  and r.available_at > absurd.current_time()) end,"
+            # A finished task's end: the same primary-key probe, for finished rows only.
+            " case when state = 'cancelled' then cancelled_at"
+            "  when state in ('completed', 'failed') then (select coalesce(r.completed_at,"
+            "  r.failed_at) from absurd.{} r where r.run_id = t.last_attempt_run) end"
             " from (select %s::text as queue, task_id, task_name, state,"
             "  headers->>'tenant' as tenant, attempts, max_attempts, enqueue_at,"
-            "  first_started_at, idempotency_key, last_attempt_run"
+            "  first_started_at, idempotency_key, last_attempt_run, cancelled_at"
             "  from absurd.{} where {} order by task_id desc limit %s) t)"
         ).format(
+            sql.Identifier(f"r_{queue}"),
             sql.Identifier(f"r_{queue}"),
             sql.Identifier(f"t_{queue}"),
             sql.SQL(" and ").join(conditions),

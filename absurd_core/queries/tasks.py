@@ -30,6 +30,13 @@ class RunInfo:
     completed_at: datetime | None
     failure: Any
     failed_at: datetime | None = None
+    #: A cancelled run's end: the engine stamps only the task (t_<queue>.cancelled_at).
+    cancelled_at: datetime | None = None
+
+    @property
+    def ended_at(self) -> datetime | None:
+        """When this attempt ended, whichever way: completed, failed or cancelled."""
+        return self.completed_at or self.failed_at or self.cancelled_at
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,19 @@ class TaskDetail:
     wait: dict[str, Any] | None
     #: For a pending task with a delayed start still ahead (spawn(run_after=...)): its start.
     starts_at: datetime | None = None
+    #: When the task was cancelled (the engine's t_<queue>.cancelled_at), else None.
+    cancelled_at: datetime | None = None
+    #: When the task first started running (t_<queue>.first_started_at).
+    first_started_at: datetime | None = None
+
+    @property
+    def ended_at(self) -> datetime | None:
+        """When a finished task ended (its last attempt's end); None while it is not."""
+        if self.state not in ("completed", "failed", "cancelled"):
+            return None
+        if self.state == "cancelled" and self.cancelled_at:
+            return self.cancelled_at
+        return self.runs[-1].ended_at if self.runs else None
 
 
 def _locate(scope: TenantScope, task_id: UUID, using: str) -> tuple[str, tuple] | None:
@@ -64,7 +84,8 @@ def _locate(scope: TenantScope, task_id: UUID, using: str) -> tuple[str, tuple] 
         lambda queue: (
             sql.SQL(
                 "select %s::text, task_name, state, params, headers, attempts, max_attempts,"
-                " enqueue_at, completed_payload from absurd.{} where task_id = %s and {}"
+                " enqueue_at, completed_payload, cancelled_at, first_started_at"
+                " from absurd.{} where task_id = %s and {}"
             ).format(sql.Identifier(f"t_{queue}"), where),
             [queue, task_id, *where_params],
         ),
@@ -80,7 +101,9 @@ def find_task(scope: TenantScope, task_id: UUID, *, using: str = "default") -> T
     located = _locate(scope, task_id, using)
     if located is None:
         raise TaskNotFound(f"No task {task_id}.")
-    queue, (name, state, params, headers, attempts, max_attempts, enqueued, payload) = located
+    queue, row = located
+    name, state, params, headers, attempts, max_attempts, enqueued, payload = row[:8]
+    cancelled_at, first_started_at = row[8:10]
     runs_table, checkpoints_table = sql.Identifier(f"r_{queue}"), sql.Identifier(f"c_{queue}")
     with connections[using].cursor() as cursor:
         connection = cursor.connection
@@ -106,7 +129,13 @@ def find_task(scope: TenantScope, task_id: UUID, *, using: str = "default") -> T
             [task_id],
         )
         checkpoints = [{"name": n, "updated_at": at} for n, at in cursor.fetchall()]
-    runs = [RunInfo(r[0], r[1], r[2], r[3], r[4], load_json(r[5]), r[9]) for r in run_rows]
+    runs = [
+        RunInfo(
+            r[0], r[1], r[2], r[3], r[4], load_json(r[5]), r[9],
+            cancelled_at if r[2] == "cancelled" else None,
+        )
+        for r in run_rows
+    ]  # fmt: skip
     wait = None
     if state == "sleeping" and run_rows:
         last = run_rows[-1]
@@ -135,4 +164,6 @@ def find_task(scope: TenantScope, task_id: UUID, *, using: str = "default") -> T
         checkpoints=checkpoints,
         wait=wait,
         starts_at=starts_at,
+        cancelled_at=cancelled_at,
+        first_started_at=first_started_at,
     )

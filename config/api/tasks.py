@@ -219,6 +219,9 @@ class TaskSummary(Schema):
     starts_at: datetime | None = Field(
         None, description="A pending task's delayed start, while it is ahead."
     )
+    ended_at: datetime | None = Field(
+        None, description="When a finished task ended (its last attempt's end); null until then."
+    )
 
 
 class TaskPageOut(Schema):
@@ -233,7 +236,18 @@ class RunOut(Schema):
     attempt: int
     state: str
     started_at: datetime | None
-    completed_at: datetime | None
+    completed_at: datetime | None = Field(
+        None, description="When the attempt completed; null for a failed or cancelled one."
+    )
+    failed_at: datetime | None = Field(None, description="When the attempt failed, else null.")
+    cancelled_at: datetime | None = Field(
+        None, description="When the attempt was cancelled (the task's cancellation), else null."
+    )
+    ended_at: datetime | None = Field(
+        None,
+        description="When the attempt ended, whichever way (completed_at, failed_at or"
+        " cancelled_at); null while it has not.",
+    )
     failure: Any = None
 
 
@@ -275,6 +289,13 @@ class TaskOut(Schema):
     wait: dict[str, Any] | None
     starts_at: datetime | None = Field(
         None, description="A pending task's delayed start, while it is ahead."
+    )
+    first_started_at: datetime | None = Field(
+        None, description="When the task's first attempt started running."
+    )
+    cancelled_at: datetime | None = Field(None, description="When the task was cancelled.")
+    ended_at: datetime | None = Field(
+        None, description="When a finished task ended (its last attempt's end); null until then."
     )
 
     @staticmethod

@@ -30,6 +30,7 @@ from absurd_core.queries.checkpoints import checkpoint_values, run_claims
 from absurd_core.queries.children import task_family
 from absurd_core.queries.schedules import spawned_by
 from absurd_core.queries.tasks import TaskDetail, find_task
+from absurd_core.step_timings import step_timeline
 from approvals.requests import requests_for_task
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
@@ -37,10 +38,12 @@ from dashboard.forms.task_forms import EmitEventForm, RetryForm
 from dashboard.presenters import (
     attempts_warning,
     delayed_start,
+    engine_reason,
     failure_view,
     family_view,
     json_block,
     spawned_by_text,
+    timeline_view,
 )
 from tenants.permissions import Action
 
@@ -83,6 +86,11 @@ def _detail(value) -> str:
     return text if len(text) <= TIMELINE_DETAIL_CHARS else text[:TIMELINE_DETAIL_CHARS] + "…"
 
 
+def _failure_name(failure) -> str | None:
+    name = failure.get("name") if isinstance(failure, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) -> dict:
     scope = request.principal.scope
     claims = run_claims(scope, task.queue, task.task_id)
@@ -95,6 +103,12 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
     emittable = bool(wait and wait.get("event") and not wait.get("approval") and not emit_refusal)
     if emit_form is None and may_operate and emittable:
         emit_form = EmitEventForm(initial={"event": wait["event"]})
+    now = timezone.now()
+    timeline_entries = task_timeline(scope, task.queue, task.task_id)
+    checkpoints = checkpoint_values(scope, task.queue, task.task_id)
+    steps = step_timeline(task.runs, checkpoints.items, timeline_entries, now)
+    # An attempt's first start: the engine's started_at is its last claim (after a sleep).
+    first_starts = {s.attempt: s.start for s in steps.spans if s.kind == "attempt"}
     schedule, slot = spawned_by(scope, task.headers)
     if schedule is not None and schedule.tenant != task_actions.task_tenant(task):
         schedule = None  # a header another tenant wrote: not its schedule
@@ -111,16 +125,24 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
         "result": json_block(task.result) if task.state == "completed" else None,
         "failure": failure_view(task.failure),
         "attempts_warning": attempts_warning(task.attempts, task.max_attempts),
-        "starts": delayed_start(task.starts_at, timezone.now()),
+        "starts": delayed_start(task.starts_at, now),
         "runs": [
-            {"run": run, "claimed_by": claims.get(run.run_id), "failure": failure_view(run.failure)}
+            {
+                "run": run,
+                "started": first_starts.get(run.attempt, run.started_at),
+                "claimed_by": claims.get(run.run_id),
+                "failure": failure_view(run.failure),
+                "reason": engine_reason(_failure_name(run.failure)),
+            }
             for run in reversed(task.runs)
         ],
+        "failure_reason": engine_reason(_failure_name(task.failure)),
         "timeline": [
-            {"entry": entry, "detail": _detail(entry.detail)}
-            for entry in task_timeline(scope, task.queue, task.task_id)
+            {"entry": entry, "detail": _detail(entry.detail)} for entry in timeline_entries
         ],
-        "checkpoints": checkpoint_values(scope, task.queue, task.task_id),
+        "checkpoints": checkpoints,
+        "step_timeline": timeline_view(steps, now),
+        "now": now,
         "approvals": approvals,
         "wait": wait,
         "emit_refusal": emit_refusal if may_operate else None,

@@ -138,3 +138,55 @@ def fan_out(params: dict[str, Any], ctx) -> dict[str, int]:
     children = ctx.spawn_children("demo.square", [{"x": i} for i in range(n)])
     results = ctx.await_children(children)
     return {"n": n, "sum": sum(r.value for r in results)}
+
+
+#: demo.crunch's limits: long enough to kill a worker mid-run, short enough for a demo.
+CRUNCH_MAX_SECONDS = 600
+CRUNCH_MAX_STEPS = 100
+
+
+def _crunch_chunk(seconds: float, heartbeat) -> dict[str, Any]:
+    """Hash for ``seconds`` of CPU time, extending the lease about twice a second."""
+    import hashlib
+    import time
+
+    digest = hashlib.sha256(b"demo.crunch")
+    rounds = 0
+    deadline = time.monotonic() + seconds
+    next_beat = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        for _ in range(2000):
+            digest = hashlib.sha256(digest.digest())
+        rounds += 2000
+        if time.monotonic() >= next_beat:
+            heartbeat()
+            next_beat = time.monotonic() + 0.5
+    return {"rounds": rounds, "digest": digest.hexdigest()[:16]}
+
+
+@task("demo.crunch", queue=QUEUE, max_attempts=5, retry={"kind": "fixed", "base_seconds": 0})
+def crunch(params: dict[str, Any], ctx) -> dict[str, Any]:
+    """Work for ``seconds`` (default 8) of real CPU time in ``steps`` checkpointed steps
+    (default 4), with a heartbeat twice a second, so a short ``--claim-timeout`` does not
+    expire its lease while the worker lives.
+
+    For showing crash recovery (README, "Crash recovery"): ``kill -9`` the worker while
+    it runs. Once the lease runs out, the engine fails the attempt (``$ClaimTimeout``)
+    and retries it; the next worker skips the steps already checkpointed and finishes.
+    """
+    seconds = float(params.get("seconds", 8))
+    steps = int(params.get("steps", 4))
+    if not (0 < seconds <= CRUNCH_MAX_SECONDS and 1 <= steps <= CRUNCH_MAX_STEPS):
+        raise ValueError(
+            f"seconds must be in (0, {CRUNCH_MAX_SECONDS}] and steps in [1, {CRUNCH_MAX_STEPS}]."
+        )
+    chunks = [
+        ctx.step(f"chunk-{i}", lambda: _crunch_chunk(seconds / steps, ctx.heartbeat))
+        for i in range(1, steps + 1)
+    ]
+    return {
+        "seconds": seconds,
+        "steps": steps,
+        "rounds": sum(c["rounds"] for c in chunks),
+        "attempt": ctx.attempt,
+    }
