@@ -506,3 +506,34 @@ def _count_nodes(nodes) -> int:
 
 def _tree_key(nodes) -> list:
     return [[str(n.task_id), n.state, _tree_key(n.children)] for n in nodes]
+
+
+# -- worker liveness (issue 19 item 8) ---------------------------------------------------
+
+
+def worker_removed(worker_id: str) -> str:
+    return f"Removed worker {worker_id} from the list."
+
+
+def worker_retention(seconds: float) -> str:
+    """How long dead and stopped workers stay listed, in words: "1 d", "2 h"."""
+    return human_duration(timedelta(seconds=seconds))
+
+
+def dead_hold_note(hold) -> str:
+    """What a run held by a worker that stopped responding waits for, in words
+    (``hold``: an absurd_core.queries.worker_holds.DeadHold):
+
+    "held by w3, which stopped responding 40 s ago; lease expires in 12 s, then the run
+    is retried"."""
+    if hold.last_seen is not None:
+        silent = ago((hold.now - hold.last_seen).total_seconds())
+        who = f"held by {hold.worker_id}, which stopped responding {silent}"
+    else:
+        who = f"held by {hold.worker_id}, which no longer renews its lease"
+    left = (hold.lease_expires_at - hold.now).total_seconds()
+    if left > 0:
+        remaining = human_duration(timedelta(seconds=left))
+        return f"{who}; lease expires in {remaining}, then the run is retried"
+    expired = ago(-left)
+    return f"{who}; lease expired {expired}: the next claim on its queue retries the run"

@@ -42,6 +42,7 @@ from dashboard.presenters import (
     json_block,
     spawned_by_text,
 )
+from dashboard.worker_liveness import dead_hold_notes
 from tenants.permissions import Action
 
 TIMELINE_DETAIL_CHARS = 500
@@ -112,6 +113,7 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
         "failure": failure_view(task.failure),
         "attempts_warning": attempts_warning(task.attempts, task.max_attempts),
         "starts": delayed_start(task.starts_at, timezone.now()),
+        "dead_hold": dead_hold_notes(scope, [task]).get(task.task_id),
         "runs": [
             {"run": run, "claimed_by": claims.get(run.run_id), "failure": failure_view(run.failure)}
             for run in reversed(task.runs)
