@@ -15,8 +15,10 @@
 A group's error name or message may be NULL or empty; both are the same group,
 spelled "" in a ``DeadLetterFilter``.
 
-Normalising a message (``normalised_message``, done in SQL, in this one place, so
-the dashboard and the API group alike) folds what changes from one failure of
+Normalising a message (``normalised_message``, an SQL expression defined once in
+absurd_core/error_groups.py and stored per row as the generated column
+``error_group``, so grouping reads no regular expression; the dashboard and the API
+both group through ``groups`` here) folds what changes from one failure of
 the same kind to the next: quoted values become ``'…'`` / ``"…"``, uuids
 ``<uuid>``, hex ids (``0x…``, or 8+ hex digits with a digit and a letter)
 ``<hex>``, and numbers ``<n>``. "attempt 2 of 2" and "attempt 5 of 5" are one
@@ -31,21 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import (
-    CharField,
-    Count,
-    Expression,
-    F,
-    Func,
-    Max,
-    Min,
-    Q,
-    QuerySet,
-    TextField,
-    Value,
-)
+from django.db.models import Count, F, Max, Min, Q, QuerySet, TextField, Value
 from django.db.models.functions import Coalesce
 
+from absurd_core.error_groups import FOLDS, normalised_message
 from absurd_core.models import DeadLetter
 from absurd_core.queries.paging import keyset_page
 from absurd_core.tenancy import TenantScope
@@ -53,38 +44,7 @@ from absurd_core.tenancy import TenantScope
 PAGE_SIZE = 50
 MAX_GROUPS = 100
 STATES = tuple(DeadLetter.State.values)
-
-
-#: (pattern, replacement) in order; PostgreSQL regular expressions (ARE), flag "g".
-#: Quoted values first (whatever is inside), then uuids, hex ids, numbers.
-FOLDS: tuple[tuple[str, str], ...] = (
-    (r"'[^']*'", "'…'"),
-    (r'"[^"]*"', '"…"'),
-    (r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "<uuid>"),
-    (r"\m0[xX][0-9a-fA-F]+\M", "<hex>"),
-    (r"\m(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\M", "<hex>"),
-    (r"[0-9]+([.,][0-9]+)*", "<n>"),
-)
-
-
-def normalised_message(message: Expression | str) -> Expression:
-    """The SQL expression folding ``message`` (a column name or an expression) into
-    its group's message: NULL and "" give ""."""
-    expression = Coalesce(
-        F(message) if isinstance(message, str) else message,
-        Value(""),
-        output_field=TextField(),
-    )
-    for pattern, replacement in FOLDS:
-        expression = Func(
-            expression,
-            Value(pattern, output_field=CharField()),
-            Value(replacement, output_field=CharField()),
-            Value("g", output_field=CharField()),
-            function="regexp_replace",
-            output_field=TextField(),
-        )
-    return expression
+__all__ = ["FOLDS", "normalised_message"]  # re-exported: the one normalisation
 
 
 @dataclass(frozen=True)
@@ -148,10 +108,10 @@ def filtered(scope: TenantScope, flt: DeadLetterFilter) -> QuerySet[DeadLetter]:
         queryset = queryset.filter(queue=flt.queue)
     if flt.group is not None:
         task_name, error_name, error_message = flt.group
-        queryset = queryset.annotate(pattern=normalised_message("error_message")).filter(
+        queryset = queryset.filter(
             Q(task_name=task_name)
             & _empty_or_null("error_name", error_name)
-            & Q(pattern=normalised_message(Value(error_message, output_field=TextField())))
+            & Q(error_group=normalised_message(Value(error_message, output_field=TextField())))
         )
     return queryset
 
@@ -165,7 +125,7 @@ def groups(
     rows = (
         queryset.annotate(
             en=Coalesce("error_name", Value(""), output_field=TextField()),
-            em=normalised_message("error_message"),
+            em=F("error_group"),
         )
         .values("task_name", "en", "em")
         .annotate(
