@@ -186,7 +186,8 @@ class FleetCounts:
 
 
 def fleet_counts(*, using: str = "default") -> FleetCounts:
-    """How many of our workers are alive and dead, and their runs in flight, across every
+    """How many of our workers are alive and dead (dead within the retention period, as
+    listed), and their runs in flight, across every
     tenant (platform data; published to plugins: the metrics plugin). Cost: a scan of the
     worker registry, one row per runworker process ever started: small."""
     with connections[using].cursor() as cursor:
@@ -194,7 +195,8 @@ def fleet_counts(*, using: str = "default") -> FleetCounts:
             "select count(*) filter (where alive), count(*) filter (where not alive),"
             " coalesce(sum(in_flight) filter (where alive), 0)"
             " from (select in_flight, last_seen >= now() - make_interval(secs => %s) as alive"
-            "         from absurd_control_worker where stopped_at is null) w",
-            [3 * WORKER_HEARTBEAT_SECONDS],
+            "         from absurd_control_worker where stopped_at is null"
+            "         and last_seen >= now() - make_interval(secs => %s)) w",
+            [3 * WORKER_HEARTBEAT_SECONDS, dead_worker_retention().total_seconds()],
         )
         return FleetCounts(*cursor.fetchone())

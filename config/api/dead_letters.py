@@ -67,7 +67,10 @@ class DeadLetterGroupList(Schema):
 
 
 class GroupFilters(Schema):
-    queue: str | None = Field(None, max_length=200)
+    # A list so that a repeated parameter is refused (422), not silently the last one.
+    queue: list[str] = Field(
+        default_factory=list, max_length=1, description="Only this queue's dead letters."
+    )
 
 
 class Filters(Schema):
@@ -129,7 +132,8 @@ def list_dead_letters(request, filters: Query[Filters]):
 def list_groups(request, filters: Query[GroupFilters]):
     """The dashboard's groups (absurd_core.queries.dead_letters.groups), largest first."""
     principal = api_principal(request, Action.VIEW, "tasks:read")
-    return {"items": reads.groups(principal.scope, queue=filters.queue)}
+    queue = filters.queue[0] if filters.queue else None
+    return {"items": reads.groups(principal.scope, queue=queue)}
 
 
 @router.get(

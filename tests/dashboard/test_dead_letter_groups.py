@@ -146,3 +146,15 @@ def test_api_groups_the_same_way(world):
     assert [(g["error_message"], g["count"]) for g in theirs.json()["items"]] == [
         ("attempt <n> of <n>", 1)
     ]
+
+
+def test_api_groups_by_queue_and_refuses_a_repeated_queue(world):
+    key = issue_key(Tenant.objects.get(slug="acme"), "v", role="viewer").key
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    url = "/api/v1/dead-letters/groups"
+    mine = Client().get(f"{url}?queue={world['queue']}", **auth).json()["items"]
+    assert sum(g["count"] for g in mine) == 5
+    assert Client().get(f"{url}?queue=elsewhere", **auth).json()["items"] == []
+    twice = Client().get(f"{url}?queue={world['queue']}&queue=x", **auth)
+    assert twice.status_code == 422
+    assert twice["Content-Type"].startswith("application/problem+json")
