@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models.functions import Left, Now
 from django.utils import timezone
 
+from absurd_core.error_groups import normalised_message
+
 #: runworker refreshes its row this often; three missed refreshes mean dead.
 WORKER_HEARTBEAT_SECONDS = 5
 
@@ -128,6 +130,13 @@ class DeadLetter(models.Model):
     task_name = models.TextField()
     error_name = models.TextField(null=True, blank=True)
     error_message = models.TextField(null=True, blank=True)
+    #: The message folded into its group's message (absurd_core/error_groups.py): a
+    #: stored generated column, so grouping runs no regular expression.
+    error_group = models.GeneratedField(
+        expression=normalised_message("error_message"),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
     attempts = models.IntegerField()
     failed_at = models.DateTimeField(db_default=Now())
     state = models.TextField(choices=State.choices, db_default="open")

@@ -139,6 +139,7 @@ def _function_cases(scope, deep: str, old: str, samples: dict) -> dict:
 
     from absurd_core.queries import queues as overview
     from absurd_core.queries.dead_letters import dead_letters
+    from absurd_core.queries.dead_letters import groups as dead_letter_groups
     from absurd_core.queries.task_list import TaskFilter, list_tasks
     from absurd_core.queries.tasks import find_task
 
@@ -182,6 +183,7 @@ def _function_cases(scope, deep: str, old: str, samples: dict) -> dict:
         ),
         "dead letters: open, first page": lambda: list(dead_letters(scope, state="open")[:50]),
         **_chart_functions(scope),
+        "dead letters: groups (normalised message)": lambda: dead_letter_groups(scope),
     }
 
 

@@ -256,6 +256,10 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "absurd-control@localhost")
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 METRICS_APPROVAL_WINDOW = env_int("METRICS_APPROVAL_WINDOW", 3600)
 
+# Workers (docs/worker.md#liveness): a dead or stopped worker is listed this many seconds
+# after it was last heard of, then hidden (an admin may remove it sooner).
+ABSURD_DEAD_WORKER_RETENTION = env_int("DEAD_WORKER_RETENTION", 24 * 3600)
+
 # Approvals (docs/approvals.md). Notifiers come from plugins (docs/notifiers.md); this names
 # extra notifier classes, used before the plugins' ones.
 APPROVAL_NOTIFIERS = env_list("APPROVAL_NOTIFIERS", [])

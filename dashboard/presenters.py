@@ -599,6 +599,7 @@ def run_filter_chip_label(name: str, value: str, *, dates: dict[str, str] | None
             value = " ".join(parts) or "custom range"
     return f"{RUN_FILTER_NAMES.get(name, name)}: {value}"
 
+
 # -- time: relative times, durations, engine reasons, the step timeline ----------------
 #
 # Every time a page shows goes through ``time_tag`` (the ``reltime`` template filter,
@@ -822,3 +823,101 @@ def timeline_view(timeline, now: datetime) -> TimelineView | None:
             )
         )
     return TimelineView(bars, duration_ms_text(total_ms / 1000), origin, timeline.truncated)
+
+
+# -- worker liveness (issue 19 item 8) ---------------------------------------------------
+
+
+def worker_removed(worker_id: str) -> str:
+    return f"Removed worker {worker_id} from the list."
+
+
+def worker_retention(seconds: float) -> str:
+    """How long dead and stopped workers stay listed, in words: "1 d", "2 h"."""
+    return human_duration(timedelta(seconds=seconds))
+
+
+def dead_hold_note(hold) -> str:
+    """What a run held by a worker that stopped responding waits for, in words
+    (``hold``: an absurd_core.queries.worker_holds.DeadHold):
+
+    "held by w3, which stopped responding 40 s ago; lease expires in 12 s, then the run
+    is retried"."""
+    if hold.last_seen is not None:
+        silent = ago((hold.now - hold.last_seen).total_seconds())
+        who = f"held by {hold.worker_id}, which stopped responding {silent}"
+    else:
+        who = f"held by {hold.worker_id}, which no longer renews its lease"
+    left = (hold.lease_expires_at - hold.now).total_seconds()
+    if left > 0:
+        remaining = human_duration(timedelta(seconds=left))
+        return f"{who}; lease expires in {remaining}, then the run is retried"
+    expired = ago(-left)
+    return f"{who}; lease expired {expired}: the next claim on its queue retries the run"
+
+
+# -- approvals page (issue 19 item 9) ----------------------------------------------------
+
+#: (label, Bootstrap badge class) by a request's state: the outcome's colour.
+APPROVAL_BADGES = {
+    "pending": ("pending", "text-bg-primary"),
+    "approved": ("approved", "text-bg-success"),
+    "rejected": ("rejected", "text-bg-danger"),
+    "expired": ("expired", "text-bg-warning"),
+    "cancelled": ("cancelled", "bg-body-secondary text-body-emphasis border"),
+}
+#: An approver's answer, as a badge.
+ANSWER_BADGES = {
+    "approve": ("approved", "text-bg-success"),
+    "reject": ("rejected", "text-bg-danger"),
+}
+
+
+def approval_badge(state: str) -> tuple[str, str]:
+    return APPROVAL_BADGES.get(state, (state, "text-bg-secondary"))
+
+
+def answer_badge(decision: str) -> tuple[str, str] | None:
+    """None while the approver has not answered."""
+    return ANSWER_BADGES.get(decision) if decision else None
+
+
+def _approvers(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def approval_event_text(kind: str, actor: str, detail: Any) -> str:
+    """One audit entry of an approval request in words, never a Python dict:
+    "Asked a@example.com, b@example.com (any one decides)", "Link sent to a@example.com",
+    "a@example.com approved: “fine”", "Settled: approved"."""
+    detail = detail if isinstance(detail, dict) else {}
+    approver = detail.get("approver", "")
+    if kind == "requested":
+        policy = {"any": "any one decides", "all": "all must approve", "quorum": "a quorum decides"}
+        text = f"Asked {_approvers(detail.get('approvers', []))}"
+        if detail.get("policy") in policy:
+            text += f" ({policy[detail['policy']]})"
+        return text + (f", by {actor}" if actor else "")
+    if kind == "notified":
+        return f"Link sent to {approver}"
+    if kind == "reminded":
+        return f"Reminder sent to {approver}"
+    if kind == "notify_failed":
+        return f"Sending to {approver} failed: {detail.get('error', 'unknown error')}"
+    if kind == "answered":
+        verb = {"approve": "approved", "reject": "rejected"}.get(detail.get("decision"), "answered")
+        who = approver or actor
+        text = f"{who} {verb}"
+        if actor and approver and actor != approver:
+            text += f" (via {actor})"
+        comment = detail.get("comment")
+        return text + (f": “{comment}”" if comment else "")
+    if kind in APPROVAL_BADGES:
+        return f"Settled: {kind}" + (f" by {actor}" if actor else "")
+    words = kind.replace("_", " ").capitalize()
+    extra = "; ".join(
+        f"{key.replace('_', ' ')}: {_approvers(value)}" for key, value in detail.items()
+    )
+    return words + (f" by {actor}" if actor else "") + (f" ({extra})" if extra else "")

@@ -1,9 +1,10 @@
 """Dead-letter reads for the dashboard: open dead letters grouped by failure, and the list.
 
-- ``groups``: open dead letters grouped by task name and error (name and
-  message), with counts and first/last failure time. One GROUP BY over the
-  tenant's open dead letters, which the ``dead_letter_tenant_state`` index
-  (tenant, state, id desc) finds without reading any other tenant's rows.
+- ``groups``: open dead letters grouped by task name, error class (the error's
+  name) and *normalised* message, with counts, first/last failure time and the
+  newest message as an example. One GROUP BY over the tenant's open dead
+  letters, which the ``dead_letter_tenant_state`` index (tenant, state, id desc)
+  finds without reading any other tenant's rows.
 - ``dead_letters`` and ``get_dead_letter``: the tenant's dead letters, and one of them
   (another tenant's is DoesNotExist, as a missing one).
 - ``dead_letter_page``: the list, newest first, paged by keyset on the id
@@ -13,6 +14,18 @@
 
 A group's error name or message may be NULL or empty; both are the same group,
 spelled "" in a ``DeadLetterFilter``.
+
+Normalising a message (``normalised_message``, an SQL expression defined once in
+absurd_core/error_groups.py and stored per row as the generated column
+``error_group``, so grouping reads no regular expression; the dashboard and the API
+both group through ``groups`` here) folds what changes from one failure of
+the same kind to the next: quoted values become ``'…'`` / ``"…"``, uuids
+``<uuid>``, hex ids (``0x…``, or 8+ hex digits with a digit and a letter)
+``<hex>``, and numbers ``<n>``. "attempt 2 of 2" and "attempt 5 of 5" are one
+group, "attempt <n> of <n>"; a different error class is never folded in. The
+folding is idempotent, so a group's key (task, error name, normalised message)
+selects the same rows whether it is given normalised or as one member's exact
+message, and the bulk actions on a group act on exactly the rows counted.
 """
 
 from __future__ import annotations
@@ -20,9 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Max, Min, Q, QuerySet, TextField, Value
+from django.db.models import Count, F, Max, Min, Q, QuerySet, TextField, Value
 from django.db.models.functions import Coalesce
 
+from absurd_core.error_groups import FOLDS, normalised_message
 from absurd_core.models import DeadLetter
 from absurd_core.queries.paging import keyset_page
 from absurd_core.tenancy import TenantScope
@@ -30,18 +44,26 @@ from absurd_core.tenancy import TenantScope
 PAGE_SIZE = 50
 MAX_GROUPS = 100
 STATES = tuple(DeadLetter.State.values)
+__all__ = ["FOLDS", "normalised_message"]  # re-exported: the one normalisation
 
 
 @dataclass(frozen=True)
 class DeadLetterGroup:
     task_name: str
-    #: "" when the failure had no name (NULL or empty).
+    #: "" when the failure had no name (NULL or empty). The error class.
     error_name: str
-    #: "" when the failure had no message.
+    #: The normalised message (``normalised_message``); "" when there was none.
     error_message: str
     count: int
     first_failed_at: datetime
     last_failed_at: datetime
+    #: One member's message as it was (the greatest): what the folds stand for.
+    example_message: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What ``DeadLetterFilter.group`` takes to select exactly this group."""
+        return (self.task_name, self.error_name, self.error_message)
 
 
 @dataclass(frozen=True)
@@ -49,7 +71,8 @@ class DeadLetterFilter:
     #: None: every state.
     state: str | None = DeadLetter.State.OPEN
     queue: str | None = None
-    #: A group (task name, error name, error message), or None for every group.
+    #: A group (task name, error name, error message normalised or not), or None for
+    #: every group.
     group: tuple[str, str, str] | None = None
 
 
@@ -88,7 +111,7 @@ def filtered(scope: TenantScope, flt: DeadLetterFilter) -> QuerySet[DeadLetter]:
         queryset = queryset.filter(
             Q(task_name=task_name)
             & _empty_or_null("error_name", error_name)
-            & _empty_or_null("error_message", error_message)
+            & Q(error_group=normalised_message(Value(error_message, output_field=TextField())))
         )
     return queryset
 
@@ -96,19 +119,27 @@ def filtered(scope: TenantScope, flt: DeadLetterFilter) -> QuerySet[DeadLetter]:
 def groups(
     scope: TenantScope, *, queue: str | None = None, limit: int = MAX_GROUPS
 ) -> list[DeadLetterGroup]:
-    """Open dead letters by (task name, error name, error message), largest group first."""
+    """Open dead letters by (task name, error name, normalised message), largest group
+    first."""
     queryset = filtered(scope, DeadLetterFilter(queue=queue))
     rows = (
         queryset.annotate(
             en=Coalesce("error_name", Value(""), output_field=TextField()),
-            em=Coalesce("error_message", Value(""), output_field=TextField()),
+            em=F("error_group"),
         )
         .values("task_name", "en", "em")
-        .annotate(n=Count("id"), first=Min("failed_at"), last=Max("failed_at"))
-        .order_by("-n", "-last", "task_name")[:limit]
+        .annotate(
+            n=Count("id"),
+            first=Min("failed_at"),
+            last=Max("failed_at"),
+            example=Max(Coalesce("error_message", Value(""), output_field=TextField())),
+        )
+        .order_by("-n", "-last", "task_name", "en", "em")[:limit]
     )
     return [
-        DeadLetterGroup(r["task_name"], r["en"], r["em"], r["n"], r["first"], r["last"])
+        DeadLetterGroup(
+            r["task_name"], r["en"], r["em"], r["n"], r["first"], r["last"], r["example"]
+        )
         for r in rows
     ]
 

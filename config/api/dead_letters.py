@@ -49,6 +49,30 @@ class DeadLetterPage(Schema):
     next_before: int | None
 
 
+class DeadLetterGroupOut(Schema):
+    task_name: str
+    error_name: str = Field(description='The error class; "" when the failure had none.')
+    error_message: str = Field(
+        description="The normalised message: numbers, uuids, hex ids and quoted values folded"
+        " (docs/dashboard-dead-letters.md#groups)."
+    )
+    example_message: str
+    count: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+
+
+class DeadLetterGroupList(Schema):
+    items: list[DeadLetterGroupOut]
+
+
+class GroupFilters(Schema):
+    # A list so that a repeated parameter is refused (422), not silently the last one.
+    queue: list[str] = Field(
+        default_factory=list, max_length=1, description="Only this queue's dead letters."
+    )
+
+
 class Filters(Schema):
     state: Literal["open", "retried", "discarded"] | None = None
     before: int | None = Field(None, description="Only dead letters with a smaller id (keyset).")
@@ -98,6 +122,18 @@ def list_dead_letters(request, filters: Query[Filters]):
         limit=filters.limit,
     )
     return {"items": items, "next_before": next_before}
+
+
+@router.get(
+    "/dead-letters/groups",
+    response=DeadLetterGroupList,
+    summary="Open dead letters grouped by task, error class and normalised message",
+)
+def list_groups(request, filters: Query[GroupFilters]):
+    """The dashboard's groups (absurd_core.queries.dead_letters.groups), largest first."""
+    principal = api_principal(request, Action.VIEW, "tasks:read")
+    queue = filters.queue[0] if filters.queue else None
+    return {"items": reads.groups(principal.scope, queue=queue)}
 
 
 @router.get(

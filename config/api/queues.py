@@ -14,6 +14,7 @@ from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
 from absurd_core.actions import queues as queue_actions
+from absurd_core.actions import workers as worker_actions
 from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
 from absurd_core.queries.queues import QueueStats, get_queue_info, list_queue_info
 from absurd_core.queries.workers import workers_for
@@ -205,3 +206,31 @@ def list_workers(request, include_stopped: bool = False):
     return workers_for(
         principal.scope, include_stopped=include_stopped, platform=principal.platform
     )
+
+
+class WorkerRemovedOut(Schema):
+    worker_id: str
+    removed: bool
+
+
+@router.delete(
+    "/workers/{worker_id}",
+    response={200: WorkerRemovedOut, 403: Problem, 404: Problem, 409: Problem},
+    tags=["workers"],
+    summary="Remove a dead or stopped worker from the list",
+    description="Forgets the registry row of a worker that stopped (or missed three heartbeats); "
+    "runs it still holds are retried by the engine when their lease expires. A live worker is "
+    "refused with 409 (it would register again). Audited. Needs an admin key of a platform "
+    "tenant (scope queues:admin).",
+)
+def remove_worker(request, worker_id: str):
+    principal = api_principal(request, Action.ADMIN, "queues:admin")
+    try:
+        worker_actions.remove_worker(principal, worker_id, via="api")
+    except PermissionDenied as exc:
+        raise HttpError(403, str(exc)) from None
+    except worker_actions.WorkerNotFound as exc:
+        raise HttpError(404, str(exc)) from None
+    except worker_actions.WorkerAlive as exc:
+        raise HttpError(409, str(exc)) from None
+    return {"worker_id": worker_id, "removed": True}

@@ -1,5 +1,11 @@
 """The dashboard's approvals page: requests with their audit trails; operators may cancel.
 
+In the other pages' design: the page heading with the scope, the state filter as
+pills, each request's outcome as a coloured badge (dashboard.presenters.approval_badge),
+its task a link to the task page, its approvers' answers as badges and its audit trail
+in words (``approval_event_text``), never Python dicts. The tenant is the one the
+tenant switcher chose (the principal's scope): there is no other tenant selector.
+
 A user who belongs to no tenant sees the page empty (``tenant_required=False``); a
 cancel without a principal, or of a request outside the principal's scope, is a 404,
 checked before the role so that a viewer learns nothing of ids it cannot see.
@@ -12,12 +18,24 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_POST, require_safe
 
-from absurd_core.index_keys import tenant_q
 from approvals import decisions
 from approvals.models import ApprovalRequest
 from approvals.requests import get_request, requests_for
 from dashboard.access import dashboard_view
+from dashboard.presenters import answer_badge, approval_badge, approval_event_text
 from tenants.permissions import Action
+
+
+def _row(approval: ApprovalRequest) -> dict:
+    return {
+        "approval": approval,
+        "badge": approval_badge(approval.state),
+        "tokens": [(token, answer_badge(token.decision)) for token in approval.tokens.all()],
+        "events": [
+            (event, approval_event_text(event.kind, event.actor, event.detail))
+            for event in approval.events.all()
+        ],
+    }
 
 
 @require_safe
@@ -29,20 +47,19 @@ def approvals(request):
         state = None
     rows = ApprovalRequest.objects.none()
     if principal is not None:
-        rows = requests_for(principal.scope, state=state)
-        tenant = request.GET.get("tenant")
-        if principal.scope.is_all and tenant:
-            rows = rows.filter(tenant_q(tenant))
-        rows = rows.prefetch_related("tokens", "events")
+        rows = requests_for(principal.scope, state=state).prefetch_related("tokens", "events")
     page = Paginator(rows.order_by("-id"), 25).get_page(request.GET.get("page"))
     return render(
         request,
         "dashboard/approvals.html",
         {
+            "title": "Approvals",
             "principal": principal,
             "page": page,
+            "rows": [_row(approval) for approval in page],
             "state": state or "",
             "states": ApprovalRequest.State.values,
+            "show_tenant": principal is not None and principal.scope.is_all,
             "may_cancel": principal is not None and principal.can(Action.OPERATE),
         },
     )

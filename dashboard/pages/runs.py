@@ -38,6 +38,7 @@ from dashboard.access import dashboard_view
 from dashboard.feedback import toast
 from dashboard.forms.runs_forms import RunFilterForm
 from dashboard.presenters import bulk_outcome_toast, bulk_preview, delayed_start_rows
+from dashboard.worker_liveness import dead_hold_notes
 from tenants.permissions import Action
 
 PAGE_SIZE = 50
@@ -88,6 +89,7 @@ def runs(request):
         "form": form,
         "page": page,
         "rows": delayed_start_rows(page.items, timezone.now()) if page is not None else [],
+        "dead_holds": dead_hold_notes(request.principal.scope, page.items if page else []),
         "newer": newer,
         "paused": paused,
         "scope": request.principal.scope,

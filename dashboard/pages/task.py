@@ -45,6 +45,7 @@ from dashboard.presenters import (
     spawned_by_text,
     timeline_view,
 )
+from dashboard.worker_liveness import dead_hold_notes
 from tenants.permissions import Action
 
 TIMELINE_DETAIL_CHARS = 500
@@ -126,6 +127,7 @@ def _context(request, task: TaskDetail, *, emit_form=None, action_error=None) ->
         "failure": failure_view(task.failure),
         "attempts_warning": attempts_warning(task.attempts, task.max_attempts),
         "starts": delayed_start(task.starts_at, now),
+        "dead_hold": dead_hold_notes(scope, [task]).get(task.task_id),
         "runs": [
             {
                 "run": run,

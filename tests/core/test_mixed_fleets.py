@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from absurd_core import engine, spawn
 from absurd_core.models import DeadLetter, Worker
@@ -288,8 +289,8 @@ def test_external_workers_are_listed_from_the_runs_they_hold(mixedq):
         pid=1,
         queues=[mixedq],
         concurrency=2,
-        started_at="2026-01-01T00:00:00Z",
-        last_seen="2026-01-01T00:00:00Z",
+        started_at=timezone.now(),
+        last_seen=timezone.now(),  # within the dead-worker retention: listed
     )
     listed = {w.worker_id: w for w in workers_for(TenantScope(ALL_TENANTS))}
     assert listed["ts-worker-1"].external and listed["ts-worker-1"].queues == [mixedq]

@@ -84,7 +84,8 @@ def test_wait_event_resumes_on_emit(demo_queue):
 def test_sigterm_lets_the_running_task_finish_and_exits_zero(test_queue):
     spawned = spawn("test.sleep_then_finish", {"seconds": 1.5}, tenant="t1")
     with WorkerProcess("--queue", "testq", *FAST) as worker:
-        wait_for(lambda: _state("testq", spawned.task_id).state == "running")
+        # Executing, not only claimed: a claimed run not yet started is released at SIGTERM.
+        wait_for(lambda: "task.start" in worker.output)
         code = worker.stop(signal.SIGTERM)
     assert code == 0
     assert _state("testq", spawned.task_id).state == "completed"

@@ -190,6 +190,8 @@ def test_workers(transactional_db):
         worker_id="silent", last_seen=now - timedelta(minutes=5), in_flight=2, **common
     )
     Worker.objects.create(worker_id="gone", last_seen=now, stopped_at=now, in_flight=0, **common)
+    # Dead for longer than the retention period (a day): no longer counted, as not listed.
+    Worker.objects.create(worker_id="ancient", last_seen=now - timedelta(days=2), **common)
     s = scrape()
     assert value(s, "absurd_control_workers", status="alive") == 2
     assert value(s, "absurd_control_workers", status="dead") == 1
