@@ -8,6 +8,7 @@ import subprocess
 import pytest
 from django.contrib.auth import get_user_model
 
+from absurd_core import engine
 from dashboard.dev_address import base_url_for, normalise_addrport
 from dashboard.management.commands.devserver import served_environment
 from tests.helpers import ROOT, manage, subprocess_env
@@ -54,7 +55,16 @@ def test_make_run_takes_addr_or_port():
     assert _make_dry_run("PORT=9001").endswith("--addrport 127.0.0.1:9001")
 
 
+@pytest.fixture
+def demo_queue_dropped_after():
+    """bootstrap_demo's queue and tasks live outside Django's tables, which a transactional
+    test flushes: drop them, or the next bootstrap finds its workflows already spawned."""
+    yield
+    engine.drop_queue("demo")
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("demo_queue_dropped_after")
 def test_the_banner_names_the_address_and_its_password_command_runs():
     env = {**subprocess_env(), "BASE_URL": "http://127.0.0.1:8080"}  # what devserver hands on
     banner = manage("bootstrap_demo", env=env)

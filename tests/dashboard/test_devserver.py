@@ -167,7 +167,7 @@ def test_the_demo_plugin_is_off_in_production_by_default():
     )
     assert result.stdout.splitlines()[1:] == [
         "['plugins.demo']",
-        "['demo.django_two_steps', 'demo.expense_approval', 'demo.fan_out', 'demo.flaky', "
-        "'demo.sleep', 'demo.square', 'demo.two_steps', 'demo.two_steps_async', "
+        "['demo.crunch', 'demo.django_two_steps', 'demo.expense_approval', 'demo.fan_out', "
+        "'demo.flaky', 'demo.sleep', 'demo.square', 'demo.two_steps', 'demo.two_steps_async', "
         "'demo.wait_event']",
     ], result.stderr
