@@ -18,6 +18,7 @@ from bench import (  # noqa: E402
     event_latency,
     fairness,
     fan_out,
+    peers,
     rate_limit,
     schedules,
     worker_memory,
@@ -48,6 +49,7 @@ def main() -> None:
     d = dashboard.run()
     s = schedules.run()
     c = fan_out.run()
+    p = peers.run()
     today = datetime.date.today().isoformat()
     doc = f"""# Performance
 
@@ -235,6 +237,7 @@ completion to the parent's next step (database clock): p50 **{c["join_p50_ms"]:.
 (`absurd.emit_event` -> `demo.wait_event` completed), p50 {c["emit_p50_ms"]:.1f} ms, p99
 {c["emit_p99_ms"]:.1f} ms; join / baseline {c["join_over_emit"]:.2f}.
 """
+    doc += peers.markdown(p)
     (ROOT / "docs" / "performance.md").write_text(doc)
     print("wrote docs/performance.md")
 
