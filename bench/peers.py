@@ -20,7 +20,8 @@ for the worker process. Then, once: enqueue -> start p50 (one task at a time, id
 runworker and Procrastinate, and event wake-up p50 for runworker (absurd.emit_event) and DBOS
 (DBOSClient.send to a workflow parked in DBOS.recv). Oban for Python needs Python >= 3.12.
 
-PEERS_ROUNDS (3), PEERS_TASKS (3000) and PEERS_SAMPLES (200) shorten it for a quick run.
+PEERS_ROUNDS (3), PEERS_TASKS (3000) and PEERS_SAMPLES (200) shorten it for a quick run;
+run alone, PEERS_JSON=<path> also writes the results there as JSON.
 """
 
 from __future__ import annotations
