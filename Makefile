@@ -88,7 +88,15 @@ format: $(DEV_STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: $(DEV_STAMP)
+# `make bench` adds the bench extra (Procrastinate and DBOS, for bench/peers.py).
+BENCH_STAMP := $(VENV)/.installed-bench-$(HASH)
+
+$(BENCH_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e ".[dev,bench]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@ $(DEV_STAMP) $(RUN_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) bench/run_all.py
 
 clean-db:

@@ -20,6 +20,7 @@ from bench import (  # noqa: E402
     fairness,
     fan_out,
     liveness_reads,
+    peers,
     rate_limit,
     schedules,
     worker_memory,
@@ -52,6 +53,8 @@ def main() -> None:
     s = schedules.run()
     c = fan_out.run()
     lv = liveness_reads.run()
+
+    p = peers.run()
     today = datetime.date.today().isoformat()
     doc = f"""# Performance
 
@@ -255,6 +258,7 @@ Grouping by the stored normalised message / by the exact message (the old page, 
 **{lv["groups_ratio"]:.2f}**; folding at read time instead would be {lv["read_time_ratio"]:.2f}.
 The runs page's running rows with the dead-worker marks / without: **{lv["holds_ratio"]:.2f}**.
 """
+    doc += peers.markdown(p)
     (ROOT / "docs" / "performance.md").write_text(doc)
     print("wrote docs/performance.md")
 
