@@ -45,6 +45,7 @@ from absurd_core.worker.async_executor import AsyncExecutor
 from absurd_core.worker.connection import LazyConnection, connect, reconnect_delay
 from absurd_core.worker.executor import ConnectionLostBeforeStart, Executor, UnknownTasks
 from absurd_core.worker.housekeeping import Housekeeping
+from absurd_core.worker.lease_clock import LeaseClock
 from absurd_core.worker.leases import InFlight, LeaseKeeper
 from absurd_core.worker.lifecycle_pump import LifecyclePump
 from absurd_core.worker.schedules import ScheduleTicker
@@ -170,6 +171,8 @@ class Worker:
         self.unknown_tasks = UnknownTasks()
         # Built once: the same statement text on every claim (prepared statements).
         self._claim_sql = claim_sql(claim_admission())
+        self._claim_sent = time.monotonic()  # when the last claim statement was sent
+        self.claims = 0  # claim statements sent (bench: claims per task)
         # Queues whose last claim found only runs of tasks this worker cannot execute:
         # not claimed from until something changes there (see the module docstring).
         self._foreign_only: set[str] = set()
@@ -364,7 +367,13 @@ class Worker:
                     # during this claim may be a run the claim did not see yet).
                     self._foreign_only.add(queue)
                 for row in admitted:
-                    self._claimed[row["run_id"]] = InFlight(queue, row["run_id"], row["task_id"])
+                    # The lease runs from before the claim was sent (lease_clock.py); the
+                    # context skips checkpoint look-ups while it is known to be held.
+                    lease = LeaseClock(self.config.claim_timeout, self._claim_sent)
+                    row["_lease"] = lease
+                    self._claimed[row["run_id"]] = InFlight(
+                        queue, row["run_id"], row["task_id"], lease=lease
+                    )
             for row in admitted:
                 if self.async_tasks is not None and self._is_async(queue, row):
                     self.async_tasks.submit(queue, row)
@@ -387,6 +396,8 @@ class Worker:
         self._queue_errors[queue] = message
 
     def _claim(self, queue: str, qty: int) -> list[dict[str, Any]]:
+        self.claims += 1
+        self._claim_sent = time.monotonic()
         with self._claim_connection().cursor(row_factory=dict_row) as cursor:
             cursor.execute(
                 self._claim_sql,
