@@ -42,6 +42,7 @@ from absurd_core.hooks import ClaimAdmission, claim_admission
 from absurd_core.listeners import registered_listeners
 from absurd_core.registry import TaskRegistry
 from absurd_core.worker.async_executor import AsyncExecutor
+from absurd_core.worker.coalescing import COALESCE_SECONDS, claim_now
 from absurd_core.worker.connection import LazyConnection, connect, reconnect_delay
 from absurd_core.worker.executor import ConnectionLostBeforeStart, Executor, UnknownTasks
 from absurd_core.worker.housekeeping import Housekeeping
@@ -273,6 +274,7 @@ class Worker:
         failures = 0
         rotation = 0
         while not self.stopping.is_set():
+            self._coalesce()
             self.wake.clear()
             try:
                 requested, claimed, skipped = self._claim_round(rotation)
@@ -300,6 +302,26 @@ class Worker:
                 if timed and not woken:
                     # The timer: a known run or a lease is due, maybe on a queue set aside.
                     self._look_again()
+
+    def _coalesce(self) -> None:
+        """Under load, let finishes gather into one claim (worker/coalescing.py).
+
+        Returns at once when the buffer is empty (an idle worker, a thread about to
+        starve) or a batch is free; else after ``COALESCE_SECONDS`` at most.
+        """
+        batch = min(self.config.batch_size, 2 * self.config.concurrency)
+        deadline = None
+        while not self.stopping.is_set():
+            free = self._free()
+            if free <= 0 or claim_now(free, self._work.qsize(), batch):
+                return
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + COALESCE_SECONDS
+            elif now >= deadline:
+                return
+            self.wake.clear()
+            self.wake.wait(deadline - now)
 
     def _free(self) -> int:
         """Runs the worker may claim now: threads free plus a local buffer of one per thread.
@@ -553,11 +575,12 @@ class Worker:
         self.housekeeping.beat(stopped=True)
         self.housekeeping.close()
         logger.info(
-            "worker.stop worker_id=%s processed=%d failed=%d released=%d",
+            "worker.stop worker_id=%s processed=%d failed=%d released=%d claims=%d",
             self.config.worker_id,
             self.stats.processed,
             self.stats.failed,
             released,
+            self.claims,
         )
 
     def _drain_buffer(self) -> list[InFlight]:
