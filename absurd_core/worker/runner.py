@@ -50,6 +50,7 @@ from absurd_core.worker.lease_clock import LeaseClock
 from absurd_core.worker.leases import InFlight, LeaseKeeper
 from absurd_core.worker.lifecycle_pump import LifecyclePump
 from absurd_core.worker.schedules import ScheduleTicker
+from absurd_core.worker.statistics import StatisticsWatch
 from absurd_core.worker.wakeups import WakeupListener
 
 logger = logging.getLogger("absurd_core.worker")
@@ -227,6 +228,8 @@ class Worker:
         )
         # Recurring schedules: every worker ticks them (worker/schedules.py).
         self.schedules = ScheduleTicker(self.stopping, config.worker_id)
+        # Planner statistics right after a bulk spawn (worker/statistics.py).
+        self.statistics = StatisticsWatch(self.stopping, config.worker_id)
 
     # -- public -------------------------------------------------------------
 
@@ -253,6 +256,7 @@ class Worker:
             self.lifecycle_pump,
             self.schedules,
             self.async_tasks,
+            self.statistics,
         )
         for helper in helpers:
             if helper is not None:
@@ -401,6 +405,9 @@ class Worker:
                     self.async_tasks.submit(queue, row)
                 else:
                     self._work.put((queue, row))
+            if rows and len(rows) == qty:
+                # A full claim: a backlog. Its statistics may predate it (a bulk spawn).
+                self.statistics.noticed(queue)
             claimed += len(rows)
         return requested, claimed, skipped
 
@@ -559,6 +566,7 @@ class Worker:
 
     def _shutdown(self) -> None:
         self.stopping.set()
+        self.statistics.wake()
         # Runs claimed but not started go back to the queue at once.
         released = self._release(self._drain_buffer())
         deadline = time.monotonic() + self.config.grace
