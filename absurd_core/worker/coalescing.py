@@ -20,7 +20,7 @@ does not wait for a claim. So:
 from __future__ import annotations
 
 #: The longest a free slot waits for others while the buffer still feeds the threads.
-COALESCE_SECONDS = 0.02
+COALESCE_SECONDS = 0.2
 
 
 def claim_now(free: int, buffered: int, batch: int) -> bool:

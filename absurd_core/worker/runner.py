@@ -182,6 +182,15 @@ class Worker:
         # aside only if no news came while the claim that found only others' runs ran,
         # or a spawn notified during that claim would be missed until the next news.
         self._news: dict[str | None, int] = {}
+        # Queues whose last claim found nothing, with until when (monotonic): not claimed
+        # from again until news for them (any NOTIFY, ours too), the queue's own next known
+        # wake-up, or the poll interval; so a busy queue's claims do not each cost a
+        # claim on every idle one.
+        self._empty: dict[str, float] = {}
+        self._queue_wakeup_sql = {
+            queue: next_wakeup_sql([queue], registry) for queue in config.queues
+        }
+        self._any_news: dict[str | None, int] = {}
         # Server process ids of this worker's execution connections, by thread: their
         # own hand-backs NOTIFY too, and are no news.
         self._own_pids: dict[str, int] = {}
@@ -303,9 +312,14 @@ class Worker:
             if dry or self._free() == 0:
                 # Woken by a finished task, a NOTIFY, a signal or the timer.
                 woken = self.wake.wait(timeout)
-                if timed and not woken:
-                    # The timer: a known run or a lease is due, maybe on a queue set aside.
-                    self._look_again()
+                if not woken:
+                    # The timer (a known run or a lease is due, maybe on a queue set aside)
+                    # or the poll interval: look at every queue again.
+                    if timed:
+                        self._look_again()
+                    else:
+                        with self._lock:
+                            self._empty.clear()
 
     def _coalesce(self) -> None:
         """Under load, let finishes gather into one claim (worker/coalescing.py).
@@ -339,6 +353,11 @@ class Worker:
     def _notified(self, queue: str | None, pid: int | None) -> None:
         """Wake-up news: a run of ``queue`` became claimable or got a wake-up time."""
         with self._lock:
+            self._any_news[queue] = self._any_news.get(queue, 0) + 1
+            if queue is None:
+                self._empty.clear()
+            else:
+                self._empty.pop(queue, None)
             if queue is None:
                 self._foreign_only.clear()  # after a reconnect: anything may have changed
                 self._news[None] = self._news.get(None, 0) + 1
@@ -355,8 +374,10 @@ class Worker:
         with self._lock:
             if queue is None:
                 self._foreign_only.clear()
+                self._empty.clear()
             else:
                 self._foreign_only.discard(queue)
+                self._empty.pop(queue, None)
 
     def _claim_round(self, rotation: int) -> tuple[int, int, int]:
         """Claim from each queue in turn: (runs requested, runs claimed, queues skipped)."""
@@ -371,7 +392,11 @@ class Worker:
                 if queue in self._foreign_only:
                     skipped += 1
                     continue
+                if time.monotonic() < self._empty.get(queue, 0.0):
+                    skipped += 1
+                    continue
                 news = self._news_of(queue)
+                any_news = self._any_news.get(queue, 0), self._any_news.get(None, 0)
             qty = min(self.config.batch_size, free)
             requested += qty  # counted even when the claim fails, so the loop then waits
             try:
@@ -392,6 +417,12 @@ class Worker:
                     # to the workers that run them until something changes (news that came
                     # during this claim may be a run the claim did not see yet).
                     self._foreign_only.add(queue)
+                if rows:
+                    self._empty.pop(queue, None)
+            if not rows:
+                # Nothing here: leave this queue until news or its next wake-up.
+                self._set_aside_empty(queue, any_news)
+            with self._lock:
                 for row in admitted:
                     # The lease runs from before the claim was sent (lease_clock.py); the
                     # context skips checkpoint look-ups while it is known to be held.
@@ -410,6 +441,26 @@ class Worker:
                 self.statistics.noticed(queue)
             claimed += len(rows)
         return requested, claimed, skipped
+
+    def _set_aside_empty(self, queue: str, news_before: tuple[int, int]) -> None:
+        """Skip an empty queue until its next known wake-up (at most the poll interval).
+
+        Not if news of it came since the claim started (``news_before``): that may be a
+        run the claim did not see yet.
+        """
+        seconds = self.config.poll_interval
+        try:
+            found = self._claim_connection().execute(self._queue_wakeup_sql[queue]).fetchone()[0]
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error:
+            return  # reported by the claim; keep claiming from it
+        if found is not None:
+            seconds = min(seconds, max(0.0, float(found)))
+        if seconds > 0:
+            with self._lock:
+                if (self._any_news.get(queue, 0), self._any_news.get(None, 0)) == news_before:
+                    self._empty[queue] = time.monotonic() + seconds
 
     def _runnable(self, queue: str, row: dict[str, Any]) -> bool:
         return self.registry.runnable(row["task_name"], queue) is not None
