@@ -39,6 +39,30 @@ def machine() -> str:
     )
 
 
+def hot_path_section(h: dict) -> str:
+    """Issue 20's targets (bench/hot_path.py, run by worker_throughput)."""
+    return f"""### The worker hot path (issue 20, bench/hot_path.py)
+
+{h["tasks"]} `demo.two_steps` tasks, concurrency 4, {h["rounds"]} alternating rounds (medians).
+(b-off) is the same runworker with the issue-20 changes switched off in its process.
+
+| drain | tasks/s | PostgreSQL CPU per task | worker CPU per task | claims per task | checkpoint look-ups per task |
+|---|---:|---:|---:|---:|---:|
+| (b) runworker | {h["on_tps"]:.0f} | {h["on_pg_ms"]:.2f} ms | {h["on_py_ms"]:.2f} ms | {h["on_claims"]:.2f} | {h["on_lookups"]:.2f} |
+| (b-off) without the issue-20 changes | {h["off_tps"]:.0f} | {h["off_pg_ms"]:.2f} ms | {h["off_py_ms"]:.2f} ms | {h["off_claims"]:.2f} | {h["off_lookups"]:.2f} |
+| (d) the engine's SQL, no Python | {h["d_tps"]:.0f} | {h["d_pg_ms"]:.2f} ms | | {h["d_claims"]:.2f} | {h["d_lookups"]:.2f} |
+
+- b/d = **{h["b_vs_d"]:.2f}** (target >= 0.75); b/b-off = {h["b_vs_off"]:.2f}
+- PostgreSQL CPU per two-step task: **{h["on_pg_ms"]:.2f} ms** (target <= 2.2)
+- claims per task: **{h["on_claims"]:.2f}** (target < 0.3)
+- enqueue -> start p50 of an idle worker: **{h["start_p50_on_ms"]:.2f} ms**, b-off
+  {h["start_p50_off_ms"]:.2f} ms (must not rise)
+- a claim right after a bulk spawn on 100,000 finished tasks: {h["claim_stale_ms"]:.2f} ms with
+  stale statistics, {h["claim_fresh_ms"]:.2f} ms analyzed
+- `complete_run`: {h["complete_run_ms"]:.2f} ms with our lifecycle triggers,
+  {h["complete_run_no_triggers_ms"]:.2f} ms without"""
+
+
 def main() -> None:
     where = machine()
     t = worker_throughput.run()
@@ -92,6 +116,8 @@ transaction, drained with concurrency 4.
   **{t["lifecycle_trigger_cost"]:.0%}** of runworker throughput (b vs b0; target <= 25%)
 - with history, runworker keeps **{t["runworker_history_kept"]:.0%}** of its empty-queue
   throughput (target >= 80%); absurd-sdk keeps {t["sdk_history_kept"]:.0%}
+
+{hot_path_section(t["issue20"])}
 
 ## Event wake-up latency (bench/event_latency.py)
 

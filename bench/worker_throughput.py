@@ -18,6 +18,7 @@ import argparse
 import threading
 import time
 
+from bench import hot_path
 from bench.common import (
     add_history,
     connect,
@@ -164,6 +165,9 @@ def run(tasks: int = 5000, history: int = 100_000) -> dict:
         f"  runworker keeps {results['runworker_history_kept']:.0%} (target >= 80%),"
         f" absurd-sdk keeps {results['sdk_history_kept']:.0%}"
     )
+    # Issue 20's targets: runworker against (d) and against itself without the hot-path
+    # changes, alternating rounds, with CPU and claims per task (bench/hot_path.py).
+    results["issue20"] = hot_path.run(tasks, rounds=3, url=url)
     return results
 
 

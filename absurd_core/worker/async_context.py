@@ -9,9 +9,11 @@ tenant's async task, too, awaits and emits only its tenant's events.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
+from absurd_sdk import _CHECKPOINT_NOT_FOUND as _NOT_FOUND
 from absurd_sdk import AsyncTaskContext
 from psycopg.rows import dict_row
 
@@ -31,6 +33,25 @@ class AsyncControlTaskContext(TenantEventRules, AsyncTaskContext):
     async def emit_event(self, event_name: str, payload: Any = None) -> None:
         """Emit this task's tenant's event ``event_name`` (a raw name without a tenant)."""
         await super().emit_event(self._emitted(event_name), payload)
+
+    # The lease: look-ups it makes redundant are skipped, as in the sync context.
+
+    async def _lookup_checkpoint(self, checkpoint_name: str) -> Any:
+        if self._cache_is_complete(checkpoint_name):
+            return _NOT_FOUND
+        return await super()._lookup_checkpoint(checkpoint_name)
+
+    async def _persist_checkpoint(self, checkpoint_name: str, value: Any) -> None:
+        sent = time.monotonic()
+        await super()._persist_checkpoint(checkpoint_name, value)
+        if self._lease is not None:
+            self._lease.renewed(sent)
+
+    async def heartbeat(self, seconds: int | None = None) -> None:
+        sent = time.monotonic()
+        await super().heartbeat(seconds)
+        if self._lease is not None:
+            self._lease.renewed(sent, seconds)
 
     async def _await_system_event(
         self, event_name: str, step_name: str | None = None, timeout: int | None = None

@@ -9,6 +9,7 @@ authors need.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
@@ -20,6 +21,7 @@ from psycopg.rows import dict_row
 from absurd_core import children as kids
 from absurd_core.errors import RateLimited
 from absurd_core.event_names import system_event_bound_to, task_event_name, tenant_event_name
+from absurd_core.worker.lease_clock import LeaseClock
 
 
 class TenantEventRules:
@@ -36,6 +38,22 @@ class TenantEventRules:
     _task: dict[str, Any]
     _checkpoint_cache: dict[str, Any]
     task_id: Any
+    #: This process's lease on the run (worker/lease_clock.py); None outside runworker.
+    _lease: LeaseClock | None = None
+
+    def _cache_is_complete(self, checkpoint_name: str) -> bool:
+        """True when a look-up of ``checkpoint_name`` can only find nothing.
+
+        The cache holds what the claim loaded plus what this run wrote; while this
+        process holds the run's lease no other run of the task can write a checkpoint
+        (docs/worker.md, "Checkpoint look-ups under a held lease"). Without a known
+        valid lease (a zombie run, a context built elsewhere) upstream's read happens.
+        """
+        return (
+            checkpoint_name not in self._checkpoint_cache
+            and self._lease is not None
+            and self._lease.held()
+        )
 
     @property
     def queue(self) -> str:
@@ -110,6 +128,25 @@ class ControlTaskContext(TenantEventRules, TaskContext):
         """Wait for this task's tenant's event ``event_name`` (a raw name without a tenant)."""
         engine_name, step_name = self._awaited(event_name, step_name)
         return super().await_event(engine_name, step_name, timeout)
+
+    # -- The lease: look-ups it makes redundant are skipped (worker/lease_clock.py) ----
+
+    def _lookup_checkpoint(self, checkpoint_name: str) -> Any:
+        if self._cache_is_complete(checkpoint_name):
+            return _NOT_FOUND
+        return super()._lookup_checkpoint(checkpoint_name)
+
+    def _persist_checkpoint(self, checkpoint_name: str, value: Any) -> None:
+        sent = time.monotonic()
+        super()._persist_checkpoint(checkpoint_name, value)  # extends by the claim timeout
+        if self._lease is not None:
+            self._lease.renewed(sent)
+
+    def heartbeat(self, seconds: int | None = None) -> None:
+        sent = time.monotonic()
+        super().heartbeat(seconds)
+        if self._lease is not None:
+            self._lease.renewed(sent, seconds)
 
     def emit_event(self, event_name: str, payload: Any = None) -> None:
         """Emit this task's tenant's event ``event_name`` (a raw name without a tenant)."""
@@ -357,4 +394,5 @@ def fill_context(cls, conn, queue, claimed, cache, claim_timeout):
     ctx._checkpoint_cache = cache
     ctx._claim_timeout = claim_timeout
     ctx._step_name_counter = {}
+    ctx._lease = claimed.pop("_lease", None)  # runworker's lease clock, if any
     return ctx

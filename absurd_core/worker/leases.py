@@ -23,6 +23,7 @@ import psycopg
 
 from absurd_core.errors import first_line
 from absurd_core.worker.connection import LazyConnection
+from absurd_core.worker.lease_clock import LeaseClock
 
 logger = logging.getLogger("absurd_core.worker")
 
@@ -35,6 +36,9 @@ class InFlight:
     extended_at: float = field(default_factory=time.monotonic)
     started: bool = False
     lease_lost: bool = False
+    #: When this process last claimed or extended the lease (lease_clock.py); set by the
+    #: claim loop from the time the claim statement was sent.
+    lease: LeaseClock | None = None
 
 
 class LeaseKeeper(threading.Thread):
@@ -74,15 +78,20 @@ class LeaseKeeper(threading.Thread):
 
     def _extend(self, run: InFlight) -> None:
         try:
+            sent = time.monotonic()
             self._conn.get().execute(
                 "select absurd.extend_claim(%s, %s, %s)",
                 (run.queue, run.run_id, self.claim_timeout),
             )
             run.extended_at = time.monotonic()
+            if run.lease is not None:
+                run.lease.renewed(sent)
         except psycopg.errors.DatabaseError as exc:
             if isinstance(exc, psycopg.OperationalError):
                 raise
             run.lease_lost = True
+            if run.lease is not None:
+                run.lease.mark_lost()
             logger.info(
                 "worker.lease_gone task_id=%s run_id=%s: %s",
                 run.task_id,

@@ -42,12 +42,15 @@ from absurd_core.hooks import ClaimAdmission, claim_admission
 from absurd_core.listeners import registered_listeners
 from absurd_core.registry import TaskRegistry
 from absurd_core.worker.async_executor import AsyncExecutor
+from absurd_core.worker.coalescing import COALESCE_SECONDS, claim_now
 from absurd_core.worker.connection import LazyConnection, connect, reconnect_delay
 from absurd_core.worker.executor import ConnectionLostBeforeStart, Executor, UnknownTasks
 from absurd_core.worker.housekeeping import Housekeeping
+from absurd_core.worker.lease_clock import LeaseClock
 from absurd_core.worker.leases import InFlight, LeaseKeeper
 from absurd_core.worker.lifecycle_pump import LifecyclePump
 from absurd_core.worker.schedules import ScheduleTicker
+from absurd_core.worker.statistics import StatisticsWatch
 from absurd_core.worker.wakeups import WakeupListener
 
 logger = logging.getLogger("absurd_core.worker")
@@ -170,6 +173,8 @@ class Worker:
         self.unknown_tasks = UnknownTasks()
         # Built once: the same statement text on every claim (prepared statements).
         self._claim_sql = claim_sql(claim_admission())
+        self._claim_sent = time.monotonic()  # when the last claim statement was sent
+        self.claims = 0  # claim statements sent (bench: claims per task)
         # Queues whose last claim found only runs of tasks this worker cannot execute:
         # not claimed from until something changes there (see the module docstring).
         self._foreign_only: set[str] = set()
@@ -177,6 +182,15 @@ class Worker:
         # aside only if no news came while the claim that found only others' runs ran,
         # or a spawn notified during that claim would be missed until the next news.
         self._news: dict[str | None, int] = {}
+        # Queues whose last claim found nothing, with until when (monotonic): not claimed
+        # from again until news for them (any NOTIFY, ours too), the queue's own next known
+        # wake-up, or the poll interval; so a busy queue's claims do not each cost a
+        # claim on every idle one.
+        self._empty: dict[str, float] = {}
+        self._queue_wakeup_sql = {
+            queue: next_wakeup_sql([queue], registry) for queue in config.queues
+        }
+        self._any_news: dict[str | None, int] = {}
         # Server process ids of this worker's execution connections, by thread: their
         # own hand-backs NOTIFY too, and are no news.
         self._own_pids: dict[str, int] = {}
@@ -223,6 +237,8 @@ class Worker:
         )
         # Recurring schedules: every worker ticks them (worker/schedules.py).
         self.schedules = ScheduleTicker(self.stopping, config.worker_id)
+        # Planner statistics right after a bulk spawn (worker/statistics.py).
+        self.statistics = StatisticsWatch(self.stopping, config.worker_id)
 
     # -- public -------------------------------------------------------------
 
@@ -249,6 +265,7 @@ class Worker:
             self.lifecycle_pump,
             self.schedules,
             self.async_tasks,
+            self.statistics,
         )
         for helper in helpers:
             if helper is not None:
@@ -270,6 +287,7 @@ class Worker:
         failures = 0
         rotation = 0
         while not self.stopping.is_set():
+            self._coalesce()
             self.wake.clear()
             try:
                 requested, claimed, skipped = self._claim_round(rotation)
@@ -294,9 +312,34 @@ class Worker:
             if dry or self._free() == 0:
                 # Woken by a finished task, a NOTIFY, a signal or the timer.
                 woken = self.wake.wait(timeout)
-                if timed and not woken:
-                    # The timer: a known run or a lease is due, maybe on a queue set aside.
-                    self._look_again()
+                if not woken:
+                    # The timer (a known run or a lease is due, maybe on a queue set aside)
+                    # or the poll interval: look at every queue again.
+                    if timed:
+                        self._look_again()
+                    else:
+                        with self._lock:
+                            self._empty.clear()
+
+    def _coalesce(self) -> None:
+        """Under load, let finishes gather into one claim (worker/coalescing.py).
+
+        Returns at once when the buffer is empty (an idle worker, a thread about to
+        starve) or a batch is free; else after ``COALESCE_SECONDS`` at most.
+        """
+        batch = min(self.config.batch_size, 2 * self.config.concurrency)
+        deadline = None
+        while not self.stopping.is_set():
+            free = self._free()
+            if free <= 0 or claim_now(free, self._work.qsize(), batch):
+                return
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + COALESCE_SECONDS
+            elif now >= deadline:
+                return
+            self.wake.clear()
+            self.wake.wait(deadline - now)
 
     def _free(self) -> int:
         """Runs the worker may claim now: threads free plus a local buffer of one per thread.
@@ -310,6 +353,11 @@ class Worker:
     def _notified(self, queue: str | None, pid: int | None) -> None:
         """Wake-up news: a run of ``queue`` became claimable or got a wake-up time."""
         with self._lock:
+            self._any_news[queue] = self._any_news.get(queue, 0) + 1
+            if queue is None:
+                self._empty.clear()
+            else:
+                self._empty.pop(queue, None)
             if queue is None:
                 self._foreign_only.clear()  # after a reconnect: anything may have changed
                 self._news[None] = self._news.get(None, 0) + 1
@@ -326,8 +374,10 @@ class Worker:
         with self._lock:
             if queue is None:
                 self._foreign_only.clear()
+                self._empty.clear()
             else:
                 self._foreign_only.discard(queue)
+                self._empty.pop(queue, None)
 
     def _claim_round(self, rotation: int) -> tuple[int, int, int]:
         """Claim from each queue in turn: (runs requested, runs claimed, queues skipped)."""
@@ -342,7 +392,11 @@ class Worker:
                 if queue in self._foreign_only:
                     skipped += 1
                     continue
+                if time.monotonic() < self._empty.get(queue, 0.0):
+                    skipped += 1
+                    continue
                 news = self._news_of(queue)
+                any_news = self._any_news.get(queue, 0), self._any_news.get(None, 0)
             qty = min(self.config.batch_size, free)
             requested += qty  # counted even when the claim fails, so the loop then waits
             try:
@@ -363,15 +417,50 @@ class Worker:
                     # to the workers that run them until something changes (news that came
                     # during this claim may be a run the claim did not see yet).
                     self._foreign_only.add(queue)
+                if rows:
+                    self._empty.pop(queue, None)
+            if not rows:
+                # Nothing here: leave this queue until news or its next wake-up.
+                self._set_aside_empty(queue, any_news)
+            with self._lock:
                 for row in admitted:
-                    self._claimed[row["run_id"]] = InFlight(queue, row["run_id"], row["task_id"])
+                    # The lease runs from before the claim was sent (lease_clock.py); the
+                    # context skips checkpoint look-ups while it is known to be held.
+                    lease = LeaseClock(self.config.claim_timeout, self._claim_sent)
+                    row["_lease"] = lease
+                    self._claimed[row["run_id"]] = InFlight(
+                        queue, row["run_id"], row["task_id"], lease=lease
+                    )
             for row in admitted:
                 if self.async_tasks is not None and self._is_async(queue, row):
                     self.async_tasks.submit(queue, row)
                 else:
                     self._work.put((queue, row))
+            if rows and len(rows) == qty:
+                # A full claim: a backlog. Its statistics may predate it (a bulk spawn).
+                self.statistics.noticed(queue)
             claimed += len(rows)
         return requested, claimed, skipped
+
+    def _set_aside_empty(self, queue: str, news_before: tuple[int, int]) -> None:
+        """Skip an empty queue until its next known wake-up (at most the poll interval).
+
+        Not if news of it came since the claim started (``news_before``): that may be a
+        run the claim did not see yet.
+        """
+        seconds = self.config.poll_interval
+        try:
+            found = self._claim_connection().execute(self._queue_wakeup_sql[queue]).fetchone()[0]
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error:
+            return  # reported by the claim; keep claiming from it
+        if found is not None:
+            seconds = min(seconds, max(0.0, float(found)))
+        if seconds > 0:
+            with self._lock:
+                if (self._any_news.get(queue, 0), self._any_news.get(None, 0)) == news_before:
+                    self._empty[queue] = time.monotonic() + seconds
 
     def _runnable(self, queue: str, row: dict[str, Any]) -> bool:
         return self.registry.runnable(row["task_name"], queue) is not None
@@ -387,6 +476,8 @@ class Worker:
         self._queue_errors[queue] = message
 
     def _claim(self, queue: str, qty: int) -> list[dict[str, Any]]:
+        self.claims += 1
+        self._claim_sent = time.monotonic()
         with self._claim_connection().cursor(row_factory=dict_row) as cursor:
             cursor.execute(
                 self._claim_sql,
@@ -526,6 +617,7 @@ class Worker:
 
     def _shutdown(self) -> None:
         self.stopping.set()
+        self.statistics.wake()
         # Runs claimed but not started go back to the queue at once.
         released = self._release(self._drain_buffer())
         deadline = time.monotonic() + self.config.grace
@@ -542,11 +634,12 @@ class Worker:
         self.housekeeping.beat(stopped=True)
         self.housekeeping.close()
         logger.info(
-            "worker.stop worker_id=%s processed=%d failed=%d released=%d",
+            "worker.stop worker_id=%s processed=%d failed=%d released=%d claims=%d",
             self.config.worker_id,
             self.stats.processed,
             self.stats.failed,
             released,
+            self.claims,
         )
 
     def _drain_buffer(self) -> list[InFlight]:

@@ -359,6 +359,10 @@ def test_buffered_run_keeps_its_lease_while_waiting_for_a_thread():
 
 
 def test_buffered_runs_are_released_at_once_on_sigterm(side_effects):
+    # One thread: a run other tests left in testq (the retry of the 60 s task that
+    # test_second_signal_exits_immediately abandons) would run first and block it.
+    engine.drop_queue("testq")
+    engine.create_queue("testq")
     long = spawn("test.pause_between_steps", {"seconds": 120}, tenant="t1")
     buffered = spawn("test.count_steps", {"succeed_on_attempt": 1}, tenant="t1")
     first = WorkerProcess("--queue", "testq", "--concurrency", "1", "--grace", "0.5")
