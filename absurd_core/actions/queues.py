@@ -76,16 +76,33 @@ def _require_existing(name: str, using: str) -> None:
         raise QueueNotFound("No queue has that name.")
 
 
-def create_queue(principal: Actor, name: str, *, using: str = "default") -> None:
-    """Create ``name``. InvalidQueueName for a bad name, QueueExists if it exists already."""
+#: Upstream's storage modes (absurd.create_queue): one table per kind, or weekly partitions.
+STORAGE_MODES = ("unpartitioned", "partitioned")
+
+
+def create_queue(
+    principal: Actor,
+    name: str,
+    *,
+    storage_mode: str = "unpartitioned",
+    via: str | None = None,
+    using: str = "default",
+) -> None:
+    """Create ``name`` in ``storage_mode``. InvalidQueueName for a bad name, InvalidArgument
+    for a storage mode upstream does not have, QueueExists if it exists already."""
     principal.require_platform_admin("create a queue")
     validate_queue_name(name)
+    if storage_mode not in STORAGE_MODES:
+        raise InvalidArgument(f"storage_mode must be one of: {', '.join(STORAGE_MODES)}.")
     with transaction.atomic(using=using):
         _lock_name(name, using)
         if engine.queue_exists(name, using=using):
             raise QueueExists(f"A queue named {name!r} exists already.")
-        engine.create_queue(name, using=using)
-        record(principal, "create_queue", queue=name)
+        engine.create_queue(name, storage_mode=storage_mode, using=using)
+        partitioned = {"storage_mode": storage_mode} if storage_mode != STORAGE_MODES[0] else {}
+        record(
+            principal, "create_queue", queue=name, detail=_audit_detail(via, **partitioned) or None
+        )
 
 
 def drop_queue(principal: Actor, name: str, confirmation: str, *, using="default") -> None:
