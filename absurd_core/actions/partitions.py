@@ -15,7 +15,7 @@ from django.db import OperationalError, connections, transaction
 from absurd_core import engine
 from absurd_core.actors import Actor
 from absurd_core.audit import record
-from absurd_core.errors import AbsurdError, InvalidArgument, QueueNotFound
+from absurd_core.errors import AbsurdError, InvalidArgument, InvalidQueueName, QueueNotFound
 
 #: Upstream's detach modes: never detach, or detach partitions that are old and empty.
 DETACH_MODES = ("none", "empty")
@@ -31,7 +31,10 @@ class PartitionsBusy(AbsurdError):
 
 
 def _partitioned_or_raise(name: str, using: str) -> None:
-    policy = engine.get_queue_policy(name, using=using)
+    try:
+        policy = engine.get_queue_policy(name, using=using)
+    except InvalidQueueName:  # a name no queue can have: there is no such queue
+        policy = None
     if policy is None:
         raise QueueNotFound("No queue has that name.")
     if policy.storage_mode != "partitioned":

@@ -80,6 +80,28 @@ def _require_existing(name: str, using: str) -> None:
 STORAGE_MODES = ("unpartitioned", "partitioned")
 
 
+def _refuse_table_clash(name: str, storage_mode: str, using: str) -> None:
+    """QueueExists when the new queue's tables would be another queue's: a partition of a
+    partitioned queue (``t_<queue>_<week>``, ``t_<queue>_d``) has exactly the name of the
+    tables of a queue called ``<queue>_<week>``, and upstream's "create table if not
+    exists" would then take the partition as the new queue's table, or (the other way
+    round) skip a week's partition."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "select exists (select 1 from unnest(array['t_', 'r_', 'c_', 'e_', 'w_', 'i_']) p"
+            "   where to_regclass(format('absurd.%%I', p || %s)) is not null)"
+            " or (%s = 'partitioned' and exists (select 1 from absurd.queues q"
+            "   where left(q.queue_name, length(%s) + 1) = %s || '_'"
+            "     and substr(q.queue_name, length(%s) + 2) ~ '^([0-9]{3}|d)$'))",
+            [name, storage_mode, name, name, name],
+        )
+        if cursor.fetchone()[0]:
+            raise QueueExists(
+                f"Tables named for a queue {name!r} exist already (another queue's "
+                "partitions, or a queue whose names its partitions would take)."
+            )
+
+
 def create_queue(
     principal: Actor,
     name: str,
@@ -98,6 +120,7 @@ def create_queue(
         _lock_name(name, using)
         if engine.queue_exists(name, using=using):
             raise QueueExists(f"A queue named {name!r} exists already.")
+        _refuse_table_clash(name, storage_mode, using)
         engine.create_queue(name, storage_mode=storage_mode, using=using)
         partitioned = {"storage_mode": storage_mode} if storage_mode != STORAGE_MODES[0] else {}
         record(

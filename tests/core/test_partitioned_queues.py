@@ -297,3 +297,21 @@ def test_schedules_fire_once_per_slot_onto_a_partitioned_queue():
     finally:
         _q("select set_config('absurd.fake_now', '', false)")
         engine.drop_queue("demo")
+
+
+def test_a_queue_may_not_take_another_queues_partition_names(pq):
+    week = partition_info(PQ).weeks[0].tag
+    for name in (f"{PQ}_{week}", f"{PQ}_d"):
+        with pytest.raises(queue_actions.QueueExists, match="partitions"):
+            queue_actions.create_queue(Admin(), name)
+        assert not engine.queue_exists(name)
+    # The other way round: a partitioned queue whose weeks would take a queue's tables.
+    queue_actions.create_queue(Admin(), "clash_d")
+    try:
+        with pytest.raises(queue_actions.QueueExists):
+            queue_actions.create_queue(Admin(), "clash", storage_mode="partitioned")
+        assert not engine.queue_exists("clash")
+        queue_actions.create_queue(Admin(), "clash")  # unpartitioned: no partition names
+    finally:
+        engine.drop_queue("clash_d")
+        engine.drop_queue("clash")
