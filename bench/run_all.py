@@ -19,6 +19,7 @@ from bench import (  # noqa: E402
     fairness,
     fan_out,
     rate_limit,
+    scale,
     schedules,
     worker_memory,
     worker_throughput,
@@ -48,6 +49,7 @@ def main() -> None:
     d = dashboard.run()
     s = schedules.run()
     c = fan_out.run()
+    x = scale.run()
     today = datetime.date.today().isoformat()
     doc = f"""# Performance
 
@@ -209,7 +211,8 @@ With {s["idle_schedules"]:,} enabled schedules, none due, one idle tick costs
 runworker drains {s["tasks"]} `demo.two_steps` tasks at {s["with_tps"]:.0f} tasks/s against
 {s["without_tps"]:.0f} without them: a drop of **{s["throughput_drop"]:.1%}** (target <= 5%).
 """
-    doc += f"""
+    doc += (
+        f"""
 ## Child workflows (bench/fan_out.py)
 
 One `demo.fan_out` parent with {c["children"]:,} `demo.square` children (started in one
@@ -234,7 +237,29 @@ completion to the parent's next step (database clock): p50 **{c["join_p50_ms"]:.
 {c["join_p99_ms"]:.1f} ms (target p50 <= 15 ms). Baseline, same run: a bare event wake-up
 (`absurd.emit_event` -> `demo.wait_event` completed), p50 {c["emit_p50_ms"]:.1f} ms, p99
 {c["emit_p99_ms"]:.1f} ms; join / baseline {c["join_over_emit"]:.2f}.
+
+## Growing past one worker and one table (bench/scale.py)
+
+Worker curve, {x["tasks"]} `demo.two_steps` tasks per drain, concurrency 4 per process,
+alternating rounds (means); CPU per task of the workers and the database server:
+
+| workers | tasks/s | worker CPU/task | database CPU/task |
+|---|---|---|---|
 """
+        + "".join(
+            f"| {name} | {r['tps']:.0f} | {r['worker_ms_per_task']:.2f} ms | {r['db_ms_per_task']:.2f} ms |\n"
+            for name, r in x["curve"].items()
+        )
+        + f"""
+2 processes / 1: **{x["scaling_2"]:.2f}**, 4 / 1: **{x["scaling_4"]:.2f}**. The database spends
+{x["db_ms_per_task"]:.2f} ms of CPU per task: about {x["db_bound_tps_per_core"]:.0f} tasks/s per core
+it has to itself, with {x["workers_cores_per_db_core"]:.1f} worker cores per database core
+([scaling.md](scaling.md#what-was-measured)).
+
+Partitioned queue, {x["partitioned"]["tasks"]:,} finished tasks per queue: claim p50
+partitioned / unpartitioned **{x["claim_p50_ratio"]:.2f}**, runs page p95 **{x["runs_p95_ratio"]:.2f}**.
+"""
+    )
     (ROOT / "docs" / "performance.md").write_text(doc)
     print("wrote docs/performance.md")
 

@@ -58,6 +58,7 @@ class Viewer(Admin):
 
 @pytest.fixture
 def pq():
+    engine.drop_queue(PQ)
     queue_actions.create_queue(Admin(), PQ, storage_mode="partitioned")
     yield PQ
     engine.drop_queue(PQ)
@@ -148,6 +149,7 @@ def test_our_triggers_and_indexes_are_on_the_parents_and_reach_every_partition(p
 def test_a_worker_runs_tasks_on_a_partitioned_queue_with_the_event_log_and_dead_letters(
     side_effects,
 ):
+    engine.drop_queue("testq")  # as other worker tests leave it, if any did
     queue_actions.create_queue(Admin(), "testq", storage_mode="partitioned")
     try:
         ok = spawn("test.count_steps", {"succeed_on_attempt": 2}, tenant="acme").task_id
@@ -274,6 +276,7 @@ def test_schedules_fire_once_per_slot_onto_a_partitioned_queue():
     from tenants.models import Tenant
     from tenants.permissions import Principal
 
+    engine.drop_queue("demo")
     queue_actions.create_queue(Admin(), "demo", storage_mode="partitioned")
     Tenant.objects.create(slug="acme", name="Acme")
     ops = Principal(scope=TenantScope("acme"), role="admin", label="user:ann")

@@ -51,6 +51,7 @@ def hosts(lab, transactional_db):
     """The lab, its workers pointed at the test database (named only once pytest-django
     made it), with the queue; each test's workers are stopped after it."""
     lab.server.dbname = connection.settings_dict["NAME"]
+    engine.drop_queue(HOSTS_QUEUE)
     engine.create_queue(HOSTS_QUEUE)
     yield lab
     for worker in lab.workers:
