@@ -10,7 +10,7 @@ RUN_STAMP := $(VENV)/.installed-run-$(HASH)
 DEV_STAMP := $(VENV)/.installed-dev-$(HASH)
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run manage screenshots test test-floors lint format bench browser-deps clean-db
+.PHONY: run manage screenshots test test-floors lint format bench browser-deps netns-deps clean-db
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,18 @@ browser-deps:
 		echo "Browser tests need Debian's chromium: run 'sudo apt-get install chromium'."; \
 	fi
 
-test: $(DEV_STAMP) browser-deps
+# The worker-host tests (tests/hosts/) make network namespaces: iproute2 and util-linux.
+netns-deps:
+	@if command -v ip >/dev/null && command -v unshare >/dev/null; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "Installing iproute2 and util-linux for the worker-host tests..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 util-linux >/dev/null) \
+		|| echo "Could not install iproute2 with apt-get."; \
+	else \
+		echo "Worker-host tests need iproute2: run 'sudo apt-get install iproute2'."; \
+	fi
+
+test: $(DEV_STAMP) browser-deps netns-deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest

@@ -22,6 +22,7 @@ from bench import (  # noqa: E402
     liveness_reads,
     peers,
     rate_limit,
+    scale,
     schedules,
     worker_memory,
     worker_throughput,
@@ -79,6 +80,7 @@ def main() -> None:
     lv = liveness_reads.run()
 
     p = peers.run()
+    x = scale.run()
     today = datetime.date.today().isoformat()
     doc = f"""# Performance
 
@@ -285,6 +287,30 @@ Grouping by the stored normalised message / by the exact message (the old page, 
 The runs page's running rows with the dead-worker marks / without: **{lv["holds_ratio"]:.2f}**.
 """
     doc += peers.markdown(p)
+    doc += (
+        f"""
+## Growing past one worker and one table (bench/scale.py)
+
+Worker curve, {x["tasks"]} `demo.two_steps` tasks per drain, concurrency 4 per process,
+alternating rounds (means); CPU per task of the workers and the database server:
+
+| workers | tasks/s | worker CPU/task | database CPU/task |
+|---|---|---|---|
+"""
+        + "".join(
+            f"| {name} | {r['tps']:.0f} | {r['worker_ms_per_task']:.2f} ms | {r['db_ms_per_task']:.2f} ms |\n"
+            for name, r in x["curve"].items()
+        )
+        + f"""
+2 processes / 1: **{x["scaling_2"]:.2f}**, 4 / 1: **{x["scaling_4"]:.2f}**. The database spends
+{x["db_ms_per_task"]:.2f} ms of CPU per task: about {x["db_bound_tps_per_core"]:.0f} tasks/s per core
+it has to itself, with {x["workers_cores_per_db_core"]:.1f} worker cores per database core
+([scaling.md](scaling.md#what-was-measured)).
+
+Partitioned queue, {x["partitioned"]["tasks"]:,} finished tasks per queue: claim p50
+partitioned / unpartitioned **{x["claim_p50_ratio"]:.2f}**, runs page p95 **{x["runs_p95_ratio"]:.2f}**.
+"""
+    )
     (ROOT / "docs" / "performance.md").write_text(doc)
     print("wrote docs/performance.md")
 

@@ -921,3 +921,65 @@ def approval_event_text(kind: str, actor: str, detail: Any) -> str:
         f"{key.replace('_', ' ')}: {_approvers(value)}" for key, value in detail.items()
     )
     return words + (f" by {actor}" if actor else "") + (f" ({extra})" if extra else "")
+
+
+# -- Partitioned queues (the Queues page's partitions section) ---------------------------
+
+STORAGE_MODE_WORDS = {
+    "unpartitioned": "one table per kind",
+    "partitioned": "weekly partitions",
+}
+
+
+def byte_size(size: int) -> str:
+    """``812 kB``, ``1.4 MB``, ``3.0 GB``: powers of 1024, as psql's pg_size_pretty."""
+    value = float(size)
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"
+
+
+@dataclass(frozen=True)
+class PartitionRow:
+    tag: str
+    range_text: str
+    tasks_text: str
+    size_text: str
+    total_bytes: int
+
+
+def partition_rows(info: Any) -> list[PartitionRow]:
+    """A ``PartitionInfo``'s weeks (absurd_core.queries.partitions) as table rows."""
+    rows = []
+    for week in info.weeks:
+        if week.is_default:
+            span = "anything outside the weeks (default partition)"
+        else:
+            span = f"{week.range_from:%Y-%m-%d} to {week.range_to:%Y-%m-%d}"
+        tasks = "not analyzed yet" if week.tasks is None else f"≈{week.tasks:,}"
+        rows.append(
+            PartitionRow(week.tag, span, tasks, byte_size(week.total_bytes), week.total_bytes)
+        )
+    return rows
+
+
+def retention_text(info: Any) -> str:
+    """How old partitions go, in one sentence."""
+    keep = human_duration(info.cleanup_ttl)
+    if info.detach_mode == "empty":
+        return (
+            f"Cleanup deletes finished tasks older than {keep}; weeks that are empty and older "
+            f"than {human_duration(info.detach_min_age)} are detached and dropped whole."
+        )
+    return (
+        f"Cleanup deletes finished tasks older than {keep}; partitions are never dropped "
+        "(detach mode: none)."
+    )
+
+
+def partitions_dropped_toast(queue: str, dropped: list[str]) -> tuple[str, str]:
+    if not dropped:
+        return "info", f"No partition of {queue} may go yet: none is both old and empty."
+    return "success", f"Dropped {len(dropped)} old empty partitions of {queue}."

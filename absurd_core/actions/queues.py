@@ -76,16 +76,56 @@ def _require_existing(name: str, using: str) -> None:
         raise QueueNotFound("No queue has that name.")
 
 
-def create_queue(principal: Actor, name: str, *, using: str = "default") -> None:
-    """Create ``name``. InvalidQueueName for a bad name, QueueExists if it exists already."""
+#: Upstream's storage modes (absurd.create_queue): one table per kind, or weekly partitions.
+STORAGE_MODES = ("unpartitioned", "partitioned")
+
+
+def _refuse_table_clash(name: str, storage_mode: str, using: str) -> None:
+    """QueueExists when the new queue's tables would be another queue's: a partition of a
+    partitioned queue (``t_<queue>_<week>``, ``t_<queue>_d``) has exactly the name of the
+    tables of a queue called ``<queue>_<week>``, and upstream's "create table if not
+    exists" would then take the partition as the new queue's table, or (the other way
+    round) skip a week's partition."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "select exists (select 1 from unnest(array['t_', 'r_', 'c_', 'e_', 'w_', 'i_']) p"
+            "   where to_regclass(format('absurd.%%I', p || %s)) is not null)"
+            " or (%s = 'partitioned' and exists (select 1 from absurd.queues q"
+            "   where left(q.queue_name, length(%s) + 1) = %s || '_'"
+            "     and substr(q.queue_name, length(%s) + 2) ~ '^([0-9]{3}|d)$'))",
+            [name, storage_mode, name, name, name],
+        )
+        if cursor.fetchone()[0]:
+            raise QueueExists(
+                f"Tables named for a queue {name!r} exist already (another queue's "
+                "partitions, or a queue whose names its partitions would take)."
+            )
+
+
+def create_queue(
+    principal: Actor,
+    name: str,
+    *,
+    storage_mode: str = "unpartitioned",
+    via: str | None = None,
+    using: str = "default",
+) -> None:
+    """Create ``name`` in ``storage_mode``. InvalidQueueName for a bad name, InvalidArgument
+    for a storage mode upstream does not have, QueueExists if it exists already."""
     principal.require_platform_admin("create a queue")
     validate_queue_name(name)
+    if storage_mode not in STORAGE_MODES:
+        raise InvalidArgument(f"storage_mode must be one of: {', '.join(STORAGE_MODES)}.")
     with transaction.atomic(using=using):
         _lock_name(name, using)
         if engine.queue_exists(name, using=using):
             raise QueueExists(f"A queue named {name!r} exists already.")
-        engine.create_queue(name, using=using)
-        record(principal, "create_queue", queue=name)
+        _refuse_table_clash(name, storage_mode, using)
+        engine.create_queue(name, storage_mode=storage_mode, using=using)
+        partitioned = {"storage_mode": storage_mode} if storage_mode != STORAGE_MODES[0] else {}
+        record(
+            principal, "create_queue", queue=name, detail=_audit_detail(via, **partitioned) or None
+        )
 
 
 def drop_queue(principal: Actor, name: str, confirmation: str, *, using="default") -> None:

@@ -8,16 +8,19 @@ needs an admin key of a platform tenant with scope queues:admin.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from django.core.exceptions import PermissionDenied
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from absurd_core.actions import queues as queue_actions
 from absurd_core.actions import workers as worker_actions
 from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
+from absurd_core.queries.partitions import storage_modes
 from absurd_core.queries.queues import QueueStats, get_queue_info, list_queue_info
 from absurd_core.queries.workers import workers_for
+from absurd_core.queues import MAX_QUEUE_NAME_BYTES
 from config.api.input import StrictBody, json_int
 from config.api.problems import Problem
 from tenants.api_auth import api_principal
@@ -48,6 +51,26 @@ class QueueDetailOut(QueueOut):
         None, description="Finished tasks older than this are deleted by cleanup."
     )
     cleanup_limit: int | None = Field(None, description="Most tasks one cleanup pass deletes.")
+    storage_mode: str | None = Field(
+        None, description="unpartitioned or partitioned (upstream's storage modes)."
+    )
+
+
+class QueueIn(StrictBody):
+    name: str = Field(
+        ...,
+        examples=["reports"],
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$",
+        min_length=1,
+        max_length=MAX_QUEUE_NAME_BYTES,
+        description="The new queue's name: ASCII letters, digits, '_', '-' and '.', starting "
+        f"with a letter, digit or '_'; at most {MAX_QUEUE_NAME_BYTES} characters.",
+    )
+    storage_mode: Literal["unpartitioned", "partitioned"] = Field(
+        "unpartitioned",
+        description="Upstream Absurd's storage: one table per kind, or weekly partitions "
+        "(for very large queues; old empty weeks can be dropped whole, see docs/scaling.md).",
+    )
 
 
 class PolicyIn(StrictBody):
@@ -94,9 +117,14 @@ def _out(info: QueueStats) -> dict:
     return out
 
 
+def _with_storage(out: dict, name: str) -> dict:
+    out["storage_mode"] = storage_modes().get(name)
+    return out
+
+
 def _detail(principal, name: str) -> dict:
     try:
-        return _out(get_queue_info(principal.scope, name))
+        return _with_storage(_out(get_queue_info(principal.scope, name)), name)
     except (QueueNotFound, InvalidQueueName):
         raise HttpError(404, NO_QUEUE) from None
 
@@ -120,6 +148,26 @@ def _platform_admin(request, what: str):
 def list_queues(request):
     principal = api_principal(request, Action.VIEW, "tasks:read")
     return [_out(info) for info in list_queue_info(principal.scope)]
+
+
+@router.post(
+    "/queues",
+    response={201: QueueDetailOut, 403: Problem, 409: Problem, 422: Problem},
+    summary="Create a queue",
+    description="`storage_mode` is upstream Absurd's: `unpartitioned` (the default) or "
+    "`partitioned` (weekly partitions, for very large queues). 422 for a name no queue may "
+    "have or another storage mode, 409 for a name in use. Needs an admin key of a platform "
+    "tenant (scope queues:admin): queues are shared by every tenant.",
+)
+def create_queue(request, body: QueueIn):
+    principal = _platform_admin(request, "create a queue")
+    try:
+        queue_actions.create_queue(principal, body.name, storage_mode=body.storage_mode, via="api")
+    except queue_actions.QueueExists as exc:
+        raise HttpError(409, str(exc)) from None
+    except (InvalidQueueName, InvalidArgument) as exc:
+        raise HttpError(422, exc.message) from None
+    return Status(201, _detail(principal, body.name))
 
 
 @router.get(

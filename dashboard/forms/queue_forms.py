@@ -39,10 +39,23 @@ class CreateQueueForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
+    storage_mode = forms.ChoiceField(
+        label="Storage",
+        choices=[
+            ("unpartitioned", "One table per kind (default)"),
+            ("partitioned", "Weekly partitions: for very large queues; old weeks drop whole"),
+        ],
+        initial="unpartitioned",
+        required=False,
+    )
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", "create-%s")
         super().__init__(*args, **kwargs)
         self.helper = _helper()
+
+    def clean_storage_mode(self) -> str:
+        return self.cleaned_data.get("storage_mode") or "unpartitioned"
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]
@@ -128,3 +141,32 @@ class DropQueueForm(forms.Form):
                 "That is not this queue's name: nothing was dropped.", code="mismatch"
             )
         return typed
+
+
+class DetachPolicyForm(forms.Form):
+    """A partitioned queue's retention: may old empty weeks be dropped, from what age."""
+
+    detach_mode = forms.ChoiceField(
+        label="Drop old partitions",
+        choices=[("none", "Never"), ("empty", "When empty and older than the age below")],
+    )
+    min_age_days = forms.IntegerField(label="Age, in days", min_value=1, max_value=3650)
+
+    def __init__(self, queue: str, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"detach-{_literal(queue)}-%s")
+        super().__init__(*args, **kwargs)
+        self.queue = queue
+        self.helper = _helper(
+            Row(Column("detach_mode", css_class="col-7"), Column("min_age_days", css_class="col-5"))
+        )
+
+    @classmethod
+    def for_policy(cls, queue: str, mode: str, min_age: timedelta):
+        days = max(1, int(min_age.total_seconds() // 86400))
+        return cls(queue, initial={"detach_mode": mode, "min_age_days": days})
+
+    def clean(self):
+        data = super().clean()
+        if data.get("min_age_days") is not None:
+            data["detach_min_age"] = timedelta(days=data["min_age_days"])
+        return data

@@ -20,14 +20,28 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
+from absurd_core.actions import partitions as partition_actions
 from absurd_core.actions import queues as queue_actions
 from absurd_core.actions.queues import ConfirmationMismatch, QueueExists
 from absurd_core.errors import InvalidArgument, InvalidQueueName, QueueNotFound
+from absurd_core.queries.partitions import partition_info, storage_modes
 from absurd_core.queries.queues import throughput
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
-from dashboard.forms.queue_forms import CleanupPolicyForm, CreateQueueForm, DropQueueForm
-from dashboard.presenters import human_duration
+from dashboard.forms.queue_forms import (
+    CleanupPolicyForm,
+    CreateQueueForm,
+    DetachPolicyForm,
+    DropQueueForm,
+)
+from dashboard.presenters import (
+    STORAGE_MODE_WORDS,
+    byte_size,
+    human_duration,
+    partition_rows,
+    partitions_dropped_toast,
+    retention_text,
+)
 from dashboard.queue_table import queue_table_row
 from tenants.permissions import Action
 
@@ -39,6 +53,7 @@ def _page(request, *, create_form=None, bound=None, status=200):
     rows = []
     now = timezone.now()
     last_hour = throughput(principal.scope, minutes=60, now=now)
+    modes = storage_modes()
     for row in queue_actions.queue_rows(principal.scope):
         item = {
             "queue": row,
@@ -55,6 +70,7 @@ def _page(request, *, create_form=None, bound=None, status=200):
             if bound and bound[0] == row.name:
                 item[f"{bound[1]}_form"] = bound[2]
                 item["open"] = bound[1]
+        _add_partitions(item, modes.get(row.name), principal.platform, admin, bound)
         rows.append(item)
     context = {
         "title": "Queues",
@@ -62,9 +78,31 @@ def _page(request, *, create_form=None, bound=None, status=200):
         "scope": principal.scope,
         "may_manage": admin,
         "rows": rows,
+        "any_partitions": any(item.get("partitions") for item in rows),
         "create_form": create_form or (CreateQueueForm() if admin else None),
     }
     return render(request, "dashboard/queues.html", context, status=status)
+
+
+def _add_partitions(item: dict, mode: str | None, platform: bool, admin: bool, bound) -> None:
+    """The storage badge for everyone; a partitioned queue's partitions for platform staff
+    (sizes and estimates add up every tenant's tasks), its retention controls for admins."""
+    queue = item["queue"]
+    item["storage_mode"] = mode
+    item["storage_words"] = STORAGE_MODE_WORDS.get(mode or "", "")
+    if mode != "partitioned" or not platform or not queue.manageable:
+        return
+    info = partition_info(queue.name)
+    item["partitions"] = partition_rows(info)
+    item["partitions_size"] = byte_size(info.total_bytes)
+    item["retention"] = retention_text(info)
+    if admin:
+        item["detach_form"] = DetachPolicyForm.for_policy(
+            queue.name, info.detach_mode, info.detach_min_age
+        )
+        if bound and bound[0] == queue.name and bound[1] == "detach":
+            item["detach_form"] = bound[2]
+            item["open"] = "detach"
 
 
 @require_safe
@@ -91,14 +129,53 @@ def create_queue(request):
         return _page(request, create_form=form, status=400)
     name = form.cleaned_data["name"]
     try:
-        queue_actions.create_queue(request.principal, name)
+        queue_actions.create_queue(
+            request.principal, name, storage_mode=form.cleaned_data["storage_mode"]
+        )
     except QueueExists:
         form.add_error("name", f"A queue named {name!r} exists already.")
         return _page(request, create_form=form, status=409)
     except InvalidQueueName as exc:  # the form validated it; the engine is the last word
         form.add_error("name", exc.message)
         return _page(request, create_form=form, status=400)
+    except InvalidArgument as exc:
+        form.add_error("storage_mode", exc.message)
+        return _page(request, create_form=form, status=400)
     return _back(request, "success", f"Created queue {name}.", name)
+
+
+@require_POST
+@dashboard_view()
+def drop_old_partitions(request, name: str):
+    request.principal.require_platform_admin("drop a queue's old partitions")
+    try:
+        dropped = partition_actions.drop_old_partitions(request.principal, name)
+    except (QueueNotFound, partition_actions.NotPartitioned):
+        raise _not_found() from None
+    except partition_actions.PartitionsBusy as exc:
+        return _back(request, "warning", exc.message, name)
+    level, text = partitions_dropped_toast(name, dropped)
+    return _back(request, level, text, name)
+
+
+@require_POST
+@dashboard_view()
+def detach_policy(request, name: str):
+    request.principal.require_platform_admin("change a queue's partition retention")
+    form = DetachPolicyForm(name, request.POST)
+    if not form.is_valid():
+        _exists_or_404(name)
+        return _page(request, bound=(name, "detach", form), status=400)
+    try:
+        partition_actions.update_detach_policy(
+            request.principal,
+            name,
+            detach_mode=form.cleaned_data["detach_mode"],
+            detach_min_age=form.cleaned_data["detach_min_age"],
+        )
+    except (QueueNotFound, partition_actions.NotPartitioned):
+        raise _not_found() from None
+    return _back(request, "success", f"Saved how {name} drops old partitions.", name)
 
 
 @require_POST
@@ -205,4 +282,6 @@ urlpatterns = [
     path("queues/<str:name>/drop", drop_queue, name="drop_queue"),
     path("queues/<str:name>/pause", pause_queue, name="pause_queue"),
     path("queues/<str:name>/resume", resume_queue, name="resume_queue"),
+    path("queues/<str:name>/partitions/drop", drop_old_partitions, name="queue_drop_partitions"),
+    path("queues/<str:name>/partitions/policy", detach_policy, name="queue_detach_policy"),
 ]

@@ -14,10 +14,12 @@ from tests.core.lifecycle_paths import QUEUE, PythonPath, SqlPath, raw_connectio
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def queue():
-    engine.create_queue(QUEUE)
-    yield
+@pytest.fixture(autouse=True, params=["unpartitioned", "partitioned"])
+def queue(request):
+    """Every parity test runs on both of upstream's storage modes: our triggers and
+    indexes equip a partitioned queue's parent tables, and reach its partitions."""
+    engine.create_queue(QUEUE, storage_mode=request.param)
+    yield request.param
     engine.drop_queue(QUEUE)
 
 

@@ -322,8 +322,9 @@ def test_runworker_defaults_to_every_queue_with_registered_tasks():
         text=True,
     )
     # mixedq: tests/fixtures/apps/testapp's test.mixed_ours (its external task alone would not
-    # add it); kitq: testapp's tasks for the pytest plugin's tests.
-    assert out.stdout.strip() == "approvals,demo,fairq,kitq,mixedq,testq"
+    # add it); kitq: testapp's tasks for the pytest plugin's tests; hostsq: the worker-host
+    # tests' (tests/hosts/).
+    assert out.stdout.strip() == "approvals,demo,fairq,hostsq,kitq,mixedq,testq"
     with WorkerProcess("--worker-id", "w-default") as w:
         wait_for(lambda: Worker.objects.filter(worker_id="w-default").exists())
         w.stop()
@@ -331,6 +332,7 @@ def test_runworker_defaults_to_every_queue_with_registered_tasks():
         "approvals",
         "demo",
         "fairq",
+        "hostsq",
         "kitq",
         "mixedq",
         "testq",
