@@ -2,6 +2,7 @@
 a partitioned queue's badge for everyone, its partitions and retention for platform staff,
 its retention controls for platform admins, each change audited."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -48,11 +49,17 @@ def viewer(role_user, tenants):
 
 
 def _section(html, queue):
-    """The queue's card: from its opening tag to the next card's (or the end)."""
-    cards = html.split('<section class="card mb-3" id="queue-')
-    found = [card for card in cards[1:] if card.startswith(f'{queue}"')]
-    assert found, f"no card for {queue}"
-    return found[0]
+    """What the page shows of the queue: its row in the queues table, its partitions (below
+    the table, for platform staff) and its manage section (platform admins)."""
+    q = re.escape(queue)
+    patterns = (
+        rf'<tr id="queue-{q}".*?</tr>',
+        rf'<section class="mt-2 mb-2" id="partitions-{q}".*?</section>',
+        rf'<section [^>]*id="manage-{q}".*?</section>',
+    )
+    found = [m.group(0) for p in patterns for m in re.finditer(p, html, re.S)]
+    assert found, f"no row for {queue}"
+    return "\n".join(found)
 
 
 def test_create_a_partitioned_queue_from_the_form(platform_admin):
