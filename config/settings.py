@@ -159,6 +159,18 @@ else:
 # than on every request (docs/deploy.md, "Database and migrations").
 DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 
+# A connection pooler in front of the web processes (docs/scaling.md, "A connection pooler"):
+# "transaction" (PgBouncer's transaction mode before 1.21, which cannot carry prepared
+# statements) turns server-side prepared statements and binding off; "session" or unset
+# changes nothing. A system check refuses a transaction-mode PgBouncer it detects otherwise.
+DATABASE_POOLER = env_str("DATABASE_POOLER").strip().lower()
+if DATABASE_POOLER not in ("", "none", "session", "transaction"):
+    raise ImproperlyConfigured(
+        f"DATABASE_POOLER={DATABASE_POOLER!r}: use transaction, session or none."
+    )
+if DATABASE_POOLER == "transaction":
+    DATABASES["default"]["OPTIONS"].update(server_side_binding=False, prepare_threshold=None)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
