@@ -506,3 +506,22 @@ def _count_nodes(nodes) -> int:
 
 def _tree_key(nodes) -> list:
     return [[str(n.task_id), n.state, _tree_key(n.children)] for n in nodes]
+
+
+# -- the read replica's lag (docs/scaling.md) --------------------------------------------
+
+
+def replica_lag_notice(status: Any, threshold_seconds: float) -> str | None:
+    """The shell's banner when pages read from a replica behind by more than the threshold."""
+    if status is None:
+        return None
+    if not status.reachable:
+        return "The read replica cannot be reached: pages read from the primary database."
+    seconds = status.seconds_behind
+    if seconds is None or seconds <= threshold_seconds:
+        return None
+    paused = " (its replay is paused)" if status.paused else ""
+    return (
+        f"Pages read from a replica that is {human_duration(timedelta(seconds=seconds))} "
+        f"behind{paused}: newer changes may be missing. Your own changes are shown at once."
+    )

@@ -19,12 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connections
 from django.utils import timezone
 from psycopg import sql
 
 from absurd_core.engine import list_queues
 from absurd_core.models import WORKER_HEARTBEAT_SECONDS, Worker
+from absurd_core.read_routing import connections
 from absurd_core.tenancy import TenantScope, union_over_queues
 
 
