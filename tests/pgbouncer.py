@@ -33,6 +33,8 @@ INSTALL_HINT = (
 )
 #: The system user the embedded server runs as when the tests run as root.
 EMBEDDED_SYSTEM_USER = "embedded_postgres"
+#: The PgBouncer the session's default alias goes through (make test-pooler), if any.
+SESSION_POOLER: list[PgBouncer] = []
 
 
 def free_port() -> int:
@@ -74,7 +76,8 @@ class PgBouncer:
             autocommit=True,
             cursor_factory=psycopg.ClientCursor,
         ) as conn:
-            return conn.execute(command).fetchall()
+            cursor = conn.execute(command)
+            return cursor.fetchall() if cursor.description else []
 
     def log(self) -> str:
         path = self.directory / "pgbouncer.log"
@@ -155,6 +158,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
         connections["default"].close()
     connections["default"].settings_dict.update(HOST=bouncer.host, PORT=str(bouncer.port))
     helpers.DIRECT_SERVER.update(HOST=direct["HOST"], PORT=direct["PORT"])
+    SESSION_POOLER.append(bouncer)
     try:
         yield
     finally:
@@ -162,4 +166,5 @@ def django_db_setup(django_db_setup, django_db_blocker):
             connections["default"].close()
         connections["default"].settings_dict.update(HOST=direct["HOST"], PORT=direct["PORT"])
         helpers.DIRECT_SERVER.clear()
+        SESSION_POOLER.clear()
         bouncer.stop()
