@@ -19,6 +19,8 @@ from bench import (  # noqa: E402
     fairness,
     fan_out,
     rate_limit,
+    scale_pooler,
+    scale_replica,
     schedules,
     worker_memory,
     worker_throughput,
@@ -48,6 +50,8 @@ def main() -> None:
     d = dashboard.run()
     s = schedules.run()
     c = fan_out.run()
+    sp = scale_pooler.run()
+    sr = scale_replica.run()
     today = datetime.date.today().isoformat()
     doc = f"""# Performance
 
@@ -234,6 +238,19 @@ completion to the parent's next step (database clock): p50 **{c["join_p50_ms"]:.
 {c["join_p99_ms"]:.1f} ms (target p50 <= 15 ms). Baseline, same run: a bare event wake-up
 (`absurd.emit_event` -> `demo.wait_event` completed), p50 {c["emit_p50_ms"]:.1f} ms, p99
 {c["emit_p99_ms"]:.1f} ms; join / baseline {c["join_over_emit"]:.2f}.
+
+## Scaling: PgBouncer and a read replica (bench/scale_pooler.py, bench/scale_replica.py)
+
+API spawns under gunicorn through PgBouncer in transaction mode (prepared statements off)
+against direct connections, {sp["rounds"]} alternating rounds of {sp["round_seconds"]:.0f} s:
+direct {sp["direct_rps"]:.0f}/s, pooled {sp["pooled_rps"]:.0f}/s, ratio **{sp["ratio"]:.0%}**
+(target >= 85%); errors direct {sp["errors"]["direct"]}, pooled {sp["errors"]["pooled"]}.
+
+Runs list at {sr["tasks"]:,} tasks, {sr["requests"]} alternating requests: from the replica p50
+{sr["runs"]["replica"]["p50_ms"]:.1f} ms (p95 {sr["runs"]["replica"]["p95_ms"]:.1f}), from the
+primary p50 {sr["runs"]["primary"]["p50_ms"]:.1f} ms (p95 {sr["runs"]["primary"]["p95_ms"]:.1f}).
+runworker on the primary: {sr["idle_tps"]:.0f} tasks/s alone, {sr["watched_tps"]:.0f} tasks/s
+while dashboards refresh from the replica: **{sr["worker_ratio"]:.0%}** (target >= 95%).
 """
     (ROOT / "docs" / "performance.md").write_text(doc)
     print("wrote docs/performance.md")
