@@ -54,8 +54,9 @@ class _WriteWatch:
         self.wrote = False
 
     def __call__(self, execute, sql, params, many, context):
-        if sql.lstrip().lower().startswith(WRITE_VERBS) and not any(
-            table in sql for table in UNPINNED_TABLES
+        text = sql if isinstance(sql, str) else str(sql)
+        if text.lstrip().lower().startswith(WRITE_VERBS) and not any(
+            table in text for table in UNPINNED_TABLES
         ):
             self.wrote = True
             pin_to_primary()
