@@ -68,7 +68,9 @@ def test_without_a_request_reads_use_the_primary(replicated):
         assert read_alias("other") == "other"
 
 
-def test_pages_read_the_replica_say_how_far_behind_and_actions_show_at_once(replicated, queue):
+def test_pages_read_the_replica_say_how_far_behind_and_actions_show_at_once(
+    replicated, queue, settings
+):
     acme = Tenant.objects.create(slug="acme", name="Acme")
     alice = operator_client("alice", acme)
     bob = operator_client("bob", acme)
@@ -154,6 +156,9 @@ def test_pages_read_the_replica_say_how_far_behind_and_actions_show_at_once(repl
     replicated.execute("select pg_wal_replay_resume()")
     with raw_connection() as primary:
         wait_until_replayed(replicated, primary)
+    # Other databases of the same server (parallel test runs) keep writing WAL, so a caught-up
+    # replica may still be a second behind: the banner's usual threshold, not the test's 1 s.
+    settings.REPLICA_LAG_BANNER_SECONDS = 5
     response = alice.get(reverse("dashboard:runs"))
     assert response.cookies["absurd_read_after"]["max-age"] == 0  # deleted
     assert str(unseen) in response.content.decode()
