@@ -10,7 +10,7 @@ RUN_STAMP := $(VENV)/.installed-run-$(HASH)
 DEV_STAMP := $(VENV)/.installed-dev-$(HASH)
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run manage screenshots test test-floors lint format bench browser-deps netns-deps clean-db
+.PHONY: run manage screenshots test test-floors test-pooler lint format bench browser-deps netns-deps pooler-deps clean-db
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,7 +65,18 @@ netns-deps:
 		echo "Worker-host tests need iproute2: run 'sudo apt-get install iproute2'."; \
 	fi
 
-test: $(DEV_STAMP) browser-deps netns-deps
+# Debian's pgbouncer, for the pooler tests (tests/pgbouncer.py) and `make test-pooler`.
+pooler-deps:
+	@if [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's pgbouncer for the pooler tests..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null) \
+		|| echo "Could not install pgbouncer with apt-get."; \
+	else \
+		echo "Pooler tests need Debian's pgbouncer: run 'sudo apt-get install pgbouncer'."; \
+	fi
+
+test: $(DEV_STAMP) browser-deps netns-deps pooler-deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
@@ -90,6 +101,11 @@ $(FLOORS_STAMP): pyproject.toml constraints/floors.txt | $(FLOORS_PY)
 test-floors: $(FLOORS_STAMP)
 	$(FLOORS_PY) -m pip list --disable-pip-version-check | grep -iE "^(django|django-ninja|django-htmx|pydantic|psycopg|schemathesis|gunicorn) "
 	$(FLOORS_PY) -m pytest tests/api tests/dashboard
+
+# The whole API and dashboard test modules once more, their web connections through PgBouncer
+# in transaction mode with prepared statements off (migrations direct; tests/pgbouncer.py).
+test-pooler: $(DEV_STAMP) pooler-deps
+	DATABASE_POOLER=transaction ABSURD_TEST_PGBOUNCER=1 $(PY) -m pytest tests/api tests/dashboard
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check .

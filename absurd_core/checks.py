@@ -36,3 +36,23 @@ def check_absurd_schema(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register("absurd")
+def check_database_pooler(app_configs=None, **kwargs):
+    """Refuse a transaction-mode PgBouncer that cannot carry our prepared statements."""
+    from django.conf import settings
+
+    from absurd_core import pooler
+
+    found = pooler.check_messages("default", getattr(settings, "DATABASE_POOLER", ""))
+    if found is None:
+        return []
+    level, message = found
+    hint = (
+        "Set DATABASE_POOLER=transaction to turn server-side prepared statements and binding "
+        "off (docs/scaling.md, 'A connection pooler')."
+    )
+    if level == "error":
+        return [Error(message, hint=hint, id="absurd_core.E020")]
+    return [Warning(message, hint=hint, id="absurd_core.W020")]

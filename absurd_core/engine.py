@@ -20,6 +20,7 @@ from django.db import DatabaseError, connections, transaction
 
 from absurd_core.errors import AbsurdError, InvalidArgument, TaskNotFound, translate
 from absurd_core.queues import validate_queue_name
+from absurd_core.read_routing import read_alias
 
 TaskState = Literal["pending", "running", "sleeping", "completed", "failed", "cancelled"]
 TASK_STATES: tuple[TaskState, ...] = (
@@ -155,12 +156,15 @@ def drop_queue(name: str, *, using: str = "default") -> None:
 
 
 def list_queues(*, using: str = "default") -> list[str]:
-    return [row[0] for row in fetch_all("select queue_name from absurd.list_queues()", (), using)]
+    rows = fetch_all("select queue_name from absurd.list_queues()", (), read_alias(using))
+    return [row[0] for row in rows]
 
 
 def queue_exists(name: str, *, using: str = "default") -> bool:
     validate_queue_name(name)
-    rows = fetch_all("select 1 from absurd.queues where queue_name = %s", (name,), using)
+    rows = fetch_all(
+        "select 1 from absurd.queues where queue_name = %s", (name,), read_alias(using)
+    )
     return bool(rows)
 
 
@@ -171,7 +175,7 @@ def get_queue_policy(name: str, *, using: str = "default") -> QueuePolicy | None
         " partition_lookback, cleanup_ttl, cleanup_limit, detach_mode, detach_min_age"
         " from absurd.get_queue_policy(%s)",
         (name,),
-        using,
+        read_alias(using),
     )
     return QueuePolicy(*rows[0]) if rows else None
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from django.db import connections
 
 from absurd_core.errors import InvalidQueueName
+from absurd_core.read_routing import read_alias
 
 MAX_QUEUE_NAME_BYTES = 57
 _ALLOWED = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
@@ -52,6 +53,6 @@ class Pause:
 
 def pauses(*, using: str = "default") -> dict[str, Pause]:
     """Paused queues by name (absurd_control.queue_pause)."""
-    with connections[using].cursor() as cursor:
+    with connections[read_alias(using)].cursor() as cursor:
         cursor.execute("select queue_name, paused_at, paused_by from absurd_control.queue_pause")
         return {name: Pause(at, by) for name, at, by in cursor.fetchall()}

@@ -23,6 +23,8 @@ from bench import (  # noqa: E402
     peers,
     rate_limit,
     scale,
+    scale_pooler,
+    scale_replica,
     schedules,
     worker_memory,
     worker_throughput,
@@ -81,6 +83,8 @@ def main() -> None:
 
     p = peers.run()
     x = scale.run()
+    sp = scale_pooler.run()
+    sr = scale_replica.run()
     today = datetime.date.today().isoformat()
     doc = f"""# Performance
 
@@ -285,6 +289,20 @@ completion to the parent's next step (database clock): p50 **{c["join_p50_ms"]:.
 Grouping by the stored normalised message / by the exact message (the old page, same run):
 **{lv["groups_ratio"]:.2f}**; folding at read time instead would be {lv["read_time_ratio"]:.2f}.
 The runs page's running rows with the dead-worker marks / without: **{lv["holds_ratio"]:.2f}**.
+"""
+    doc += f"""
+## Scaling: PgBouncer and a read replica (bench/scale_pooler.py, bench/scale_replica.py)
+
+API spawns under gunicorn through PgBouncer in transaction mode (prepared statements off)
+against direct connections, {sp["rounds"]} alternating rounds of {sp["round_seconds"]:.0f} s:
+direct {sp["direct_rps"]:.0f}/s, pooled {sp["pooled_rps"]:.0f}/s, ratio **{sp["ratio"]:.0%}**
+(target >= 85%); errors direct {sp["errors"]["direct"]}, pooled {sp["errors"]["pooled"]}.
+
+Runs list at {sr["tasks"]:,} tasks, {sr["requests"]} alternating requests: from the replica p50
+{sr["runs"]["replica"]["p50_ms"]:.1f} ms (p95 {sr["runs"]["replica"]["p95_ms"]:.1f}), from the
+primary p50 {sr["runs"]["primary"]["p50_ms"]:.1f} ms (p95 {sr["runs"]["primary"]["p95_ms"]:.1f}).
+runworker on the primary: {sr["idle_tps"]:.0f} tasks/s alone, {sr["watched_tps"]:.0f} tasks/s
+while dashboards refresh from the replica: **{sr["worker_ratio"]:.0%}** (target >= 95%).
 """
     doc += peers.markdown(p)
     doc += (

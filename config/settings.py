@@ -111,6 +111,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Innermost: reads from the replica when one is configured (config/replica.py).
+    "config.replica.ReplicaReadsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -136,6 +138,7 @@ TEMPLATES = [
                 "dashboard.context_processors.navigation",
                 "dashboard.context_processors.tenant_switcher",
                 "dashboard.context_processors.nav_access",
+                "dashboard.replica_banner.replica_lag",
             ],
         },
     },
@@ -159,6 +162,32 @@ else:
 # so PostgreSQL parses and plans the API's hot statements once per connection rather
 # than on every request (docs/deploy.md, "Database and migrations").
 DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+
+# A connection pooler in front of the web processes (docs/scaling.md, "A connection pooler"):
+# "transaction" (PgBouncer's transaction mode before 1.21, which cannot carry prepared
+# statements) turns server-side prepared statements and binding off; "session" or unset
+# changes nothing. A system check refuses a transaction-mode PgBouncer it detects otherwise.
+DATABASE_POOLER = env_str("DATABASE_POOLER").strip().lower()
+if DATABASE_POOLER not in ("", "none", "session", "transaction"):
+    raise ImproperlyConfigured(
+        f"DATABASE_POOLER={DATABASE_POOLER!r}: use transaction, session or none."
+    )
+if DATABASE_POOLER == "transaction":
+    DATABASES["default"]["OPTIONS"].update(server_side_binding=False, prepare_threshold=None)
+
+# A streaming read replica for dashboard and API reads (docs/scaling.md, "A read replica"):
+# a second alias, "replica"; config/replica.py routes reads there and keeps writes, and the
+# reads that follow them, on the primary. Pages say how far behind it is past
+# REPLICA_LAG_BANNER_SECONDS.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=60),
+        "OPTIONS": dict(DATABASES["default"]["OPTIONS"]),
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = ["config.replica.ReplicaRouter"]
+REPLICA_LAG_BANNER_SECONDS = env_int("REPLICA_LAG_BANNER_SECONDS", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

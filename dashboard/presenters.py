@@ -983,3 +983,22 @@ def partitions_dropped_toast(queue: str, dropped: list[str]) -> tuple[str, str]:
     if not dropped:
         return "info", f"No partition of {queue} may go yet: none is both old and empty."
     return "success", f"Dropped {len(dropped)} old empty partitions of {queue}."
+
+
+# -- the read replica's lag (docs/scaling.md) --------------------------------------------
+
+
+def replica_lag_notice(status: Any, threshold_seconds: float) -> str | None:
+    """The shell's banner when pages read from a replica behind by more than the threshold."""
+    if status is None:
+        return None
+    if not status.reachable:
+        return "The read replica cannot be reached: pages read from the primary database."
+    seconds = status.seconds_behind
+    if seconds is None or seconds <= threshold_seconds:
+        return None
+    paused = " (its replay is paused)" if status.paused else ""
+    return (
+        f"Pages read from a replica that is {human_duration(timedelta(seconds=seconds))} "
+        f"behind{paused}: newer changes may be missing. Your own changes are shown at once."
+    )

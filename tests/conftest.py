@@ -8,6 +8,10 @@ from django.db import connection
 from absurd_core import engine
 from tests import helpers
 
+if os.environ.get("ABSURD_TEST_PGBOUNCER"):
+    # make test-pooler: the web alias goes through PgBouncer in transaction mode.
+    from tests.pgbouncer import django_db_setup  # noqa: F401
+
 
 @pytest.fixture
 def role_user():

@@ -15,11 +15,14 @@ from urllib.parse import quote
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+#: HOST and PORT of PostgreSQL itself when the tests' own connections go through PgBouncer
+#: (tests/pgbouncer.py): subprocesses such as runworker need a session, so they connect here.
+DIRECT_SERVER: dict[str, str] = {}
 
 
 def database_url(dbname: str | None = None) -> str:
     """A DATABASE_URL for the test database (or another on the same server)."""
-    s = connection.settings_dict
+    s = {**connection.settings_dict, **DIRECT_SERVER}
     host = s.get("HOST") or "localhost"
     host = quote(host, safe="") if host.startswith("/") else host
     user = quote(s.get("USER") or "postgres")

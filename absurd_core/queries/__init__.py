@@ -6,11 +6,11 @@ names, never by string formatting.
 
 from __future__ import annotations
 
-from django.db import connections
 from psycopg import sql
 
 from absurd_core.engine import TASK_STATES, list_queues
 from absurd_core.queries.queues import QueueStats
+from absurd_core.read_routing import connections
 from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from django.db import connections
 from psycopg import sql
 
 from absurd_core.formatting import pretty_json
+from absurd_core.read_routing import connections
 from absurd_core.tenancy import TenantScope, tenant_filter
 
 #: Characters of a checkpoint value shown; longer values are cut to this.

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from django.db import connections
 from psycopg import sql
 
 from absurd_core.children import DEPTH, PARENT, ROOT
@@ -19,6 +18,7 @@ from absurd_core.errors import TaskNotFound
 from absurd_core.index_keys import KEY_CHARS
 from absurd_core.queries.task_list import relationship_condition
 from absurd_core.queries.tasks import find_task
+from absurd_core.read_routing import connections
 from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
 #: Nodes of a task page's tree (then a link to the runs list filtered by parent).

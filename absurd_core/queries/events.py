@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from django.db import connections
 from psycopg import sql
 
 from absurd_core.emitting import tenant_event_name
 from absurd_core.engine import list_queues
 from absurd_core.formatting import pretty_json
 from absurd_core.queries.paging import split_page
+from absurd_core.read_routing import connections
 from absurd_core.tenancy import TenantScope, union_over_queues
 
 PAGE_SIZE = 50

@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connections
-
 from absurd_core import engine
 from absurd_core.errors import QueueNotFound
+from absurd_core.read_routing import connections
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import Count
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
@@ -42,6 +42,7 @@ from absurd_core.errors import QueueNotFound
 from absurd_core.index_keys import KEY_CHARS
 from absurd_core.models import DeadLetter, TaskEvent, Worker
 from absurd_core.queues import Pause, pauses
+from absurd_core.read_routing import connections, read_alias
 from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
 
@@ -133,7 +134,7 @@ def _capped_counts(
     # read every matching index entry before the limit applies.)
     # The settings are local to the transaction, and put back after the statement in
     # case the caller's transaction (ATOMIC_REQUESTS, a test) goes on after it.
-    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+    with transaction.atomic(using=read_alias(using)), connections[using].cursor() as cursor:
         cursor.execute(
             "select current_setting('enable_seqscan'), current_setting('enable_bitmapscan'),"
             " set_config('enable_seqscan', 'off', true),"

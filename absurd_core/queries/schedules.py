@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 from psycopg import sql
 
 from absurd_core.engine import list_queues
 from absurd_core.errors import AbsurdError
 from absurd_core.models import Schedule, Worker
+from absurd_core.read_routing import connections
 from absurd_core.schedule_firing import SCHEDULE_HEADER, SLOT_HEADER, db_now, recurrence
 from absurd_core.tenancy import TenantScope
 

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from django.db import connections
 from psycopg import sql
 
 from absurd_core.children import PARENT, ROOT
@@ -41,6 +40,7 @@ from absurd_core.engine import TASK_STATES, list_queues
 from absurd_core.errors import InvalidArgument, QueueNotFound
 from absurd_core.index_keys import text_equals
 from absurd_core.queries.paging import split_page
+from absurd_core.read_routing import connections
 from absurd_core.spawning import tenant_key_of
 from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from django.db import connections
 from psycopg import sql
 
 from absurd_core.engine import TASK_STATES, list_queues
@@ -34,6 +33,7 @@ from absurd_core.queries.task_list import (
     selected_queues,
     task_row,
 )
+from absurd_core.read_routing import connections
 from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
 #: The columns of a TaskRow, in ``task_list.task_row``'s order (after the queue).

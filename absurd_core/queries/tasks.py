@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db import connections
 from psycopg import sql
 
 from absurd_core.engine import list_queues, load_json
 from absurd_core.errors import TaskNotFound
+from absurd_core.read_routing import connections
 from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
 

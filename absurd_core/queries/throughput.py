@@ -24,12 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import connections
 from django.utils import timezone
 from psycopg import sql
 
 from absurd_core.errors import InvalidArgument
 from absurd_core.index_keys import text_equals
+from absurd_core.read_routing import connections
 from absurd_core.tenancy import TenantScope
 
 

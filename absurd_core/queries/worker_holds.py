@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from django.db import connections
 from psycopg import sql
 
 from absurd_core.models import WORKER_HEARTBEAT_SECONDS
+from absurd_core.read_routing import connections
 from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
 

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connections
 from django.utils import timezone
 from psycopg import sql
 
 from absurd_core.engine import list_queues
 from absurd_core.models import WORKER_HEARTBEAT_SECONDS, Worker
+from absurd_core.read_routing import connections
 from absurd_core.tenancy import TenantScope, union_over_queues
 
 #: How long a dead or stopped worker stays listed when the setting is unset: a day.

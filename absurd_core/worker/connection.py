@@ -68,6 +68,9 @@ def connect_kwargs(application_name: str, using: str = "default") -> dict:
         },
     }
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if "prepare_threshold" in (settings.get("OPTIONS") or {}):
+        # None (DATABASE_POOLER=transaction) means never prepare: psycopg's default is 5.
+        kwargs["prepare_threshold"] = settings["OPTIONS"]["prepare_threshold"]
     return {
         **kwargs,
         "application_name": application_name[:63],

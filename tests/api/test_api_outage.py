@@ -18,6 +18,7 @@ from absurd_core.models import TaskEvent
 from tenants.api_keys import issue_key
 from tenants.models import Tenant
 from tests.helpers import api, raw_connection
+from tests.pgbouncer import SESSION_POOLER
 
 PROBLEM = "application/problem+json"
 SPAWN = {"task": "demo.two_steps", "params": {"i": 1}}
@@ -44,6 +45,14 @@ def assert_unavailable(response) -> dict:
 
 def terminate_this_connection() -> None:
     connection.ensure_connection()
+    if SESSION_POOLER:
+        # make test-pooler: the client's connection ends at PgBouncer (a server connection
+        # ended behind it is replaced without the client noticing). KILL drops the
+        # database's connections; RESUME lets new ones in.
+        name = connection.settings_dict["NAME"]
+        SESSION_POOLER[0].admin(f"kill {name}")
+        SESSION_POOLER[0].admin(f"resume {name}")
+        return
     pid = connection.connection.info.backend_pid
     with raw_connection() as admin:
         admin.execute("select pg_terminate_backend(%s, 5000)", [pid])

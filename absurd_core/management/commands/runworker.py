@@ -66,9 +66,20 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         config = self._config(options)
         self._check_queues(config.queues, explicit=bool(options["queues"]))
+        self._check_listen_session()
         worker = Worker(config, registry)
         self._install_signal_handlers(worker)
         worker.run()
+
+    def _check_listen_session(self) -> None:
+        """LISTEN needs a session: refuse a transaction-mode pooler (absurd_core/pooler.py)."""
+        from absurd_core.pooler import PoolerNotSupported, require_listen_session
+        from absurd_core.worker.connection import connect
+
+        try:
+            require_listen_session(lambda: connect(application_name="absurd-listen-probe"))
+        except PoolerNotSupported as exc:
+            raise CommandError(str(exc)) from exc
 
     def _config(self, options) -> WorkerConfig:
         queues = options["queues"] or registry.queues()
