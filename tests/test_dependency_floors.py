@@ -54,10 +54,10 @@ def test_the_floors_that_features_need():
     assert floors["django-htmx"] == "1.23.0"  # {% htmx_script %}, htmx bundled
 
 
-def test_ci_runs_the_floors_after_the_suite():
+def test_ci_runs_the_floors_and_the_pooler_after_the_suite():
     steps = [
         line.strip()
         for line in (ROOT / ".ci" / "run").read_text().splitlines()
         if line.strip().startswith("make ")
     ]
-    assert steps == ["make test", "make test-floors"]
+    assert steps == ["make test", "make test-floors", "make test-pooler"]
