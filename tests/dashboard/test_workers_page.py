@@ -161,3 +161,13 @@ def test_external_workers_are_listed_from_the_runs_they_hold(
     assert "data-external>external<" in row and "pause and max_running do not bind it" in row
     assert queue_name in row and "—" in row  # no concurrency to show
     assert 'data-kind="external"' not in _row(html, "w-live")
+
+
+def test_a_worker_link_lands_on_its_row(role_user, client, workers, acme):
+    """dashboard.links.worker_url points at ``#worker-<id>``: the row carries that id."""
+    from dashboard.links import worker_url
+
+    client.force_login(role_user("wl", acme))
+    html = client.get(PAGE).content.decode()
+    fragment = worker_url("w-live").split("#", 1)[1]
+    assert f'<tr id="{fragment}" data-worker="w-live"' in html
