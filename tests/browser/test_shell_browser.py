@@ -58,6 +58,9 @@ def test_dark_mode_toggle_survives_a_reload(live_server, page, queues):
 def test_keyboard_shortcuts(live_server, page, queues):
     member("ann", "demo")
     log_in(page, live_server.url, "ann")
+    # log_in returns once the URL is the overview's; the shortcuts' listener comes with the
+    # deferred dashboard.js, which has run once the page's load event fired.
+    page.wait_for_load_state("load")
     page.keyboard.press("g")
     page.keyboard.press("r")
     expect(page).to_have_url(f"{live_server.url}/runs/")
