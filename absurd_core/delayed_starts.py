@@ -20,7 +20,7 @@ one is a long wait, and the task can be cancelled meanwhile.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -55,7 +55,9 @@ def start_delay(
         if timezone.is_naive(run_after):
             raise InvalidArgument("run_after must be a timezone-aware datetime.")
         delay = run_after - timezone.now()
-        values = {"run_at": run_after, "run_delay": None}
+        # In UTC: RFC 3339 (and Python) allow offsets up to ±23:59, PostgreSQL's timestamptz
+        # input only up to ±15:59 ("time zone displacement out of range").
+        values = {"run_at": run_after.astimezone(UTC), "run_delay": None}
     else:
         raise InvalidArgument("run_after must be a datetime or a timedelta.")
     if isinstance(run_after, timedelta) and delay > MAX_START_DELAY:

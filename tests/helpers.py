@@ -34,10 +34,15 @@ def database_url(dbname: str | None = None) -> str:
 
 def raw_connection(dbname: str | None = None):
     """A psycopg autocommit connection to the test database (or another on its server),
-    outside Django: what absurdctl or a psql session would use."""
+    outside Django: what absurdctl or a psql session would use.
+
+    Always to PostgreSQL itself, never through the test PgBouncer (make test-pooler): tests
+    use these for session state (``absurd.fake_now``, claims held across statements) that a
+    transaction-mode pool would hand to whichever client gets the server connection next.
+    """
     import psycopg
 
-    s = connection.settings_dict
+    s = {**connection.settings_dict, **DIRECT_SERVER}
     return psycopg.connect(
         dbname=dbname or s["NAME"],
         user=s["USER"],

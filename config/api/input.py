@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Annotated, Any
 
@@ -26,7 +26,7 @@ from django.http import HttpRequest
 from ninja import Schema
 from ninja.errors import HttpError
 from ninja.parser import Parser
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
 JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]", re.IGNORECASE)
@@ -134,8 +134,15 @@ def _rfc3339(value: Any) -> Any:
     return value
 
 
-#: A date-time query parameter: RFC 3339 text only, never a number read as a timestamp.
-IsoDateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
+def _in_utc(value: datetime) -> datetime:
+    # RFC 3339 allows offsets up to ±23:59; PostgreSQL reads only up to ±15:59 when the value
+    # is sent as text (client-side binding, DATABASE_POOLER=transaction). The instant is kept.
+    return value.astimezone(UTC) if value.tzinfo is not None else value
+
+
+#: A date-time query parameter: RFC 3339 text only, never a number read as a timestamp,
+#: handed on in UTC.
+IsoDateTime = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc)]
 
 
 def _query_names(operation) -> set[str]:

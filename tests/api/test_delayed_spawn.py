@@ -45,6 +45,17 @@ def test_run_after_spawns_a_pending_task_that_shows_its_start(key):
     assert parse_datetime(listed["starts_at"]) == at
 
 
+@pytest.mark.parametrize("offset", ["+22:58", "-23:59", "+15:59", "+05:30"])
+def test_any_rfc3339_offset_is_a_start_even_past_postgresqls_own_range(key, offset):
+    # PostgreSQL parses offsets up to ±15:59 only; RFC 3339 allows ±23:59 (found by
+    # schemathesis: "time zone displacement out of range" was a 422 for valid input).
+    at = datetime.fromisoformat(f"2031-04-30T03:28:43{offset}")
+    body = {"task": "demo.two_steps", "run_after": at.isoformat()}
+    spawned = api("post", "/tasks", key, body)
+    assert spawned.status_code == 201, spawned.json()
+    assert _available(spawned.json()["task_id"]) == at
+
+
 def test_delay_seconds_counts_from_now(key):
     spawned = api("post", "/tasks", key, {"task": "demo.two_steps", "delay_seconds": 300})
     assert spawned.status_code == 201

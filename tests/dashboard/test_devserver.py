@@ -83,10 +83,15 @@ def test_devserver_serves_login_runs_the_worker_and_stops_on_ctrl_c():
         output, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
-            # Its web server and worker children too: left behind, they would keep
-            # the test database open for the rest of the run.
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            # SIGTERM first: devserver stops its web server and worker, which run in their
+            # own sessions; left behind, they would keep the test database open for the rest
+            # of the run. SIGKILL only if it does not stop.
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
     assert proc.returncode == 0, output
     assert "Log in as admin" in output
     assert "worker.stop" in output
