@@ -1,6 +1,8 @@
 """The approvals page in the dashboard's design language: heading, outcome badges, the task
 a link, the audit trail in words, and the tenant switcher as the only tenant selector."""
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -95,3 +97,17 @@ def test_state_pills_filter(three):
     assert 'data-state-filter="rejected" aria-current="page"' in html
     # An unknown state is ignored (every request), not an error.
     assert _client().get(PAGE + "?state=bogus").status_code == 200
+
+
+def test_times_are_relative_with_the_absolute_time_on_hover(three):
+    _, _, pending = three
+    card = _card(_client().get(PAGE).content.decode(), pending.pk)
+    expires = card.split("Expires", 1)[1]
+    # The deadline: "in 59 min" with the exact time as the tag's title (reltime.js keeps it
+    # current); each audit row the same, "just now".
+    assert re.search(r"<time [^>]*data-reltime>in \d+ min</time>", expires), expires[:400]
+    trail = card.split("data-audit>", 1)[1]
+    assert re.search(
+        r'<time datetime="[^"]+" title="[^"]+"[^>]*data-reltime>just now</time>', trail
+    )
+    assert " UTC</time>" not in card

@@ -1,5 +1,6 @@
 """The workers page: the registry with live/dead/stopped badges, counters for platform staff."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -171,3 +172,9 @@ def test_a_worker_link_lands_on_its_row(role_user, client, workers, acme):
     html = client.get(PAGE).content.decode()
     fragment = worker_url("w-live").split("#", 1)[1]
     assert f'<tr id="{fragment}" data-worker="w-live"' in html
+
+
+def test_start_times_are_relative_with_the_absolute_time_on_hover(role_user, client, workers):
+    client.force_login(role_user(superuser=True))
+    row = _row(client.get(PAGE).content.decode(), "w-live")
+    assert re.search(r"started <time [^>]*title=\"[^\"]+\"[^>]*data-reltime>1 h ago</time>", row)
