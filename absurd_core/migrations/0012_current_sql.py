@@ -29,7 +29,7 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 # Applied in this order: install.sql last, as it ends by equipping every queue.
 SQL_FILES = {
-    "lifecycle.sql": "701169e8349dc8cc2b119996e0a1cf9fc6c65877e4a9197f92bae6aeff410c21",
+    "history/0012_lifecycle.sql": "701169e8349dc8cc2b119996e0a1cf9fc6c65877e4a9197f92bae6aeff410c21",
     "history/0012_wakeups.sql": "8e4c2490b7a5a499fd9a618bd2905ecce8bded2dc67f616b3f15c9325f3bc44d",
     "indexes.sql": "35ad17e6e81aa21aee81298d274eeed14206d6e284222555a25830e5be8ad1cc",
     "pause.sql": "f3d24c378ab5110b46ef0acf6316447c192d1831df846a760cd4c503262a2a20",

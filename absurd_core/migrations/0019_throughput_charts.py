@@ -16,7 +16,7 @@ from django.db import migrations, models
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 SQL_FILES = {
-    "throughput.sql": "39c4c2a3d316c4f0d97219f1801188cbe7f31df6e5ac0eb35de1b81edceea87a",
+    "history/0019_throughput.sql": "39c4c2a3d316c4f0d97219f1801188cbe7f31df6e5ac0eb35de1b81edceea87a",
 }
 
 REVERSE = """
@@ -91,6 +91,6 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(check_files, migrations.RunPython.noop),
-        migrations.RunSQL((SQL_DIR / "throughput.sql").read_text(), REVERSE),
+        migrations.RunSQL((SQL_DIR / "history/0019_throughput.sql").read_text(), REVERSE),
         migrations.RunSQL("select absurd_control.rebuild_throughput()", migrations.RunSQL.noop),
     ]

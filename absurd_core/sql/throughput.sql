@@ -66,9 +66,11 @@ $$;
 --
 -- Each statement adds to its writer's own rows (see above). Durations need the
 -- run (started_at: the claim that ran the run to its end, so a sleep is not
--- counted as work) and the task name: both are read from the queue's own
--- tables, found with to_regclass; an event of a queue that has no tables
--- (dropped meanwhile) is counted without a duration.
+-- counted as work) and the task name. The lifecycle trigger puts both in a
+-- 'completed' row's detail (task_name, ran_s); for a row without them (a bulk
+-- loader) both are read from the queue's own tables, found with to_regclass,
+-- and an event of a queue that has no tables (dropped meanwhile) is counted
+-- without a duration.
 create or replace function absurd_control.on_task_event_insert()
   returns trigger
   language plpgsql
@@ -101,8 +103,27 @@ begin
          failed = a.failed + excluded.failed,
          retried = a.retried + excluded.retried;
 
+  -- Durations of the rows the lifecycle trigger wrote: their detail carries
+  -- the task's name and the run's working time (ran_s; none when the run was
+  -- never claimed), so this is one static statement, planned once per session.
+  insert into public.absurd_control_run_duration as d
+    (span, bucket, queue, tenant, task_name, bin, writer, runs)
+  select s.span, absurd_control.throughput_bucket(s.span, e.created_at), e.queue,
+         coalesce(left(e.tenant, 256), ''), left(e.detail->>'task_name', 256),
+         absurd_control.duration_bin((e.detail->>'ran_s')::double precision),
+         pg_backend_pid(), count(*)
+    from new_events e
+   cross join (values (1::smallint), (60::smallint)) s(span)
+   where e.kind = 'completed' and e.detail ? 'task_name' and e.detail ? 'ran_s'
+   group by 1, 2, 3, 4, 5, 6
+  on conflict (span, bucket, queue, tenant, task_name, bin, writer) do update
+     set runs = d.runs + excluded.runs;
+  -- Rows written without the task's name (a bulk loader, or a writer older
+  -- than that detail): joined with the queue's own tables, queue by queue.
   for v_queue in
-    select distinct queue from new_events where kind = 'completed' and run_id is not null
+    select distinct queue from new_events
+     where kind = 'completed' and run_id is not null
+       and not coalesce(detail ? 'task_name', false)
   loop
     v_runs := to_regclass(format('absurd.%I', 'r_' || v_queue));
     v_tasks := to_regclass(format('absurd.%I', 't_' || v_queue));
@@ -120,6 +141,7 @@ begin
          join %s t on t.task_id = e.task_id
         cross join (values (1::smallint), (60::smallint)) s(span)
         where e.queue = $1 and e.kind = ''completed'' and r.started_at is not null
+          and not coalesce(e.detail ? ''task_name'', false)
         group by 1, 2, 3, 4, 5, 6
        on conflict (span, bucket, queue, tenant, task_name, bin, writer) do update
           set runs = d.runs + excluded.runs',
