@@ -1,5 +1,7 @@
 """Every few seconds: report this worker in the registry, equip new queues and
-refresh stale planner statistics of its queues (absurd_core/worker/statistics.py).
+refresh stale planner statistics of its queues (absurd_core/worker/statistics.py);
+less often, prune chart aggregates (throughput_retention.py) and create the coming
+weeks' partitions of partitioned queues (partition_upkeep.py).
 
 The registry row (absurd_core.models.Worker) is what ``manage.py workers`` and
 the dashboard read. Equipping queues (absurd_control.install_all_queues) is the
@@ -21,6 +23,7 @@ import psycopg
 from absurd_core.errors import first_line
 from absurd_core.models import WORKER_HEARTBEAT_SECONDS
 from absurd_core.worker.connection import LazyConnection
+from absurd_core.worker.partition_upkeep import PartitionUpkeep
 from absurd_core.worker.statistics import refresh_stale_statistics
 from absurd_core.worker.throughput_retention import ThroughputRetention
 
@@ -64,6 +67,7 @@ class Housekeeping(threading.Thread):
         self._conn = LazyConnection(f"absurd-housekeeping {self.worker_id}")
         self._last_error: str | None = None
         self._chart_retention = ThroughputRetention()
+        self._partitions = PartitionUpkeep()
 
     def run(self) -> None:
         while not self.done.wait(self.interval):
@@ -95,6 +99,7 @@ class Housekeeping(threading.Thread):
                 conn.execute("select absurd_control.install_all_queues()")
                 refresh_stale_statistics(conn, self.queues)
                 self._chart_retention.maybe_prune(conn)
+                self._partitions.maybe_ensure(conn)
             self._last_error = None
         except psycopg.Error as exc:
             # Connection trouble is the claim loop's to report; anything else (say, a
