@@ -60,12 +60,17 @@ logger = logging.getLogger("absurd_core.worker")
 # tenants' concurrency limit, tenants/sql/concurrency.sql: a run over the limit is parked
 # again inside the same statement, admitted is false, and the worker forgets it) and
 # loads each admitted run's checkpoints (through the engine's own function), saving every
-# task a round trip before its code starts.
+# task a round trip before its code starts. A task without any checkpoint row skips the
+# engine function (absurd_core/sql/claim_preload.sql: one probe instead of two dynamic
+# statements).
 def claim_sql(admission: ClaimAdmission | None) -> str:
     return (
         "select c.*, case when c.admitted then"  # noqa: S608 (constants only)
+        # A task with no checkpoint row (most runs: a first attempt) has none to load.
+        " case when absurd_control.has_checkpoints(%(queue)s, c.task_id) then"
         " (select coalesce(jsonb_object_agg(s.checkpoint_name, s.state), '{}'::jsonb)"
         "    from absurd.get_task_checkpoint_states(%(queue)s, c.task_id, c.run_id) s)"
+        " else '{}'::jsonb end"
         " end as checkpoints"
         " from (select c.run_id, c.task_id, c.attempt, c.task_name, c.params, c.retry_strategy,"
         "   c.max_attempts, c.headers, c.wake_event, c.event_payload,"
