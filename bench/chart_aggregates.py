@@ -1,11 +1,12 @@
 """What the overview chart's aggregates cost the completion path (issue 19, item 5).
 
-The event log's statement trigger (absurd_core/sql/throughput.sql) upserts a minute and
-an hour bucket, and a duration-histogram bin, for every finished task. This measures one
-connection claiming and completing ``TASKS`` tasks, one task per transaction (the
-worker's pattern, without the worker's Python around it, so the trigger's share is as
-large as it can be), with the trigger enabled (A) and disabled (B), in alternating
-rounds (ABBA): tasks per second, medians, and the ratio A/B from the same run.
+The lifecycle trigger calls ``absurd_control.count_finished`` (absurd_core/sql/
+throughput.sql), which upserts a minute and an hour bucket, and a duration-histogram bin,
+for every finished task. This measures one connection claiming and completing ``TASKS``
+tasks, one task per transaction (the worker's pattern, without the worker's Python around
+it, so the counting's share is as large as it can be), with the counting on (A) and
+replaced by a no-op (B), in alternating rounds (ABBA): tasks per second, medians, and the
+ratio A/B from the same run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from bench.common import connect, fresh_database, ratio, reset_queue, spawn_two_
 
 TASKS = 2000
 ROUNDS = 4
-TRIGGER = "absurd_control_throughput"
+COUNT = "absurd_control.count_finished(text, text, text, timestamptz, text, double precision)"
+NO_OP = f"create or replace function {COUNT} returns void language sql as $$ select $$"
 
 
 def _drain(conn, tasks: int) -> float:
@@ -34,22 +36,24 @@ def run(tasks: int = TASKS, rounds: int = ROUNDS) -> dict:
     fresh_database()
     results = {"on": [], "off": []}
     with connect() as conn:
+        counting = conn.execute("select pg_get_functiondef(%s::regprocedure)", (COUNT,)).fetchone()[
+            0
+        ]
         order = ["on", "off", "off", "on"] * (rounds // 2)
-        for which in order:
-            reset_queue(conn)
-            spawn_two_steps(conn, tasks)
-            conn.execute(
-                f"alter table absurd_control_task_event {'enable' if which == 'on' else 'disable'}"
-                f" trigger {TRIGGER}"
-            )
-            results[which].append(_drain(conn, tasks))
-        conn.execute(f"alter table absurd_control_task_event enable trigger {TRIGGER}")
+        try:
+            for which in order:
+                reset_queue(conn)
+                spawn_two_steps(conn, tasks)
+                conn.execute(counting if which == "on" else NO_OP)
+                results[which].append(_drain(conn, tasks))
+        finally:
+            conn.execute(counting)
     on, off = statistics.median(results["on"]), statistics.median(results["off"])
     out = {"tasks": tasks, "rounds": len(order), "with_tps": on, "without_tps": off,
            "cost": 1 - ratio(on, off)}  # fmt: skip
     print(
         f"chart aggregates: claim + complete, one task per transaction: {on:.0f} tasks/s with the"
-        f" trigger, {off:.0f} without (medians of {len(order) // 2} rounds each, ABBA):"
+        f" counting, {off:.0f} without (medians of {len(order) // 2} rounds each, ABBA):"
         f" {out['cost']:+.1%} cost",
         flush=True,
     )

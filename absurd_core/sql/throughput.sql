@@ -1,5 +1,6 @@
 -- The overview chart's aggregates, current truth. Idempotent; applied by a
--- migration (absurd_core/migrations/0019_throughput_charts.py).
+-- migration (absurd_core/migrations/0022_cheaper_completions.py; the first
+-- version, history/0019_throughput.sql, by 0019_throughput_charts.py).
 --
 -- Two tables of ours (Django models in absurd_core/models.py), written only
 -- here, read by absurd_core/queries/throughput.py:
@@ -57,106 +58,57 @@ as $$
   select date_bin(make_interval(mins => p_span), p_at, timestamptz '2000-01-01 00:00:00+00');
 $$;
 
--- public.absurd_control_task_event AFTER INSERT, for each statement, with the
--- inserted rows as new_events: count the finished ones into the aggregates,
--- set-based. The event log is written one row per statement by log_event
--- (lifecycle.sql), and in bulk by loaders; either way this runs once per
--- statement. Statements that insert nothing counted (spawns, claims, sleeps:
--- most of them) stop after one look at their rows.
+-- Count one finished transition into the aggregates. Called by the lifecycle
+-- trigger (absurd_control.on_task_update, lifecycle.sql) for the kinds the
+-- chart shows, in the transaction that made the transition, at the time it
+-- logs it: 'completed' (with the task's name and the run's working time in
+-- seconds since its last claim, so a sleep is not counted as work; null when
+-- the run was never claimed: no duration), 'failed', and 'retry_scheduled' or
+-- 'retried' (counted as retried).
 --
--- Each statement adds to its writer's own rows (see above). Durations need the
--- run (started_at: the claim that ran the run to its end, so a sleep is not
--- counted as work) and the task name. The lifecycle trigger puts both in a
--- 'completed' row's detail (task_name, ran_s); for a row without them (a bulk
--- loader) both are read from the queue's own tables, found with to_regclass,
--- and an event of a queue that has no tables (dropped meanwhile) is counted
--- without a duration.
-create or replace function absurd_control.on_task_event_insert()
-  returns trigger
+-- Each call adds to its writer's own rows (see above). Static statements,
+-- planned once per connection: an earlier version counted in a statement
+-- trigger on the event log, which paid a transition table and a call for
+-- every row logged (spawns and claims too) and joined the queue's tables in a
+-- dynamic statement for every completion; 0.5 ms of our 0.7 ms of SQL per
+-- two-step task (bench/trigger_profile.py, issue 20). Rows written into the
+-- event log by anything else (a bulk loader) are counted by
+-- rebuild_throughput() below.
+create or replace function absurd_control.count_finished(
+  p_queue_name text, p_tenant text, p_kind text, p_at timestamptz,
+  p_task_name text, p_ran_s double precision
+)
+  returns void
   language plpgsql
 as $$
-declare
-  v_queue text;
-  v_runs regclass;
-  v_tasks regclass;
 begin
-  if not exists (
-    select 1 from new_events
-     where kind in ('completed', 'failed', 'retry_scheduled', 'retried')
-  ) then
-    return null;
-  end if;
-
   insert into public.absurd_control_throughput as a
     (span, bucket, queue, tenant, writer, completed, failed, retried)
-  select s.span, absurd_control.throughput_bucket(s.span, e.created_at), e.queue,
-         coalesce(left(e.tenant, 256), ''), pg_backend_pid(),
-         count(*) filter (where e.kind = 'completed'),
-         count(*) filter (where e.kind = 'failed'),
-         count(*) filter (where e.kind in ('retry_scheduled', 'retried'))
-    from new_events e
-   cross join (values (1::smallint), (60::smallint)) s(span)
-   where e.kind in ('completed', 'failed', 'retry_scheduled', 'retried')
-   group by 1, 2, 3, 4
+  select s.span, absurd_control.throughput_bucket(s.span, p_at), p_queue_name,
+         coalesce(left(p_tenant, 256), ''), pg_backend_pid(),
+         (p_kind = 'completed')::int, (p_kind = 'failed')::int,
+         (p_kind in ('retry_scheduled', 'retried'))::int
+    from (values (1::smallint), (60::smallint)) s(span)
   on conflict (span, bucket, queue, tenant, writer) do update
      set completed = a.completed + excluded.completed,
          failed = a.failed + excluded.failed,
          retried = a.retried + excluded.retried;
-
-  -- Durations of the rows the lifecycle trigger wrote: their detail carries
-  -- the task's name and the run's working time (ran_s; none when the run was
-  -- never claimed), so this is one static statement, planned once per session.
-  insert into public.absurd_control_run_duration as d
-    (span, bucket, queue, tenant, task_name, bin, writer, runs)
-  select s.span, absurd_control.throughput_bucket(s.span, e.created_at), e.queue,
-         coalesce(left(e.tenant, 256), ''), left(e.detail->>'task_name', 256),
-         absurd_control.duration_bin((e.detail->>'ran_s')::double precision),
-         pg_backend_pid(), count(*)
-    from new_events e
-   cross join (values (1::smallint), (60::smallint)) s(span)
-   where e.kind = 'completed' and e.detail ? 'task_name' and e.detail ? 'ran_s'
-   group by 1, 2, 3, 4, 5, 6
-  on conflict (span, bucket, queue, tenant, task_name, bin, writer) do update
-     set runs = d.runs + excluded.runs;
-  -- Rows written without the task's name (a bulk loader, or a writer older
-  -- than that detail): joined with the queue's own tables, queue by queue.
-  for v_queue in
-    select distinct queue from new_events
-     where kind = 'completed' and run_id is not null
-       and not coalesce(detail ? 'task_name', false)
-  loop
-    v_runs := to_regclass(format('absurd.%I', 'r_' || v_queue));
-    v_tasks := to_regclass(format('absurd.%I', 't_' || v_queue));
-    continue when v_runs is null or v_tasks is null;
-    execute format(
-      'insert into public.absurd_control_run_duration as d
-         (span, bucket, queue, tenant, task_name, bin, writer, runs)
-       select s.span, absurd_control.throughput_bucket(s.span, e.created_at), $1,
-              coalesce(left(e.tenant, 256), ''''), left(t.task_name, 256),
-              absurd_control.duration_bin(
-                extract(epoch from coalesce(r.completed_at, e.created_at) - r.started_at)),
-              pg_backend_pid(), count(*)
-         from new_events e
-         join %s r on r.run_id = e.run_id
-         join %s t on t.task_id = e.task_id
-        cross join (values (1::smallint), (60::smallint)) s(span)
-        where e.queue = $1 and e.kind = ''completed'' and r.started_at is not null
-          and not coalesce(e.detail ? ''task_name'', false)
-        group by 1, 2, 3, 4, 5, 6
-       on conflict (span, bucket, queue, tenant, task_name, bin, writer) do update
-          set runs = d.runs + excluded.runs',
-      v_runs, v_tasks
-    ) using v_queue;
-  end loop;
-  return null;
+  if p_kind = 'completed' and p_ran_s is not null then
+    insert into public.absurd_control_run_duration as d
+      (span, bucket, queue, tenant, task_name, bin, writer, runs)
+    select s.span, absurd_control.throughput_bucket(s.span, p_at), p_queue_name,
+           coalesce(left(p_tenant, 256), ''), left(p_task_name, 256),
+           absurd_control.duration_bin(p_ran_s), pg_backend_pid(), 1
+      from (values (1::smallint), (60::smallint)) s(span)
+    on conflict (span, bucket, queue, tenant, task_name, bin, writer) do update
+       set runs = d.runs + excluded.runs;
+  end if;
 end;
 $$;
 
+-- The statement trigger of the earlier version, replaced by the call above.
 drop trigger if exists absurd_control_throughput on public.absurd_control_task_event;
-create trigger absurd_control_throughput
-  after insert on public.absurd_control_task_event
-  referencing new table as new_events
-  for each statement execute function absurd_control.on_task_event_insert();
+drop function if exists absurd_control.on_task_event_insert();
 
 -- Drop the rows no chart reads: minutes older than p_minutes_kept (the 24-hour
 -- chart reads minutes), hours older than p_hours_kept (the 7-day chart reads
@@ -195,9 +147,10 @@ begin
 end;
 $$;
 
--- Rebuild both aggregates from the event log, set-based: what the trigger
+-- Rebuild both aggregates from the event log, set-based: what count_finished
 -- would have counted for every finished event still in the log. Used once by
--- the migration that adds them (history logged before it), and by tests.
+-- the migration that adds them (history logged before it), by bulk loaders
+-- that write the event log directly (bench/dashboard_load.py), and by tests.
 create or replace function absurd_control.rebuild_throughput()
   returns void
   language plpgsql
