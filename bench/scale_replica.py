@@ -128,13 +128,32 @@ def _drain(conn, tasks: int) -> float:
     return tasks / (time.monotonic() - started)
 
 
-def worker_under_replica_dashboard(url: str, env: dict, tasks: int, rounds: int) -> dict:
+def worker_under_replica_dashboard(
+    url: str, env: dict, tasks: int, rounds: int, replica_pm: int
+) -> dict:
+    """ABBA rounds of a drain with and without the dashboards polling the replica. Also the
+    CPU the replica server (its WAL replay, and the dashboards' queries) and the polling
+    Django process use meanwhile, in cores: on this one machine it is taken from the cores
+    the primary and the worker share, which a replica on its own host would not do."""
+    from bench.hot_path import cpu_seconds, server_cpu
+
     idle, watched = [], []
+    cores = {"idle": [], "watched": []}
     poller = [sys.executable, "-m", "bench.scale_replica", "--child", "poll"]
 
+    def drain_idle(conn) -> float:
+        c0, t0 = server_cpu(replica_pm), time.monotonic()
+        tps = _drain(conn, tasks)
+        cores["idle"].append((server_cpu(replica_pm) - c0) / (time.monotonic() - t0))
+        return tps
+
     def drain_watched(conn) -> float:
-        with process(poller, env, ready_line="poll.ready"):
-            return _drain(conn, tasks)
+        with process(poller, env, ready_line="poll.ready") as proc:
+            c0, t0 = server_cpu(replica_pm) + cpu_seconds(proc.pid), time.monotonic()
+            tps = _drain(conn, tasks)
+            used = server_cpu(replica_pm) + cpu_seconds(proc.pid) - c0
+            cores["watched"].append(used / (time.monotonic() - t0))
+            return tps
 
     with connect() as conn:
         reset_queue(conn)
@@ -143,11 +162,11 @@ def worker_under_replica_dashboard(url: str, env: dict, tasks: int, rounds: int)
             _drain(conn, min(tasks, 500))  # warm-up
             for index in range(rounds):
                 if index % 2 == 0:
-                    idle.append(_drain(conn, tasks))
+                    idle.append(drain_idle(conn))
                     watched.append(drain_watched(conn))
                 else:
                     watched.append(drain_watched(conn))
-                    idle.append(_drain(conn, tasks))
+                    idle.append(drain_idle(conn))
                 print(
                     f"  round {index + 1}: idle {idle[-1]:.0f} tasks/s,"
                     f" dashboards on the replica {watched[-1]:.0f} tasks/s",
@@ -158,6 +177,8 @@ def worker_under_replica_dashboard(url: str, env: dict, tasks: int, rounds: int)
         "watched_tps": statistics.median(watched),
         "idle_rounds": idle,
         "watched_rounds": watched,
+        "replica_cores_idle": statistics.median(cores["idle"]),
+        "replica_cores_watched": statistics.median(cores["watched"]),
     }
 
 
@@ -196,7 +217,8 @@ def run(tasks: int = TASKS) -> dict:
             sys.stderr.write(child.stdout[-2000:] + child.stderr[-4000:])
             raise RuntimeError("bench.scale_replica child failed")
         runs = json.loads(child.stdout.strip().splitlines()[-1])
-        worker = worker_under_replica_dashboard(url, env, WORKER_TASKS, WORKER_ROUNDS)
+        replica_pm = int((replica.pgdata / "postmaster.pid").read_text().split()[0])
+        worker = worker_under_replica_dashboard(url, env, WORKER_TASKS, WORKER_ROUNDS, replica_pm)
     finally:
         replica.stop()
     r = {**loaded, "replica_seconds": made, "runs": runs, **worker, "requests": REQUESTS}
@@ -213,6 +235,13 @@ def run(tasks: int = TASKS) -> dict:
         f"  runworker on the primary {worker['idle_tps']:.0f} tasks/s idle,"
         f" {worker['watched_tps']:.0f} tasks/s with dashboards refreshing from the replica"
         f" every {POLL_SECONDS:.0f} s: {r['worker_ratio']:.0%} (target >= 95%)"
+    )
+    share = (worker["replica_cores_watched"] - worker["replica_cores_idle"]) / (os.cpu_count() or 1)
+    print(
+        f"  on this one machine the replica used {worker['replica_cores_idle']:.2f} cores"
+        f" replaying while idle, and the replica with the polling dashboards"
+        f" {worker['replica_cores_watched']:.2f}: {share:.0%} of its {os.cpu_count()} cores"
+        " taken from the primary and the worker, which a replica on its own host would not take"
     )
     return r
 
