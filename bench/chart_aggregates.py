@@ -19,7 +19,11 @@ from bench.common import connect, fresh_database, ratio, reset_queue, spawn_two_
 TASKS = 2000
 ROUNDS = 4
 COUNT = "absurd_control.count_finished(text, text, text, timestamptz, text, double precision)"
-NO_OP = f"create or replace function {COUNT} returns void language sql as $$ select $$"
+NO_OP = (
+    "create or replace function absurd_control.count_finished(p_queue_name text,"
+    " p_tenant text, p_kind text, p_at timestamptz, p_task_name text,"
+    " p_ran_s double precision) returns void language plpgsql as $$ begin end $$"
+)
 
 
 def _drain(conn, tasks: int) -> float:
