@@ -44,7 +44,10 @@ def test_concurrent_first_starts_share_one_server_and_the_last_one_stops_it(tmp_
     ]
     try:
         started = [proc.stdout.readline().strip() for proc in procs]
-        assert all(started), [p.stderr.read() for p in procs if not started]
+        failed = [p for p, line in zip(procs, started, strict=True) if not line]
+        for proc in failed:
+            proc.wait(30)
+        assert not failed, [p.stderr.read() for p in failed]
         assert len(set(started)) == 1  # one server, one start time
         pgdata = tmp_path / ".data" / "postgres"
         pid = _postmaster_pid(pgdata)
