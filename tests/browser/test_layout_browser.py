@@ -160,7 +160,12 @@ def test_settings_from_all_tenants_is_a_picker_not_a_403(live_server, page, worl
     open_as(page, live_server.url, AS_ALL)
     if width < 1024:
         page.get_by_role("button", name="Menu").click()
-    page.locator("nav").get_by_role("link", name="Settings").click()
+        # Bootstrap's collapse animates open: click once it has settled (shown, no
+        # longer "collapsing").
+        settled = re.compile(r"^(?!.*\bcollapsing\b)(?=.*\bshow\b)")
+        expect(page.locator("#nav-main")).to_have_class(settled)
+    with page.expect_navigation(url=f"{live_server.url}/settings/"):
+        page.locator("nav").get_by_role("link", name="Settings").click()
     expect(page.get_by_role("heading", name="Settings", exact=True)).to_be_visible()
     picker = page.locator("#settings-picker")
     # Globex: the admin (a superuser) is not a member, and still reaches its settings.
