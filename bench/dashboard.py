@@ -256,6 +256,8 @@ def measure_pages(repeat: int) -> dict:
         walk[label] = _percentiles(hops)
         # Halfway back in a month of history: a cursor made from a task id of 15 days ago.
         deep[label + "_old"] = encode_cursor(uuid7_floor(timezone.now() - timedelta(days=15)))
+        # A rare params value: the first page stops at its search window; this opens the next.
+        deep[label + "_c42"] = list_tasks(scope, TaskFilter(search="customer:c42")).next_cursor
     for label, stats in walk.items():
         results["functions"][f"list_tasks: keyset walk, {DEEP_PAGES} pages ({label})"] = stats
 
@@ -286,6 +288,10 @@ def measure_pages(repeat: int) -> dict:
             "runs, q=customer:c42 (1 in 5,000)": (
                 reverse("dashboard:runs"),
                 {"q": "customer:c42"},
+            ),
+            "runs, q=customer:c42, search older (next window)": (
+                reverse("dashboard:runs"),
+                {"q": "customer:c42", "cursor": deep[label + "_c42"]},
             ),
             "task detail (failed, 3 runs, checkpoints)": (task_url, {}),
             "task detail, polled part with the step timeline": (

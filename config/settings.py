@@ -289,6 +289,10 @@ METRICS_APPROVAL_WINDOW = env_int("METRICS_APPROVAL_WINDOW", 3600)
 # after it was last heard of, then hidden (an admin may remove it sooner).
 ABSURD_DEAD_WORKER_RETENTION = env_int("DEAD_WORKER_RETENTION", 24 * 3600)
 
+# Runs search (docs/api.md, docs/dashboard.md): a search on params or headers values only
+# reads this many of the newest tasks a page (there is no index on params).
+ABSURD_SEARCH_WINDOW = env_int("SEARCH_WINDOW", 20_000)
+
 # Approvals (docs/approvals.md). Notifiers come from plugins (docs/notifiers.md); this names
 # extra notifier classes, used before the plugins' ones.
 APPROVAL_NOTIFIERS = env_list("APPROVAL_NOTIFIERS", [])

@@ -22,17 +22,27 @@ Search (``TaskFilter.search``), whitespace-separated terms, all of which must ma
 
 Values may be quoted (``params.note:"two words"``). Search never fails: a term
 that is none of the above, an unclosed quote included, is taken literally.
+
+A params or headers value has no index (a GIN index on every queue's params would
+make every task write pay for it). So a search whose terms are all such values
+reads a *window*: the newest ``search_window()`` tasks below the cursor that match
+the indexed filters (tenant, queue, state, name, time), across the selected queues.
+A page holds the matches inside it; when it holds fewer than the limit, its
+``next_cursor`` is the window's edge ("search older") and ``window_edge`` says how
+far back it read. A page's cost is bounded by the window, however rare the value.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import shlex
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
+from django.conf import settings
 from psycopg import sql
 
 from absurd_core.children import PARENT, ROOT
@@ -45,6 +55,8 @@ from absurd_core.spawning import tenant_key_of
 from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
 
 MAX_LIMIT = 200
+#: How many tasks one page of an unindexed search reads (settings.ABSURD_SEARCH_WINDOW).
+DEFAULT_SEARCH_WINDOW = 20_000
 #: A cursor is a task id (16 bytes) in unpadded base64url.
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]{21}[AQgw]$"
 
@@ -84,6 +96,15 @@ class TaskPage:
     #: Pass back as ``cursor`` for the next (older) page; None on the last page.
     next_cursor: str | None
     queues: list[str] = field(default_factory=list)
+    #: Set when an unindexed search stopped at its window (module docstring) before the
+    #: page was full: the spawn time of the oldest task it read. ``next_cursor`` then
+    #: searches the next window, older than that.
+    window_edge: datetime | None = None
+
+
+def search_window() -> int:
+    """How many tasks one page of an unindexed search reads at most."""
+    return max(1, int(getattr(settings, "ABSURD_SEARCH_WINDOW", DEFAULT_SEARCH_WINDOW)))
 
 
 def task_row(
@@ -107,6 +128,11 @@ def decode_cursor(cursor: str) -> UUID:
         return UUID(bytes=raw)
     except (binascii.Error, ValueError):
         raise InvalidArgument("The cursor is not one this API gave out.") from None
+
+
+def uuid7_time(task_id: UUID) -> datetime:
+    """The spawn time (millisecond precision) a UUIDv7 task id carries."""
+    return datetime.fromtimestamp((task_id.int >> 80) / 1000, tz=UTC)
 
 
 def uuid7_floor(moment: datetime) -> UUID:
@@ -133,16 +159,24 @@ def _key_condition(term: str, scope: TenantScope) -> tuple[sql.Composable, list]
     )
 
 
+def _field_term(term: str) -> tuple[str, list[str]] | None:
+    """``(column, path)`` of a params or headers search term, None for any other kind."""
+    key, sep, value = term.partition(":")
+    if _is_uuid(term) or not (sep and key) or (key in RELATIONSHIP_QUALIFIERS and _is_uuid(value)):
+        return None
+    head, _, rest = key.partition(".")
+    column, path = (head, rest) if head in ("params", "headers") else ("params", key)
+    # "params.:x" names no field: it is searched for as a key, which finds nothing useful.
+    return (column, path.split(".")) if path else None
+
+
 def _term_condition(
     term: str, runs_table: sql.Identifier, scope: TenantScope
 ) -> tuple[sql.Composable, list]:
-    try:
-        as_uuid = UUID(term)
-    except ValueError:
-        as_uuid = None
-    if as_uuid is not None:
+    if _is_uuid(term):
         # One array of candidate ids, so the primary key serves it (an OR with a
         # subquery would scan the whole table: 200 ms at a million tasks).
+        as_uuid = UUID(term)
         return (
             sql.SQL(
                 "task_id = any(array[%s::uuid] || array(select task_id from absurd.{}"
@@ -150,17 +184,21 @@ def _term_condition(
             ).format(runs_table),
             [as_uuid, as_uuid],
         )
-    key, sep, value = term.partition(":")
+    key, _, value = term.partition(":")
     if key in RELATIONSHIP_QUALIFIERS and _is_uuid(value):
         return relationship_condition(RELATIONSHIP_QUALIFIERS[key], value)
-    if sep and key:
-        head, _, rest = key.partition(".")
-        column, path = (head, rest) if head in ("params", "headers") else ("params", key)
-        if path:
-            parts = path.split(".")
-            return sql.SQL("{} #>> %s = %s").format(sql.Identifier(column)), [parts, value]
-        # "params.:x" names no field: search for it as a key, which finds nothing useful.
+    field_term = _field_term(term)
+    if field_term is not None:
+        column, parts = field_term
+        return sql.SQL("{} #>> %s = %s").format(sql.Identifier(column)), [parts, value]
     return _key_condition(term, scope)
+
+
+def windowed(filters: TaskFilter) -> bool:
+    """Whether ``filters``' search reads a window: it has terms, and every one is a params
+    or headers value (any other term is answered by an index and narrows the search)."""
+    terms = _search_terms(filters.search)
+    return bool(terms) and all(_field_term(term) is not None for term in terms)
 
 
 #: Search qualifiers over the relationship headers (a value that is no uuid is a params search).
@@ -238,6 +276,7 @@ def list_tasks(
     queues = selected_queues(filters.queues, using)
     if not queues:
         return TaskPage([], None, [])
+    edge = window_edge(queues, scope, filters, cursor, using=using) if windowed(filters) else None
 
     def part(queue: str) -> tuple[sql.Composable, list]:
         where, values = filter_conditions(queue, scope, filters)
@@ -245,6 +284,9 @@ def list_tasks(
         if cursor:
             conditions.append(sql.SQL("task_id < %s"))
             values.append(decode_cursor(cursor))
+        if edge is not None:
+            conditions.append(sql.SQL("task_id >= %s"))
+            values.append(edge)
         # A pending task's delayed start: one primary-key probe of its run, for the page's
         # pending rows only, outside the limited select. Inside its select list, the probe's
         # cost changed the generic plan PostgreSQL settles on once the statement is prepared
@@ -280,5 +322,48 @@ def list_tasks(
     with connections[using].cursor() as db_cursor:
         db_cursor.execute(query.as_string(db_cursor.connection), params)
         rows, more = split_page([task_row(*row) for row in db_cursor.fetchall()], limit)
-    next_cursor = encode_cursor(rows[-1].task_id) if more else None
-    return TaskPage(rows, next_cursor, queues)
+    if more:
+        return TaskPage(rows, encode_cursor(rows[-1].task_id), queues)
+    if edge is not None:
+        # The window ran out before the page filled: the next page searches below it.
+        return TaskPage(rows, encode_cursor(edge), queues, window_edge=uuid7_time(edge))
+    return TaskPage(rows, None, queues)
+
+
+def window_edge(
+    queues: list[str],
+    scope: TenantScope,
+    filters: TaskFilter,
+    cursor: str | None,
+    *,
+    using: str = "default",
+) -> UUID | None:
+    """The oldest task id of an unindexed search's window below ``cursor``: the
+    ``search_window()``-th newest task matching the indexed filters across ``queues``.
+    None when no more tasks than that are left: the search then reads them all.
+
+    Each queue's part walks its own index newest first and stops at the window's size,
+    and the merged list stops there too: the cost is the window's, not the queue's.
+    """
+    size = search_window()
+    indexed = dataclasses.replace(filters, search="")
+
+    def part(queue: str) -> tuple[sql.Composable, list]:
+        where, values = filter_conditions(queue, scope, indexed)
+        if cursor:
+            where = sql.SQL("{} and task_id < %s").format(where)
+            values.append(decode_cursor(cursor))
+        return sql.SQL(
+            "(select task_id from absurd.{} where {} order by task_id desc limit %s)"
+        ).format(sql.Identifier(f"t_{queue}"), where), [*values, size + 1]
+
+    union, params = union_over_queues(queues, part)
+    # The window's last task and the one below it, if any: without it, nothing is left.
+    query = sql.SQL("select task_id from ({}) w order by task_id desc offset %s limit 2").format(
+        union
+    )
+    params.append(size - 1)
+    with connections[using].cursor() as db_cursor:
+        db_cursor.execute(query.as_string(db_cursor.connection), params)
+        rows = db_cursor.fetchall()
+    return rows[0][0] if len(rows) == 2 else None

@@ -7,7 +7,8 @@ conditions, the same search grammar, the same tenant filter):
 - ``count_by_state``: how many tasks match, by state (for "Cancel 1,234 tasks
   matching ...?"), in one statement;
 - ``newer_cursor``: the cursor of the page before a given one, so a list paged
-  by keyset can step back ("Newer") as well as forward, without OFFSET;
+  by keyset can step back ("Newer") as well as forward, without OFFSET (for an
+  unindexed search, within one search window, as its pages read);
 - ``tasks_by_id``: the selected ids that exist and that the scope may see (one
   primary-key probe per queue; another tenant's task is simply not found).
 
@@ -16,6 +17,7 @@ Table names are built only with ``psycopg.sql.Identifier``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
@@ -30,8 +32,10 @@ from absurd_core.queries.task_list import (
     decode_cursor,
     encode_cursor,
     filter_conditions,
+    search_window,
     selected_queues,
     task_row,
+    windowed,
 )
 from absurd_core.read_routing import connections
 from absurd_core.tenancy import TenantScope, tenant_filter, union_over_queues
@@ -109,6 +113,8 @@ def newer_cursor(
     queues = selected_queues(filters.queues, using)
     if not queues:
         return NewerPage(False, None)
+    if windowed(filters):
+        return _newer_window(scope, filters, boundary, queues, limit=limit, using=using)
 
     def part(queue: str) -> tuple[sql.Composable, list]:
         where, values = filter_conditions(queue, scope, filters)
@@ -126,6 +132,53 @@ def newer_cursor(
         return NewerPage(True, None)
     # list_tasks(cursor=c) shows task_id < c: start just above the newer page's newest row.
     return NewerPage(True, encode_cursor(ids[limit]))
+
+
+def _newer_window(
+    scope: TenantScope,
+    filters: TaskFilter,
+    boundary: UUID,
+    queues: list[str],
+    *,
+    limit: int,
+    using: str,
+) -> NewerPage:
+    """``newer_cursor`` for an unindexed search, bounded as its pages are: read the window
+    just above the boundary (``search_window()`` tasks matching the indexed filters, oldest
+    first). More than ``limit`` matches in it: the newer page is exactly those ``limit``.
+    Fewer: the newer page is that window (its cursor is the task just above it), or the
+    first page when no task lies above it."""
+    size = search_window()
+    indexed = dataclasses.replace(filters, search="")
+
+    def part(queue: str) -> tuple[sql.Composable, list]:
+        where, values = filter_conditions(queue, scope, indexed)
+        hit, hit_values = filter_conditions(queue, scope, filters)
+        return sql.SQL(
+            "(select task_id, ({}) as hit from absurd.{} where {} and task_id >= %s"
+            " order by task_id limit %s)"
+        ).format(hit, sql.Identifier(f"t_{queue}"), where), [
+            *hit_values, *values, boundary, size + 1,
+        ]  # fmt: skip
+
+    union, params = union_over_queues(queues, part)
+    # Numbered oldest first: the matches up to limit + 1, and the task just above the window.
+    query = sql.SQL(
+        "select task_id, hit, n from (select task_id, hit,"
+        " row_number() over (order by task_id) as n,"
+        " count(*) filter (where hit) over (order by task_id) as hits"
+        " from (select task_id, hit from ({}) w order by task_id limit %s) up) numbered"
+        " where n = 1 or n = %s or (hit and hits <= %s) order by task_id"
+    ).format(union)
+    params.extend([size + 1, size + 1, limit + 1])
+    rows = _fetch(query, params, using)
+    if not rows:
+        return NewerPage(False, None)
+    hits = [task_id for task_id, hit, _ in rows if hit]
+    if len(hits) > limit:
+        return NewerPage(True, encode_cursor(hits[limit]))
+    above = [task_id for task_id, _, n in rows if n == size + 1]
+    return NewerPage(True, encode_cursor(above[0]) if above else None)
 
 
 def tasks_by_id(

@@ -229,6 +229,13 @@ class TaskPageOut(Schema):
     next_cursor: str | None = Field(
         None, description="Pass as `cursor` for the next, older page; null on the last page."
     )
+    searched_back_to: datetime | None = Field(
+        None,
+        description="Set when a search on params or headers values stopped at its window "
+        "(it reads a bounded number of tasks a page) before the page was full: the spawn time "
+        "of the oldest task it read. The page may be short or empty; `next_cursor` searches "
+        "older tasks.",
+    )
 
 
 class RunOut(Schema):
@@ -356,7 +363,11 @@ def list_task_page(request, filters: Query[TaskListQuery]):
         raise HttpError(404, str(exc)) from None
     except InvalidArgument as exc:
         raise HttpError(422, str(exc)) from None
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return {
+        "items": page.items,
+        "next_cursor": page.next_cursor,
+        "searched_back_to": page.window_edge,
+    }
 
 
 def _task(principal, task_id: UUID):

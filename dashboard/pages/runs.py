@@ -32,7 +32,7 @@ from django_htmx.http import HttpResponseStopPolling, push_url
 from absurd_core.actions import bulk_tasks
 from absurd_core.engine import list_queues
 from absurd_core.errors import InvalidArgument, QueueNotFound, TaskNotFound
-from absurd_core.queries.task_list import list_tasks
+from absurd_core.queries.task_list import list_tasks, search_window
 from absurd_core.queries.task_selection import newer_cursor
 from dashboard.access import dashboard_view
 from dashboard.feedback import toast
@@ -91,6 +91,7 @@ def runs(request):
         "rows": delayed_start_rows(page.items, timezone.now()) if page is not None else [],
         "dead_holds": dead_hold_notes(request.principal.scope, page.items if page else []),
         "newer": newer,
+        "search_window": f"{search_window():,}",
         "paused": paused,
         "scope": request.principal.scope,
         "show_tenant": request.principal.scope.is_all,

@@ -86,6 +86,18 @@ def test_search_by_id_params_and_idempotency_key(world):
     assert listed(world, f"q=headers.tenant:{Tenant.objects.first().slug}x")["items"] == []
 
 
+def test_a_params_search_reads_a_window_a_page_and_says_how_far_back(world, settings):
+    settings.ABSURD_SEARCH_WINDOW = 3
+    # Newest first: other-job, n=6, n=5 fill the first window; n=3 is in the second.
+    first = listed(world, "q=n:3")
+    assert first["items"] == [] and first["next_cursor"]
+    assert first["searched_back_to"] is not None
+    older = listed(world, f"q=n:3&cursor={first['next_cursor']}")
+    assert [i["task_id"] for i in older["items"]] == [str(world["ids"][3])]
+    # A search that is not only params values reads no window.
+    assert listed(world, f"q={world['ids'][0]}")["searched_back_to"] is None
+
+
 def test_search_by_run_id(world):
     target = world["ids"][2]
     with connection.cursor() as cursor:

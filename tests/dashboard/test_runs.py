@@ -166,6 +166,28 @@ def test_search_by_id_key_and_params(role_user, client, world):
     assert "Search syntax" in html
 
 
+def test_a_params_search_says_how_far_back_it_read_and_searches_older(
+    role_user, client, world, settings
+):
+    settings.ABSURD_SEARCH_WINDOW = 3
+    match = world["spawn"](params={"customer": "c42"})
+    for _ in range(3):
+        world["spawn"](params={"customer": "c7"})
+    client.force_login(role_user(tenant=world["acme"]))
+    html = _get(client, queue=world["queue"], q="customer:c42").content.decode()
+    # The newest window of 3 holds no match: an empty page that says so and leads on.
+    assert _ids(_get(client, queue=world["queue"], q="customer:c42")) == []
+    assert "among the 3 tasks this page searched" in html
+    assert 'id="search-window"' in html and "searched back to tasks spawned" in html
+    assert ">Search older" in html
+    href = html.split('id="older" href="?', 1)[1].split('"', 1)[0]
+    older = client.get(f"{RUNS}?{href.replace('&amp;', '&')}")
+    assert _ids(older) == [str(match)]
+    assert 'id="search-window"' not in older.content.decode()  # read to the oldest task
+    # An indexed search is not windowed: the id finds the old task on the first page.
+    assert _ids(_get(client, queue=world["queue"], q=str(match))) == [str(match)]
+
+
 def test_keyset_pages_older_and_newer(role_user, client, world, monkeypatch):
     monkeypatch.setattr("dashboard.pages.runs.PAGE_SIZE", 2)
     ids = [str(world["spawn"](params={"n": n})) for n in range(5)]
