@@ -229,6 +229,9 @@ class TaskPageOut(Schema):
     next_cursor: str | None = Field(
         None, description="Pass as `cursor` for the next, older page; null on the last page."
     )
+
+
+class TaskSearchPageOut(TaskPageOut):
     searched_back_to: datetime | None = Field(
         None,
         description="Set when a search on params or headers values stopped at its window "
@@ -337,7 +340,7 @@ class TaskActionOut(Schema):
 
 @router.get(
     "/tasks",
-    response={200: TaskPageOut, 404: Problem, 422: Problem},
+    response={200: TaskSearchPageOut, 404: Problem, 422: Problem},
     summary="List tasks, newest first",
     description="Filter by queue, state, task name, spawn time and search terms; pages by "
     "cursor (`next_cursor`), never by offset, so deep pages cost what the first does. "
