@@ -32,6 +32,22 @@ def text_equals(expression: str, value: str) -> tuple[sql.Composable, list]:
     return condition, [value[:KEY_CHARS], value]
 
 
+def text_prefix_equals(expression: str, value: str) -> tuple[sql.Composable, list]:
+    """``left(<expression>, KEY_CHARS) = left(value, KEY_CHARS)`` alone: a superset of the
+    rows ``text_equals`` keeps, for bounds that a rare extra row cannot make wrong (a search
+    window's size), never for what a reader may see.
+
+    PostgreSQL estimates it from the index's statistics, while ``text_equals``' full-value
+    condition, on an unindexed expression, gets the default 0.5% selectivity: a tenant
+    with half of a million tasks was estimated at 850 rows, and the window's bound sorted
+    a sequential scan (210 ms) where a backward primary-key walk takes 10-35 ms.
+    """
+    condition = sql.SQL("left({e}, {n}) = %s").format(
+        e=sql.SQL(expression), n=sql.Literal(KEY_CHARS)
+    )
+    return condition, [value[:KEY_CHARS]]
+
+
 class IndexKey(Func):
     """``left(<text>, KEY_CHARS)`` with the length written out, as in the index definitions.
 

@@ -22,7 +22,7 @@ from typing import Final
 from django.db.models import Q, QuerySet
 from psycopg import sql
 
-from absurd_core.index_keys import tenant_q, text_equals
+from absurd_core.index_keys import tenant_q, text_equals, text_prefix_equals
 
 
 class _AllTenants:
@@ -67,13 +67,15 @@ class TenantScope:
         return queryset.filter(condition)
 
 
-def tenant_filter(scope: TenantScope) -> tuple[sql.Composable, list]:
+def tenant_filter(scope: TenantScope, *, exact: bool = True) -> tuple[sql.Composable, list]:
     """The SQL condition on an engine task row's ``headers->>'tenant'`` for ``scope``,
-    with its parameters."""
+    with its parameters. ``exact=False``: by the index prefix alone
+    (index_keys.text_prefix_equals), for bounds only, never for what a scope may see."""
     if scope.is_all:
         return sql.SQL("true"), []
     # The prefix condition is what our ac_tenant_pfx_ index answers (absurd_core/index_keys.py).
-    where, params = text_equals("headers->>'tenant'", scope.slug)
+    equals = text_equals if exact else text_prefix_equals
+    where, params = equals("headers->>'tenant'", scope.slug)
     if scope.tenantless:
         # A platform principal's scope: also tasks spawned without a tenant header.
         # Each alternative can use the tenant index (a coalesce() could not).

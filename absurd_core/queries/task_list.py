@@ -48,7 +48,7 @@ from psycopg import sql
 from absurd_core.children import PARENT, ROOT
 from absurd_core.engine import TASK_STATES, list_queues
 from absurd_core.errors import InvalidArgument, QueueNotFound
-from absurd_core.index_keys import text_equals
+from absurd_core.index_keys import text_equals, text_prefix_equals
 from absurd_core.queries.paging import split_page
 from absurd_core.read_routing import connections
 from absurd_core.spawning import tenant_key_of
@@ -232,10 +232,14 @@ def selected_queues(scope_queues: tuple[str, ...], using: str) -> list[str]:
 
 
 def filter_conditions(
-    queue: str, scope: TenantScope, filters: TaskFilter
+    queue: str, scope: TenantScope, filters: TaskFilter, *, exact: bool = True
 ) -> tuple[sql.Composable, list]:
-    """The WHERE clause of ``filters`` (and the tenant) for one queue's task table, no cursor."""
-    tenant_where, tenant_params = tenant_filter(scope)
+    """The WHERE clause of ``filters`` (and the tenant) for one queue's task table, no cursor.
+
+    ``exact=False`` compares the tenant and the task name by their index prefix only
+    (index_keys.text_prefix_equals): a superset, for a search window's bound only.
+    """
+    tenant_where, tenant_params = tenant_filter(scope, exact=exact)
     conditions: list[sql.Composable] = [tenant_where]
     values: list = list(tenant_params)
     if filters.states:
@@ -243,7 +247,8 @@ def filter_conditions(
         values.append(list(filters.states))
     if filters.task_name:
         # Answered by the ac_name_pfx_ index (absurd_core/index_keys.py).
-        condition, name_values = text_equals("task_name", filters.task_name)
+        equals = text_equals if exact else text_prefix_equals
+        condition, name_values = equals("task_name", filters.task_name)
         conditions.append(condition)
         values.extend(name_values)
     if filters.spawned_after:
@@ -349,7 +354,10 @@ def window_edge(
     indexed = dataclasses.replace(filters, search="")
 
     def part(queue: str) -> tuple[sql.Composable, list]:
-        where, values = filter_conditions(queue, scope, indexed)
+        # The tenant and name by their index prefix: the plan PostgreSQL picks is then the
+        # right one (index_keys.text_prefix_equals); a task that only shares a 256-character
+        # prefix makes the window one task narrower, no more (the page filters exactly).
+        where, values = filter_conditions(queue, scope, indexed, exact=False)
         if cursor:
             where = sql.SQL("{} and task_id < %s").format(where)
             values.append(decode_cursor(cursor))

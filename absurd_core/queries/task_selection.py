@@ -152,7 +152,8 @@ def _newer_window(
     indexed = dataclasses.replace(filters, search="")
 
     def part(queue: str) -> tuple[sql.Composable, list]:
-        where, values = filter_conditions(queue, scope, indexed)
+        # The bound by index prefix, as task_list.window_edge's; the matches exactly.
+        where, values = filter_conditions(queue, scope, indexed, exact=False)
         hit, hit_values = filter_conditions(queue, scope, filters)
         return sql.SQL(
             "(select task_id, ({}) as hit from absurd.{} where {} and task_id >= %s"

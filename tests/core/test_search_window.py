@@ -170,3 +170,21 @@ def test_newer_inside_a_window_with_more_than_a_page_of_matches_is_exact(world):
     assert ids_of(list_tasks(scope, filters, cursor=back.cursor, limit=2).items) == ids_of(
         second.items
     )
+
+
+def test_a_tenant_sharing_a_long_prefix_only_narrows_the_window(db, settings, queue_name):
+    # Tenant headers of any length: the window is bounded by the index's 256-character
+    # prefix, so a twin's tasks count towards it; they are never shown.
+    settings.ABSURD_SEARCH_WINDOW = 2
+    tenant, twin = "t" * 300, "t" * 300 + "x"
+
+    def spawn(who):
+        headers = {"tenant": who}
+        return engine.spawn_task(queue_name, "job", {"customer": "c42"}, headers=headers).task_id
+
+    mine = spawn(tenant)
+    for _ in range(3):
+        spawn(twin)
+    pages, _ = walk(TenantScope(tenant), TaskFilter(queues=(queue_name,), search="customer:c42"))
+    assert [task_id for items, _, _ in pages for task_id in ids_of(items)] == [mine]
+    assert len(pages) == 2  # the twin's three newer tasks filled the first window
