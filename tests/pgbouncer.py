@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -85,7 +86,12 @@ class PgBouncer:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
+            # Signal pgbouncer itself: runuser, which started it as root, forwards a signal
+            # it gets and then sleeps 2 s before exiting (util-linux su-common.c).
+            try:
+                os.kill(int((self.directory / "pgbouncer.pid").read_text()), signal.SIGTERM)
+            except (OSError, ValueError):
+                self.process.terminate()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
