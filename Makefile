@@ -76,10 +76,12 @@ pooler-deps:
 		echo "Pooler tests need Debian's pgbouncer: run 'sudo apt-get install pgbouncer'."; \
 	fi
 
+# The whole suite as two pytest processes side by side, each on its own test database and
+# a fixed half of the folders (tools/test_halves.py): 8 minutes instead of 14 on 2 cores.
 test: $(DEV_STAMP) browser-deps netns-deps pooler-deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest
+	$(PY) tools/test_halves.py
 
 # The lowest versions pyproject.toml allows (constraints/floors.txt), in a venv of their own:
 # the API and dashboard tests must pass on them too.
