@@ -22,12 +22,25 @@ def role_user():
 
 
 @pytest.fixture
-def queue_name(db):
+def make_queue(db):
+    """``make_queue()``: a fresh queue's name; every queue made is dropped after the test."""
+    made = []
+
+    def make() -> str:
+        name = f"q_{uuid.uuid4().hex[:12]}"
+        engine.create_queue(name)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        engine.drop_queue(name)
+
+
+@pytest.fixture
+def queue_name(make_queue):
     """A fresh queue, dropped after the test."""
-    name = f"q_{uuid.uuid4().hex[:12]}"
-    engine.create_queue(name)
-    yield name
-    engine.drop_queue(name)
+    return make_queue()
 
 
 @pytest.fixture

@@ -38,14 +38,6 @@ def world(db, settings, queue_name):
     return {"acme": acme, "other": other, "queue": queue_name, "ids": ids, "spawn": spawn}
 
 
-@pytest.fixture
-def second_queue(db):
-    name = f"q_{uuid.uuid4().hex[:12]}"
-    engine.create_queue(name)
-    yield name
-    engine.drop_queue(name)
-
-
 def walk(scope, filters, limit=50):
     """Every page of ``filters`` by next_cursor: (items, window_edge, cursor it opened)."""
     pages, cursor = [], None
@@ -132,8 +124,8 @@ def test_another_tenants_tasks_neither_fill_a_tenants_window_nor_show_in_it(worl
     assert {item.tenant for item in theirs.items} == {world["other"]}
 
 
-def test_the_window_spans_queues_in_spawn_order(world, second_queue):
-    second = second_queue
+def test_the_window_spans_queues_in_spawn_order(world, make_queue):
+    second = make_queue()
     newer = [world["spawn"](n == 1, queue=second) for n in range(3)]
     filters = TaskFilter(queues=(world["queue"], second), search="customer:c42")
     pages, _ = walk(TenantScope(world["acme"]), filters)
