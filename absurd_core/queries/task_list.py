@@ -335,6 +335,16 @@ def list_tasks(
     return TaskPage(rows, None, queues)
 
 
+def window_conditions(
+    queue: str, scope: TenantScope, filters: TaskFilter
+) -> tuple[sql.Composable, list]:
+    """What bounds an unindexed search's window in one queue's task table: ``filters``
+    without the search, the tenant and name by their index prefix. PostgreSQL then picks the
+    right plan (index_keys.text_prefix_equals); a task that only shares a 256-character
+    prefix makes the window one task narrower, no more (the page itself filters exactly)."""
+    return filter_conditions(queue, scope, dataclasses.replace(filters, search=""), exact=False)
+
+
 def window_edge(
     queues: list[str],
     scope: TenantScope,
@@ -351,13 +361,9 @@ def window_edge(
     and the merged list stops there too: the cost is the window's, not the queue's.
     """
     size = search_window()
-    indexed = dataclasses.replace(filters, search="")
 
     def part(queue: str) -> tuple[sql.Composable, list]:
-        # The tenant and name by their index prefix: the plan PostgreSQL picks is then the
-        # right one (index_keys.text_prefix_equals); a task that only shares a 256-character
-        # prefix makes the window one task narrower, no more (the page filters exactly).
-        where, values = filter_conditions(queue, scope, indexed, exact=False)
+        where, values = window_conditions(queue, scope, filters)
         if cursor:
             where = sql.SQL("{} and task_id < %s").format(where)
             values.append(decode_cursor(cursor))

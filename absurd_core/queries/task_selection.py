@@ -17,7 +17,6 @@ Table names are built only with ``psycopg.sql.Identifier``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
@@ -35,6 +34,7 @@ from absurd_core.queries.task_list import (
     search_window,
     selected_queues,
     task_row,
+    window_conditions,
     windowed,
 )
 from absurd_core.read_routing import connections
@@ -149,11 +149,9 @@ def _newer_window(
     Fewer: the newer page is that window (its cursor is the task just above it), or the
     first page when no task lies above it."""
     size = search_window()
-    indexed = dataclasses.replace(filters, search="")
 
     def part(queue: str) -> tuple[sql.Composable, list]:
-        # The bound by index prefix, as task_list.window_edge's; the matches exactly.
-        where, values = filter_conditions(queue, scope, indexed, exact=False)
+        where, values = window_conditions(queue, scope, filters)  # the bound; the hits exactly:
         hit, hit_values = filter_conditions(queue, scope, filters)
         return sql.SQL(
             "(select task_id, ({}) as hit from absurd.{} where {} and task_id >= %s"
