@@ -9,8 +9,11 @@ reactions that tolerate a repeat (spawn a task with an idempotency key, bump a
 counter); the event log, not the listener, is where the fact lives.
 
 Order and completeness come from the transaction id each row records
-(absurd_core/sql/lifecycle.sql): only rows written by
-transactions older than every running one are read, in (txid, id) order.
+(absurd_core/sql/lifecycle.sql): only rows written by transactions older than
+every one still running in this database are read, in (txid, id) order
+(``absurd_control.feed_horizon()``, absurd_core/sql/feed.sql: a transaction in
+another database of the same server cannot write the log, so it does not hold
+the feed back).
 
 A listener that raises is called again with the same event on the next pass;
 after ``MAX_FAILURES`` in a row the event is skipped for that listener, with an
@@ -89,7 +92,7 @@ def registered_listeners() -> list[tuple[str, Listener]]:
 _START = """
 insert into absurd_control_listener_cursor (listener, last_txid, last_id, failures, last_error,
                                             updated_at)
-values (%s, pg_snapshot_xmin(pg_current_snapshot())::text::bigint, 0, 0, '', now())
+values (%s, (select absurd_control.feed_horizon())::text::bigint, 0, 0, '', now())
 on conflict (listener) do nothing
 """
 _CURSOR = (
@@ -100,7 +103,7 @@ select txid::text::bigint as txid, id, tenant, queue, task_id, run_id, attempt, 
        from_state, to_state, event_name, reason, detail, created_at
   from absurd_control_task_event
  where (txid, id) > (%s::text::xid8, %s)
-   and txid < pg_snapshot_xmin(pg_current_snapshot())
+   and txid < (select absurd_control.feed_horizon())
  order by txid, id
  limit %s
 """
@@ -191,7 +194,7 @@ with batch as materialized (
   select txid, id, queue, coalesce(tenant, '') as tenant, kind
     from absurd_control_task_event
    where (txid, id) > (%(txid)s::text::xid8, %(id)s)
-     and txid < pg_snapshot_xmin(pg_current_snapshot())
+     and txid < (select absurd_control.feed_horizon())
    order by txid, id
    limit %(limit)s
 ), last as (
@@ -214,11 +217,13 @@ def count_events(
     order listeners get them, and how many of each of ``kinds`` per queue and tenant.
 
     Published to plugins (the metrics plugin folds it into its totals). Only rows of
-    transactions older than every running one are read, as ``dispatch`` reads them, so a
-    row committed late by a long transaction with a smaller id is counted once that
-    transaction ends, never skipped. Cost: a range scan of the event log's (txid, id)
-    index from ``after``, at most ``limit`` rows. Run it in the caller's transaction,
-    next to the write that records the new position, for exactly-once counting.
+    transactions older than every one running in this database are read (as ``dispatch``
+    reads them; ``absurd_control.feed_horizon()``), so a row committed late by a long
+    transaction with a smaller id is counted once that transaction ends, never skipped.
+    Cost: a range scan of the event log's (txid, id) index from ``after``, at most
+    ``limit`` rows, and one read of ``pg_stat_activity``. Run it in the caller's
+    transaction, next to the write that records the new position, for exactly-once
+    counting.
     """
     with connections[using].cursor() as cursor:
         cursor.execute(

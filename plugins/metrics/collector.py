@@ -72,7 +72,8 @@ def fold_event_log(cursor, batch: int = FOLD_BATCH) -> int:
 
     Exactly once: the cursor row is locked (concurrent scrapes wait for each other), and
     the totals and the cursor move in the same transaction. The feed reads only events
-    of transactions older than every running one (as lifecycle listeners get them), so
+    of transactions older than every one running in this database (as lifecycle
+    listeners get them), so
     an event committed late by a long transaction with a smaller id is not skipped; it
     is counted once that transaction ends.
     """
