@@ -113,6 +113,8 @@ def test_kill_9_mid_tick_loses_no_slot_and_doubles_none(queues):
                 lambda: blocker.execute(
                     "select pid from pg_locks where not granted"
                     " and relation = 'absurd.t_demo'::regclass"
+                    " and database = (select oid from pg_database"
+                    " where datname = current_database())"
                 ).fetchone(),
                 timeout=60,
             )[0]
