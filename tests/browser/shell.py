@@ -31,6 +31,19 @@ def log_in(page: Page, base_url: str, username: str) -> None:
     expect(page).to_have_url(f"{base_url}/")
 
 
+#: The phone menu once Bootstrap's collapse has settled: shown, no longer "collapsing".
+MENU_SETTLED = re.compile(r"^(?!.*\bcollapsing\b)(?=.*\bshow\b)")
+
+
+def open_menu(page: Page) -> None:
+    """Open the phone menu (below 1024 px) and wait until its collapse animation has ended:
+    a link clicked while it is still animating may not navigate on a loaded machine."""
+    menu = page.get_by_role("button", name="Menu")
+    menu.click()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(page.locator("#nav-main")).to_have_class(MENU_SETTLED)
+
+
 def screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)

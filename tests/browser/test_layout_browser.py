@@ -15,7 +15,7 @@ from tests.browser.demo_world import (
     build_demo_world,
     open_as,
 )
-from tests.browser.shell import horizontal_overflow, screenshot
+from tests.browser.shell import horizontal_overflow, open_menu, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -77,8 +77,7 @@ def test_below_1024_px_the_links_fold_into_an_accessible_menu(live_server, page,
     expect(menu).to_have_attribute("aria-expanded", "false")
     runs_link = page.locator("#nav-main").get_by_role("link", name="Runs")
     expect(runs_link).to_be_hidden()
-    menu.click()
-    expect(menu).to_have_attribute("aria-expanded", "true")
+    open_menu(page)
     expect(runs_link).to_be_visible()
     expect(page.locator("#tenant-switch")).to_be_visible()
     assert horizontal_overflow(page) <= 0
@@ -144,11 +143,7 @@ def test_settings_from_all_tenants_is_a_picker_not_a_403(live_server, page, worl
     page.set_viewport_size({"width": width, "height": 844})
     open_as(page, live_server.url, AS_ALL)
     if width < 1024:
-        page.get_by_role("button", name="Menu").click()
-        # Bootstrap's collapse animates open: click once it has settled (shown, no
-        # longer "collapsing").
-        settled = re.compile(r"^(?!.*\bcollapsing\b)(?=.*\bshow\b)")
-        expect(page.locator("#nav-main")).to_have_class(settled)
+        open_menu(page)  # clicks once Bootstrap's collapse has settled
     with page.expect_navigation(url=f"{live_server.url}/settings/"):
         page.locator("nav").get_by_role("link", name="Settings").click()
     expect(page.get_by_role("heading", name="Settings", exact=True)).to_be_visible()

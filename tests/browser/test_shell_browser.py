@@ -10,6 +10,7 @@ from tests.browser.shell import (
     horizontal_overflow,
     log_in,
     member,
+    open_menu,
     screenshot,
 )
 from tests.helpers import pause_queue
@@ -97,7 +98,7 @@ def test_phone_width_has_no_horizontal_overflow_and_the_nav_collapses(live_serve
         expect(menu).to_be_visible()
         expect(runs).to_be_hidden()
         screenshot(page, "mobile-overview.png")
-        menu.click()
+        open_menu(page)
         expect(runs).to_be_visible()
         assert horizontal_overflow(page) <= 0
 
