@@ -13,6 +13,50 @@ if os.environ.get("ABSURD_TEST_PGBOUNCER"):
     from tests.pgbouncer import django_db_setup  # noqa: F401
 
 
+def _commits_for_real(request) -> bool:
+    """Whether the test's writes are committed (pytest-django's transactional tests and
+    the live server), rather than rolled back at its end."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+        return True
+    return bool({"transactional_db", "live_server"} & set(request.fixturenames))
+
+
+def _queues() -> set[str]:
+    """Every queue, read on the primary (engine.list_queues may read a replica)."""
+    with connection.cursor() as cursor:
+        cursor.execute("select queue_name from absurd.queues")
+        return {name for (name,) in cursor.fetchall()}
+
+
+@pytest.fixture(autouse=True)
+def engine_left_as_found(request):
+    """A test whose writes are committed drops the queues it created, with their tasks.
+
+    Django's flush after such a test empties the project's tables but not the engine's
+    ``absurd`` schema: a queue the test made (``demo`` often) kept its tasks, and a later
+    test that counted that queue's tasks passed or failed with the order of the suite.
+    Queues made by module- or session-scoped fixtures exist before the test starts and are
+    left alone. A drop that waits 10 s for a lock fails the test's teardown: something the
+    test started still holds the queue.
+    """
+    if not _commits_for_real(request):
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    before = _queues()
+    yield
+    made = sorted(_queues() - before)
+    if made:
+        with connection.cursor() as cursor:
+            cursor.execute("set lock_timeout = '10s'")
+            try:
+                for name in made:
+                    cursor.execute("select absurd.drop_queue(%s)", [name])
+            finally:
+                cursor.execute("reset lock_timeout")
+
+
 @pytest.fixture
 def role_user():
     """``role_user(username=None, tenant=None, role="viewer", *, memberships=None,
