@@ -13,6 +13,20 @@ if os.environ.get("ABSURD_TEST_PGBOUNCER"):
     from tests.pgbouncer import django_db_setup  # noqa: F401
 
 
+@pytest.fixture(scope="session", autouse=True)
+def schema_still_latest_at_the_end(django_db_setup, django_db_blocker):
+    """After the last test, the test database still has every migration applied: a test
+    that migrates back and does not restore the latest schema leaves every later test of
+    the session on an old one (tests/approvals/test_event_name_migration.py did)."""
+    yield
+    from django.db.migrations.executor import MigrationExecutor
+
+    with django_db_blocker.unblock():
+        executor = MigrationExecutor(connection)
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    assert not plan, f"a test left migrations unapplied: {[m.__module__ for m, _ in plan]}"
+
+
 def _commits_for_real(request) -> bool:
     """Whether the test's writes are committed (pytest-django's transactional tests and
     the live server), rather than rolled back at its end."""
