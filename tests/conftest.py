@@ -36,6 +36,30 @@ def _commits_for_real(request) -> bool:
     return bool({"transactional_db", "live_server"} & set(request.fixturenames))
 
 
+@pytest.fixture(scope="session")
+def migrated_queues(django_db_setup, django_db_blocker) -> frozenset[str]:
+    """The queues the migrations made (``approvals``): they exist before every test."""
+    with django_db_blocker.unblock():
+        return frozenset(_queues())
+
+
+def _empty_queue(cursor, name: str) -> None:
+    """Delete every task of ``name`` (its engine tables, truncated), if it has any."""
+    cursor.execute("select to_regclass(%s)", [f'absurd."t_{name}"'])
+    if cursor.fetchone()[0] is None:
+        return
+    cursor.execute(f'select exists (select 1 from absurd."t_{name}")')  # noqa: S608
+    if not cursor.fetchone()[0]:
+        return
+    tables = []
+    for prefix in ("t_", "r_", "c_", "e_", "w_"):
+        cursor.execute("select to_regclass(%s)::text", [f'absurd."{prefix}{name}"'])
+        (table,) = cursor.fetchone()
+        if table:
+            tables.append(table)
+    cursor.execute(f"truncate {', '.join(tables)}")
+
+
 def _queues() -> set[str]:
     """Every queue, read on the primary (engine.list_queues may read a replica)."""
     with connection.cursor() as cursor:
@@ -45,30 +69,33 @@ def _queues() -> set[str]:
 
 @pytest.fixture(autouse=True)
 def engine_left_as_found(request):
-    """A test whose writes are committed drops the queues it created, with their tasks.
+    """A test whose writes are committed drops the queues it created, and empties the
+    queues the migrations made, as Django's flush empties the project's tables.
 
-    Django's flush after such a test empties the project's tables but not the engine's
-    ``absurd`` schema: a queue the test made (``demo`` often) kept its tasks, and a later
-    test that counted that queue's tasks passed or failed with the order of the suite.
-    Queues made by module- or session-scoped fixtures exist before the test starts and are
-    left alone. A drop that waits 10 s for a lock fails the test's teardown: something the
-    test started still holds the queue.
+    The flush never touched the engine's ``absurd`` schema: a queue the test made
+    (``demo`` often) kept its tasks, and so did ``approvals`` (every approval request
+    spawns a delivery task there), so a later test that listed a tenant's tasks passed or
+    failed with the order of the suite. Queues made by module- or session-scoped fixtures
+    exist before the test starts and are left alone. A statement that waits 10 s for a
+    lock fails the test's teardown: something the test started still holds the queue.
     """
     if not _commits_for_real(request):
         yield
         return
+    migrated = request.getfixturevalue("migrated_queues")
     request.getfixturevalue("transactional_db")
     before = _queues()
     yield
-    made = sorted(_queues() - before)
-    if made:
-        with connection.cursor() as cursor:
-            cursor.execute("set lock_timeout = '10s'")
-            try:
-                for name in made:
-                    cursor.execute("select absurd.drop_queue(%s)", [name])
-            finally:
-                cursor.execute("reset lock_timeout")
+    now = _queues()
+    with connection.cursor() as cursor:
+        cursor.execute("set lock_timeout = '10s'")
+        try:
+            for name in sorted(now - before):
+                cursor.execute("select absurd.drop_queue(%s)", [name])
+            for name in sorted(migrated & now):
+                _empty_queue(cursor, name)
+        finally:
+            cursor.execute("reset lock_timeout")
 
 
 @pytest.fixture
